@@ -1,0 +1,48 @@
+// The tensors a layer range of a Llama model needs, looked up by name and checked against the
+// config (shape and supported type) before any byte is read. Pointers into the GgufFile.
+// Thread-safety: plain value; valid while the GgufFile lives.
+#pragma once
+
+#include <vector>
+
+#include "common/gguf/gguf_file.h"
+#include "common/model/llama_config.h"
+#include "common/util/status.h"
+
+namespace ps {
+
+// A contiguous range of transformer blocks [first, last). The stage holding layer 0 embeds
+// tokens; the stage holding the last layer applies the final norm and the output head.
+struct LayerRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  bool has_embedding(const LlamaConfig&) const { return first == 0; }
+  bool has_head(const LlamaConfig& c) const { return last == c.n_layer; }
+};
+
+struct LayerWeights {
+  const gguf::TensorInfo* attn_norm;  // [n_embd]                F32
+  const gguf::TensorInfo* wq;         // [n_embd, n_embd]         any supported
+  const gguf::TensorInfo* wk;         // [n_embd, n_embd_kv]
+  const gguf::TensorInfo* wv;         // [n_embd, n_embd_kv]
+  const gguf::TensorInfo* wo;         // [n_embd, n_embd]
+  const gguf::TensorInfo* ffn_norm;   // [n_embd]                F32
+  const gguf::TensorInfo* ffn_gate;   // [n_embd, n_ff]
+  const gguf::TensorInfo* ffn_up;     // [n_embd, n_ff]
+  const gguf::TensorInfo* ffn_down;   // [n_ff, n_embd]
+};
+
+struct LlamaWeights {
+  LayerRange range;
+  const gguf::TensorInfo* tok_embd = nullptr;     // [n_embd, n_vocab]; first stage, or tied head
+  const gguf::TensorInfo* output_norm = nullptr;  // [n_embd]; last stage
+  const gguf::TensorInfo* output = nullptr;       // [n_embd, n_vocab]; token_embd when tied
+  const gguf::TensorInfo* rope_freqs = nullptr;   // [n_rot/2] F32, Llama 3.1 scaling; optional
+  std::vector<LayerWeights> layers;               // layers[i] is block range.first + i
+};
+
+// Errors name the tensor, the expected and the found shape or type.
+Result<LlamaWeights> BindLlamaWeights(const gguf::GgufFile& file, const LlamaConfig& config,
+                                      LayerRange range);
+
+}  // namespace ps
