@@ -1,12 +1,41 @@
 // pipeshard: command-line entry. main() only parses arguments and calls into cli/ commands.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/cli_error.h"
+#include "cli/gguf_info_command.h"
+#include "cli/make_model_command.h"
+#include "cli/run_command.h"
+#include "cli/tokenize_command.h"
+
 int main(int argc, char** argv) {
-  (void)argv;
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: pipeshard <run|tokenize|gguf-info|make-model> ...\n");
-    return 2;
+  using namespace ps::cli;
+  CLI::App app{"pipeshard: pipelined Llama inference over GGUF models"};
+  app.require_subcommand(1);
+  RunArgs run;
+  TokenizeArgs tokenize;
+  GgufInfoArgs gguf_info;
+  MakeModelArgs make_model;
+  CLI::App* run_cmd = AddRunCommand(app, run);
+  CLI::App* tokenize_cmd = AddTokenizeCommand(app, tokenize);
+  CLI::App* gguf_info_cmd = AddGgufInfoCommand(app, gguf_info);
+  CLI::App* make_model_cmd = AddMakeModelCommand(app, make_model);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line naming the problem; exit code 2 for usage errors.
+    std::fprintf(stderr, "pipeshard: %s\n", e.what());
+    return kExitBadInput;
   }
-  std::fprintf(stderr, "pipeshard: commands are being wired up\n");
-  return 1;
+
+  if (run_cmd->parsed()) return RunRunCommand(run, run_cmd->count("--prompt") > 0);
+  if (tokenize_cmd->parsed()) return RunTokenizeCommand(tokenize);
+  if (gguf_info_cmd->parsed()) return RunGgufInfoCommand(gguf_info);
+  if (make_model_cmd->parsed()) return RunMakeModelCommand(make_model);
+  return kExitBadInput;
 }
