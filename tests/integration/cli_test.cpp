@@ -1,0 +1,177 @@
+// The pipeshard program end to end: make-model, gguf-info, tokenize, run, and the exit code and
+// one-line message of every kind of bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const ProcessResult r = Run({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string Tiny() { return dir_->file("tiny.gguf"); }
+  static TempDir* dir_;
+};
+TempDir* CliTest::dir_ = nullptr;
+
+// Exit code 2 and one line on stderr that mentions `needle`.
+void ExpectBadInput(const ProcessResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+}
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST_F(CliTest, MakeModelIsDeterministic) {
+  const ProcessResult r = Run({PipeshardBin(), "make-model", dir_->file("again.gguf"), "--preset", "tiny"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(dir_->file("again.gguf")));
+}
+
+TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
+  const ProcessResult text = Run({PipeshardBin(), "gguf-info", Tiny()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("general.architecture"), std::string::npos);
+  EXPECT_NE(text.out.find("blk.0.attn_q.weight"), std::string::npos);
+
+  const ProcessResult json = Run({PipeshardBin(), "gguf-info", Tiny(), "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_TRUE(j["tensors"].is_array());
+  EXPECT_GT(j["tensors"].size(), 10u);
+}
+
+TEST_F(CliTest, TokenizeJsonHasBosUnlessAskedNot) {
+  const ProcessResult with = Run({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--json"});
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  const auto a = nlohmann::json::parse(with.out)["tokens"];
+  const ProcessResult without =
+      Run({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--no-bos", "--json"});
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  const auto b = nlohmann::json::parse(without.out)["tokens"];
+  ASSERT_EQ(a.size(), b.size() + 1);
+  EXPECT_EQ(a[0], 1);  // <s> of the built-in SentencePiece vocabulary
+}
+
+TEST_F(CliTest, RunJsonReportsGeneratedTokensAndSpeeds) {
+  const ProcessResult r = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n", "12",
+                               "--temp", "0", "--ignore-eos", "--json", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tokens"].size(), 12u);
+  EXPECT_GT(j["prompt_tokens"].get<int>(), 1);
+  EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_TRUE(j["text"].is_string());
+
+  // Greedy is deterministic and independent of the thread count.
+  const ProcessResult again = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n",
+                                   "12", "--temp", "0", "--ignore-eos", "--json", "--threads", "1"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["tokens"], j["tokens"]);
+}
+
+TEST_F(CliTest, SeededSamplingRepeatsWithTheSameSeed) {
+  auto sample = [&](const std::string& seed) {
+    const ProcessResult r = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "The", "-n", "16", "--temp",
+                                 "1.5", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--seed", seed,
+                                 "--ignore-eos", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["tokens"];
+  };
+  EXPECT_EQ(sample("7"), sample("7"));
+  EXPECT_NE(sample("7"), sample("8"));
+}
+
+TEST_F(CliTest, StreamedTextEqualsJsonText) {
+  const ProcessResult json = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10",
+                                  "--temp", "0", "--ignore-eos", "--json"});
+  const ProcessResult text =
+      Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10", "--temp", "0", "--ignore-eos"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, nlohmann::json::parse(json.out)["text"].get<std::string>() + "\n");
+}
+
+TEST_F(CliTest, MissingModelFile) {
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("nope.gguf"), "--prompt", "x", "-n", "1"}),
+                 "nope.gguf");
+}
+
+TEST_F(CliTest, NotAGgufFile) {
+  WriteBytes(dir_->file("text.gguf"), "this is plainly not a model file at all");
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("text.gguf"), "--prompt", "x", "-n", "1"}),
+                 "GGUF");
+}
+
+TEST_F(CliTest, TruncatedModel) {
+  const std::string bytes = ReadFileText(Tiny());
+  for (size_t cut : {size_t{10}, size_t{200}, bytes.size() / 2, bytes.size() - 1}) {
+    WriteBytes(dir_->file("cut.gguf"), bytes.substr(0, cut));
+    ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("cut.gguf"), "--prompt", "x", "-n", "1"}),
+                   "cut.gguf");
+  }
+}
+
+TEST_F(CliTest, UnsupportedArchitecture) {
+  std::string bytes = ReadFileText(Tiny());
+  // The value of general.architecture is the 5-byte string "llama": rename it in place.
+  const std::string key = "general.architecture";
+  const size_t at = bytes.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const size_t value = at + key.size() + 4 + 8;  // type u32, length u64
+  ASSERT_EQ(bytes.substr(value, 5), "llama");
+  bytes.replace(value, 5, "gpt2x");
+  WriteBytes(dir_->file("arch.gguf"), bytes);
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("arch.gguf"), "--prompt", "x", "-n", "1"}),
+                 "gpt2x");
+}
+
+TEST_F(CliTest, UnknownTensorType) {
+  std::string bytes = ReadFileText(Tiny());
+  // Tensor info: name, n_dims u32, ne u64[n_dims], type u32. Corrupt the type of output_norm (1-D).
+  const std::string name = "output_norm.weight";
+  const size_t at = bytes.find(name);
+  ASSERT_NE(at, std::string::npos);
+  const size_t type_at = at + name.size() + 4 + 8;
+  const uint32_t bogus = 77;
+  bytes.replace(type_at, 4, reinterpret_cast<const char*>(&bogus), 4);
+  WriteBytes(dir_->file("type.gguf"), bytes);
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("type.gguf"), "--prompt", "x", "-n", "1"}), "77");
+}
+
+TEST_F(CliTest, PromptLongerThanContext) {
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt",
+                      "one two three four five six seven eight nine ten eleven twelve", "-n", "4", "--ctx", "8"}),
+                 "context");
+}
+
+TEST_F(CliTest, UsageErrors) {
+  EXPECT_EQ(Run({PipeshardBin()}).exit_code, 2);
+  EXPECT_EQ(Run({PipeshardBin(), "frobnicate"}).exit_code, 2);
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "-n", "1"}), "--prompt");
+  EXPECT_EQ(Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "x", "--top-p", "3"}).exit_code, 2);
+  ExpectBadInput(Run({PipeshardBin(), "make-model", dir_->file("bad.gguf"), "--type", "q9_9"}), "q9_9");
+  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "-f", dir_->file("missing.txt"), "-n", "1"}),
+                 "missing.txt");
+}
+
+}  // namespace
+}  // namespace ps::test

