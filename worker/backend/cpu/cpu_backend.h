@@ -16,7 +16,8 @@ struct CpuBackendOptions {
   int threads = 1;
   int32_t n_ctx = 4096;   // positions per sequence
   int32_t max_seqs = 8;   // sequence ids are 0..max_seqs-1
-  // Store K and V rounded to F16 as llama.cpp's default cache does (values kept in F32 memory).
+  // Store K and V as F16 as llama.cpp's default cache does (attention numerics then follow
+  // llama.cpp's F16 path, see attention.h); false keeps them, and everything else, in F32.
   bool kv_f16 = true;
 };
 

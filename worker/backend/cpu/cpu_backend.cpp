@@ -1,0 +1,372 @@
+// The Llama forward pass over a layer range, one batch at a time:
+//
+//   x = token_embd[token]                      (first stage)  or  x = batch.embeddings
+//   for each layer l in [first, last):
+//     h = rmsnorm(x) * attn_norm
+//     q = h Wq, k = h Wk, v = h Wv; rope(q, k) at each token's position
+//     cache[seq][l][pos] = (k, v)
+//     x += attention(q, cache[seq][l][0..pos]) Wo
+//     h = rmsnorm(x) * ffn_norm
+//     x += (silu(h Wgate) * (h Wup)) Wdown
+//   logits = (rmsnorm(x) * output_norm) output^T   (last stage, rows asking for logits)
+//   or hidden = x
+#include "worker/backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/quant/quant.h"
+#include "worker/backend/cpu/attention.h"
+#include "worker/backend/cpu/kv_cache.h"
+#include "worker/backend/cpu/matmul.h"
+#include "worker/backend/cpu/ops.h"
+#include "worker/backend/cpu/thread_pool.h"
+
+namespace ps {
+
+using cpu::WeightMatrix;
+
+namespace {
+
+struct Layer {
+  std::vector<float> attn_norm;  // [n_embd]
+  WeightMatrix wq;               // [n_embd] -> [n_embd]
+  WeightMatrix wk;               // [n_embd] -> [n_embd_kv]
+  WeightMatrix wv;               // [n_embd] -> [n_embd_kv]
+  WeightMatrix wo;               // [n_embd] -> [n_embd]
+  std::vector<float> ffn_norm;   // [n_embd]
+  WeightMatrix gate;             // [n_embd] -> [n_ff]
+  WeightMatrix up;               // [n_embd] -> [n_ff]
+  WeightMatrix down;             // [n_ff] -> [n_embd]
+};
+
+// A weight matrix checked for the shape the forward pass indexes it with and a type we multiply.
+Result<WeightMatrix> Matrix(const gguf::TensorInfo* t, int64_t cols, int64_t rows) {
+  if (t == nullptr) return Status::NotFound("CPU backend: a weight matrix is missing");
+  if (!TraitsOf(t->type).supported) {
+    return Status::Unsupported("tensor " + t->name + ": type " + std::string(TypeName(t->type)) + " not supported");
+  }
+  WeightMatrix w = WeightMatrix::Of(*t);
+  if (w.cols != cols || w.rows != rows) {
+    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + ", expected [" +
+                              std::to_string(cols) + ", " + std::to_string(rows) + "]");
+  }
+  return w;
+}
+
+// A 1-D tensor of at least n elements, widened to F32.
+Result<std::vector<float>> Vector(const gguf::TensorInfo* t, int64_t n) {
+  if (t == nullptr) return Status::NotFound("CPU backend: a norm or rope tensor is missing");
+  if (!TraitsOf(t->type).supported || t->n_elements() < n || t->ne.empty() || t->ne[0] < n) {
+    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + " type " +
+                              std::string(TypeName(t->type)) + ", expected at least " + std::to_string(n) +
+                              " elements");
+  }
+  std::vector<float> v(t->ne[0]);
+  DequantizeRow(t->type, t->data, v.data(), t->ne[0]);
+  v.resize(n);
+  return v;
+}
+
+std::string Row(size_t i) { return "batch row " + std::to_string(i) + ": "; }
+
+}  // namespace
+
+struct CpuBackend::Impl {
+  LlamaConfig config;
+  LayerRange range;
+  CpuBackendOptions options;
+  bool first_stage = false;
+  bool last_stage = false;
+
+  WeightMatrix tok_embd;            // [n_embd] rows, n_vocab of them; first stage
+  std::vector<Layer> layers;        // layers[i] is block range.first + i
+  std::vector<float> output_norm;   // [n_embd]; last stage
+  WeightMatrix output;              // [n_embd] -> [n_vocab]; last stage
+
+  cpu::ThreadPool pool;
+  cpu::MatMul matmul;
+  cpu::KvCache cache;
+  cpu::Attention attention;
+  cpu::RopeTable rope;
+
+  // Activations, grown to the largest batch seen and reused, so steady-state calls allocate
+  // nothing. Shapes for a batch of n rows:
+  int64_t capacity = 0;
+  std::vector<float> x;        // [n, n_embd] residual stream
+  std::vector<float> h;        // [n, n_embd] normed input of a sub-block
+  std::vector<float> q;        // [n, n_embd]
+  std::vector<float> k;        // [n, n_embd_kv]
+  std::vector<float> v;        // [n, n_embd_kv]
+  std::vector<float> attn;     // [n, n_embd] attention output before Wo
+  std::vector<float> proj;     // [n, n_embd] a sub-block's output before the residual add
+  std::vector<float> gate;     // [n, n_ff]
+  std::vector<float> up;       // [n, n_ff]
+  std::vector<float> cos_sin;  // [threads, n_rot]
+  std::vector<uint8_t> half_rows;       // [n] attention numerics per row (see attention.h)
+  std::vector<int32_t> end_pos;         // [max_seqs] next position while validating
+  std::vector<int32_t> seq_tokens;      // [max_seqs] tokens of each sequence in the batch
+
+  Impl(const LlamaConfig& c, LayerRange r, const CpuBackendOptions& o)
+      : config(c),
+        range(r),
+        options(o),
+        pool(o.threads),
+        matmul(o.threads, std::max(c.n_embd, c.n_ff)),
+        cache(r.last - r.first, o.n_ctx, c.n_embd_kv(), o.max_seqs, o.kv_f16),
+        attention(o.threads, {c.n_head, c.n_head_kv, c.head_dim()}),
+        rope(c.head_dim(), c.n_rot, c.rope_freq_base, {}),
+        cos_sin(static_cast<size_t>(o.threads) * c.n_rot),
+        end_pos(o.max_seqs),
+        seq_tokens(o.max_seqs) {}
+
+  Status Validate(const Batch& b);
+  void Grow(int64_t n);
+  void Embed(const Batch& b, int64_t n);
+  void RunLayer(int64_t il, const Batch& b, int64_t n);
+  void Head(const Batch& b, int64_t n, std::vector<float>* logits);
+  void NormRows(const float* in, const std::vector<float>& weight, int64_t n, float* out);
+  void AddInto(float* dst, const float* src, int64_t count);
+};
+
+Status CpuBackend::Impl::Validate(const Batch& b) {
+  const size_t n = b.size();
+  if (b.seq_ids.size() != n) {
+    return Status::InvalidArgument("batch: seq_ids has " + std::to_string(b.seq_ids.size()) +
+                                   " entries, positions " + std::to_string(n));
+  }
+  if (first_stage && b.tokens.size() != n) {
+    return Status::InvalidArgument("batch: tokens has " + std::to_string(b.tokens.size()) + " entries, positions " +
+                                   std::to_string(n));
+  }
+  if (!first_stage && b.embeddings.size() != n * static_cast<size_t>(config.n_embd)) {
+    return Status::InvalidArgument("batch: embeddings has " + std::to_string(b.embeddings.size()) +
+                                   " values, expected " + std::to_string(n) + " rows x n_embd " +
+                                   std::to_string(config.n_embd));
+  }
+  if (last_stage && b.logits.size() != n) {
+    return Status::InvalidArgument("batch: logits has " + std::to_string(b.logits.size()) + " entries, positions " +
+                                   std::to_string(n));
+  }
+  for (int32_t s = 0; s < options.max_seqs; ++s) end_pos[s] = cache.Length(s);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t seq = b.seq_ids[i];
+    const int32_t pos = b.positions[i];
+    if (seq < 0 || seq >= options.max_seqs) {
+      return Status::InvalidArgument(Row(i) + "seq_id " + std::to_string(seq) + " outside [0, " +
+                                     std::to_string(options.max_seqs) + ")");
+    }
+    if (first_stage && (b.tokens[i] < 0 || b.tokens[i] >= config.n_vocab)) {
+      return Status::InvalidArgument(Row(i) + "token " + std::to_string(b.tokens[i]) + " outside [0, " +
+                                     std::to_string(config.n_vocab) + ")");
+    }
+    if (pos != end_pos[seq]) {
+      return Status::InvalidArgument(Row(i) + "position " + std::to_string(pos) + " of sequence " +
+                                     std::to_string(seq) + " does not continue it (expected " +
+                                     std::to_string(end_pos[seq]) + ")");
+    }
+    if (pos >= options.n_ctx) {
+      return Status::OutOfRange(Row(i) + "position " + std::to_string(pos) + " of sequence " + std::to_string(seq) +
+                                " is past the context (n_ctx " + std::to_string(options.n_ctx) + ")");
+    }
+    end_pos[seq] = pos + 1;
+  }
+  return Status::Ok();
+}
+
+void CpuBackend::Impl::Grow(int64_t n) {
+  if (n <= capacity) return;
+  const int64_t e = config.n_embd;
+  const int64_t ekv = config.n_embd_kv();
+  const int64_t ff = config.n_ff;
+  x.resize(n * e);
+  h.resize(n * e);
+  q.resize(n * e);
+  k.resize(n * ekv);
+  v.resize(n * ekv);
+  attn.resize(n * e);
+  proj.resize(n * e);
+  gate.resize(n * ff);
+  up.resize(n * ff);
+  half_rows.resize(n);
+  matmul.Reserve(n);
+  capacity = n;
+}
+
+void CpuBackend::Impl::Embed(const Batch& b, int64_t n) {
+  const int64_t e = config.n_embd;
+  if (!first_stage) {
+    std::copy(b.embeddings.begin(), b.embeddings.begin() + n * e, x.begin());
+    return;
+  }
+  pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) DequantizeRow(tok_embd.type, tok_embd.row(b.tokens[i]), &x[i * e], e);
+  });
+}
+
+void CpuBackend::Impl::NormRows(const float* in, const std::vector<float>& weight, int64_t n, float* out) {
+  const int64_t e = config.n_embd;
+  pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) cpu::RmsNorm(in + i * e, weight.data(), e, config.rms_eps, out + i * e);
+  });
+}
+
+void CpuBackend::Impl::AddInto(float* dst, const float* src, int64_t count) {
+  pool.ParallelFor(count, [&](int, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
+  });
+}
+
+void CpuBackend::Impl::RunLayer(int64_t il, const Batch& b, int64_t n) {
+  const Layer& L = layers[il];
+  const int64_t e = config.n_embd;
+  const int64_t ekv = config.n_embd_kv();
+  const int64_t ff = config.n_ff;
+
+  // Attention block.
+  NormRows(x.data(), L.attn_norm, n, h.data());  // h[n, e]
+  matmul.Multiply(pool, L.wq, h.data(), n, q.data());  // q[n, e]
+  matmul.Multiply(pool, L.wk, h.data(), n, k.data());  // k[n, ekv]
+  matmul.Multiply(pool, L.wv, h.data(), n, v.data());  // v[n, ekv]
+  pool.ParallelFor(n, [&](int thread, int64_t r0, int64_t r1) {
+    float* cs = &cos_sin[static_cast<size_t>(thread) * config.n_rot];
+    for (int64_t i = r0; i < r1; ++i) {
+      rope.Apply(&q[i * e], config.n_head, b.positions[i], cs);
+      rope.Apply(&k[i * ekv], config.n_head_kv, b.positions[i], cs);
+      cache.Store(b.seq_ids[i], il, b.positions[i], &k[i * ekv], &v[i * ekv]);
+    }
+  });
+  attention.Run(pool, cache, il, q.data(), b.seq_ids.data(), b.positions.data(), half_rows.data(), n,
+                attn.data());                                  // attn[n, e]
+  matmul.Multiply(pool, L.wo, attn.data(), n, proj.data());   // proj[n, e]
+  AddInto(x.data(), proj.data(), n * e);
+
+  // Feed-forward block.
+  NormRows(x.data(), L.ffn_norm, n, h.data());                // h[n, e]
+  matmul.Multiply(pool, L.gate, h.data(), n, gate.data());    // gate[n, ff]
+  matmul.Multiply(pool, L.up, h.data(), n, up.data());        // up[n, ff]
+  pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) cpu::SwiGlu(&gate[i * ff], &up[i * ff], ff, &gate[i * ff]);
+  });
+  matmul.Multiply(pool, L.down, gate.data(), n, proj.data());  // proj[n, e]
+  AddInto(x.data(), proj.data(), n * e);
+}
+
+void CpuBackend::Impl::Head(const Batch& b, int64_t n, std::vector<float>* logits) {
+  const int64_t e = config.n_embd;
+  // Gather the rows that want logits into h, then norm them in place.
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (b.logits[i] != 0) {
+      std::copy(&x[i * e], &x[i * e] + e, &h[m * e]);
+      ++m;
+    }
+  }
+  NormRows(h.data(), output_norm, m, h.data());  // h[m, e]
+  logits->resize(static_cast<size_t>(m) * config.n_vocab);
+  matmul.Multiply(pool, output, h.data(), m, logits->data());  // logits[m, n_vocab]
+}
+
+Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& file, const LlamaConfig& config,
+                                                       LayerRange range, const CpuBackendOptions& options) {
+  if (options.threads < 1) {
+    return Status::InvalidArgument("CPU backend: threads " + std::to_string(options.threads) + " must be >= 1");
+  }
+  if (options.n_ctx < 1) {
+    return Status::InvalidArgument("CPU backend: n_ctx " + std::to_string(options.n_ctx) + " must be >= 1");
+  }
+  if (options.max_seqs < 1) {
+    return Status::InvalidArgument("CPU backend: max_seqs " + std::to_string(options.max_seqs) + " must be >= 1");
+  }
+  if (range.first < 0 || range.first >= range.last || range.last > config.n_layer) {
+    return Status::InvalidArgument("CPU backend: layer range [" + std::to_string(range.first) + ", " +
+                                   std::to_string(range.last) + ") not inside [0, " +
+                                   std::to_string(config.n_layer) + ")");
+  }
+  if (config.n_rot <= 0 || config.n_rot % 2 != 0 || config.n_rot > config.head_dim()) {
+    return Status::Unsupported("CPU backend: rope dimension " + std::to_string(config.n_rot) +
+                               " must be even and at most head_dim " + std::to_string(config.head_dim()));
+  }
+  PS_ASSIGN_OR_RETURN(LlamaWeights w, BindLlamaWeights(file, config, range));
+
+  auto impl = std::make_unique<Impl>(config, range, options);
+  impl->first_stage = range.has_embedding(config);
+  impl->last_stage = range.has_head(config);
+  const int64_t e = config.n_embd;
+  const int64_t ekv = config.n_embd_kv();
+  const int64_t ff = config.n_ff;
+  if (impl->first_stage) {
+    PS_ASSIGN_OR_RETURN(impl->tok_embd, Matrix(w.tok_embd, e, config.n_vocab));
+  }
+  if (impl->last_stage) {
+    PS_ASSIGN_OR_RETURN(impl->output_norm, Vector(w.output_norm, e));
+    PS_ASSIGN_OR_RETURN(impl->output, Matrix(w.output, e, config.n_vocab));
+  }
+  if (w.rope_freqs != nullptr) {
+    PS_ASSIGN_OR_RETURN(std::vector<float> factors, Vector(w.rope_freqs, config.n_rot / 2));
+    impl->rope = cpu::RopeTable(config.head_dim(), config.n_rot, config.rope_freq_base, std::move(factors));
+  }
+  if (static_cast<int64_t>(w.layers.size()) != range.last - range.first) {
+    return Status::Internal("CPU backend: bound " + std::to_string(w.layers.size()) + " layers for range [" +
+                            std::to_string(range.first) + ", " + std::to_string(range.last) + ")");
+  }
+  for (const LayerWeights& lw : w.layers) {
+    Layer L;
+    PS_ASSIGN_OR_RETURN(L.attn_norm, Vector(lw.attn_norm, e));
+    PS_ASSIGN_OR_RETURN(L.wq, Matrix(lw.wq, e, e));
+    PS_ASSIGN_OR_RETURN(L.wk, Matrix(lw.wk, e, ekv));
+    PS_ASSIGN_OR_RETURN(L.wv, Matrix(lw.wv, e, ekv));
+    PS_ASSIGN_OR_RETURN(L.wo, Matrix(lw.wo, e, e));
+    PS_ASSIGN_OR_RETURN(L.ffn_norm, Vector(lw.ffn_norm, e));
+    PS_ASSIGN_OR_RETURN(L.gate, Matrix(lw.ffn_gate, e, ff));
+    PS_ASSIGN_OR_RETURN(L.up, Matrix(lw.ffn_up, e, ff));
+    PS_ASSIGN_OR_RETURN(L.down, Matrix(lw.ffn_down, ff, e));
+    impl->layers.push_back(std::move(L));
+  }
+  return std::unique_ptr<CpuBackend>(new CpuBackend(std::move(impl)));
+}
+
+CpuBackend::CpuBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CpuBackend::~CpuBackend() = default;
+
+Status CpuBackend::Forward(const Batch& batch, BatchOutput* out) {
+  Impl& s = *impl_;
+  PS_RETURN_IF_ERROR(s.Validate(batch));
+  const int64_t n = static_cast<int64_t>(batch.size());
+
+  // Memory first, so that nothing below can fail half-way through the caches.
+  std::fill(s.seq_tokens.begin(), s.seq_tokens.end(), 0);
+  for (int32_t seq : batch.seq_ids) {
+    if (s.seq_tokens[seq]++ == 0) PS_RETURN_IF_ERROR(s.cache.Reserve(seq));
+  }
+  s.Grow(n);
+  for (int64_t i = 0; i < n; ++i) {
+    s.half_rows[i] = s.cache.f16() && s.seq_tokens[batch.seq_ids[i]] < cpu::kF32AttentionMinTokens;
+  }
+
+  s.Embed(batch, n);  // x[n, e]
+  for (int64_t il = 0; il < static_cast<int64_t>(s.layers.size()); ++il) s.RunLayer(il, batch, n);
+  for (int32_t seq = 0; seq < s.options.max_seqs; ++seq) {
+    if (s.seq_tokens[seq] > 0) s.cache.Commit(seq, s.end_pos[seq]);
+  }
+
+  out->hidden.clear();
+  out->logits.clear();
+  if (s.last_stage) {
+    s.Head(batch, n, &out->logits);
+  } else {
+    out->hidden.assign(s.x.begin(), s.x.begin() + n * s.config.n_embd);
+  }
+  return Status::Ok();
+}
+
+void CpuBackend::FreeSequence(int32_t seq_id) {
+  if (seq_id >= 0 && seq_id < impl_->options.max_seqs) impl_->cache.Free(seq_id);
+}
+
+int32_t CpuBackend::SequenceLength(int32_t seq_id) const {
+  if (seq_id < 0 || seq_id >= impl_->options.max_seqs) return 0;
+  return impl_->cache.Length(seq_id);
+}
+
+}  // namespace ps

@@ -1,0 +1,51 @@
+#include "worker/backend/cpu/matmul.h"
+
+#include "common/quant/quant.h"
+#include "worker/backend/cpu/ops.h"
+
+namespace ps::cpu {
+
+WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
+  WeightMatrix w;
+  w.type = t.type;
+  w.data = t.data;
+  w.cols = t.ne.empty() ? 0 : t.ne[0];
+  w.rows = t.n_rows();
+  w.row_bytes = t.row_bytes();
+  return w;
+}
+
+MatMul::MatMul(int threads, int64_t max_cols)
+    : max_cols_(max_cols), row_scratch_(threads, std::vector<float>(max_cols)) {}
+
+void MatMul::Reserve(int64_t n) {
+  if (static_cast<int64_t>(rounded_x_.size()) < n * max_cols_) rounded_x_.resize(n * max_cols_);
+}
+
+void MatMul::Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  const int64_t cols = w.cols;
+  const float* xs = x;
+  if (w.type == GgmlType::F16 || w.type == GgmlType::BF16) {
+    if (w.type == GgmlType::F16) {
+      RoundToF16(x, rounded_x_.data(), n * cols);
+    } else {
+      RoundToBf16(x, rounded_x_.data(), n * cols);
+    }
+    xs = rounded_x_.data();
+  }
+  pool.ParallelFor(w.rows, [&](int thread, int64_t r0, int64_t r1) {
+    float* deq = row_scratch_[thread].data();
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* wr = nullptr;
+      if (w.type == GgmlType::F32) {
+        wr = reinterpret_cast<const float*>(w.row(r));
+      } else {
+        DequantizeRow(w.type, w.row(r), deq, cols);
+        wr = deq;
+      }
+      for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = DotF32(wr, xs + i * cols, cols);
+    }
+  });
+}
+
+}  // namespace ps::cpu

@@ -1,0 +1,48 @@
+// The element-wise and per-row operations of a Llama layer, on F32 rows, written so the compiler
+// can vectorise the inner loops. Their rounding follows ggml's CPU kernels where that decides
+// llama.cpp's tokens (rms_norm sums in double; rope advances theta by repeated multiplication).
+// Thread-safety: pure functions; RopeTable is immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ps::cpu {
+
+// sum_i a[i] * b[i] in F32 with 16 independent partial sums (vectorisable without fast-math,
+// and the same order for every call, so results never depend on the caller).
+float DotF32(const float* a, const float* b, int64_t n);
+
+// y[i] += a * x[i]
+void AxpyF32(float a, const float* x, float* y, int64_t n);
+
+// out = x / sqrt(mean(x^2) + eps) * weight. ggml accumulates the squares in double and rounds
+// the mean to float before adding eps; so does this.
+void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
+
+// Rounds every element to the nearest F16 (or BF16) value, kept in F32: what llama.cpp does to
+// activations before multiplying them with F16 (BF16) weights.
+void RoundToF16(const float* x, float* out, int64_t n);
+void RoundToBf16(const float* x, float* out, int64_t n);
+
+// Llama rotary embedding (LLAMA_ROPE_TYPE_NORM: adjacent pairs (2i, 2i+1) rotate together).
+// theta_i = pos * base^(-2i/n_rot) / freq_factor[i]; dimensions past n_rot are left alone.
+class RopeTable {
+ public:
+  // freq_factors: n_rot/2 divisors (Llama 3.1 rope_freqs) or empty.
+  RopeTable(int64_t head_dim, int64_t n_rot, float freq_base, std::vector<float> freq_factors);
+  // Rotates each of the n_heads heads of one token's row x [n_heads * head_dim] in place.
+  // cos_sin: scratch of n_rot floats.
+  void Apply(float* x, int64_t n_heads, int32_t pos, float* cos_sin) const;
+
+ private:
+  int64_t head_dim_;
+  int64_t n_rot_;
+  float theta_scale_;  // base^(-2/n_rot), multiplied in step by step as ggml does
+  std::vector<float> freq_factors_;
+};
+
+}  // namespace ps::cpu
