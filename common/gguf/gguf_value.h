@@ -45,7 +45,20 @@ struct Value {
   const Array* as_array() const;
   // Human-readable form for gguf-info (long arrays abbreviated).
   std::string ToString(size_t max_items = 8) const;
+
+  // Builders that keep `type` and `data` consistent (the writer rejects inconsistent values).
+  static Value Unsigned(ValueType t, uint64_t v);  // kUint8/16/32/64
+  static Value Signed(ValueType t, int64_t v);     // kInt8/16/32/64
+  static Value Float(ValueType t, double v);       // kFloat32/64
+  static Value Bool(bool v);
+  static Value String(std::string v);
+  static Value MakeArray(ValueType element_type, std::vector<Value> items);
 };
+
+// Bytes one value of type t occupies in a file at the least (a string's or array's header).
+uint64_t MinEncodedSize(ValueType t);
+// True for the 13 type ids the format defines.
+bool IsValidValueType(uint32_t raw);
 
 struct KeyValue {
   std::string key;
