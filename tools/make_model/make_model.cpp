@@ -1,0 +1,273 @@
+// MakeModel: validation, metadata and the random tensors of a Llama GGUF file.
+#include "tools/make_model/make_model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/gguf/gguf_writer.h"
+#include "common/quant/quant.h"
+#include "tools/make_model/hf_vocab.h"
+#include "tools/make_model/random.h"
+#include "tools/make_model/spm_vocab.h"
+#include "tools/make_model/vocabulary.h"
+
+namespace ps {
+
+namespace {
+
+using gguf::GgufWriter;
+using make_model::Vocabulary;
+
+// The weight types make-model writes and the llama_ftype recorded for each in general.file_type
+// (informational for llama.cpp; the K-quants are recorded as the "_M" mixes they approximate).
+struct WeightType {
+  GgmlType type;
+  uint32_t file_type;
+};
+constexpr WeightType kWeightTypes[] = {
+    {GgmlType::F32, 0},  {GgmlType::F16, 1},  {GgmlType::Q4_0, 2},  {GgmlType::Q4_1, 3},
+    {GgmlType::Q8_0, 7}, {GgmlType::Q5_0, 8}, {GgmlType::Q4_K, 15}, {GgmlType::Q5_K, 17},
+    {GgmlType::Q6_K, 18}, {GgmlType::BF16, 32},
+};
+
+// Upper bounds that keep every size computation far from overflow while allowing any real
+// Llama shape (Llama 3.1 405B: dim 16384, 126 layers, ff 53248, context 131072).
+constexpr int64_t kMaxDim = 1 << 16;
+constexpr int64_t kMaxLayers = 1 << 12;
+constexpr int64_t kMaxFf = 1 << 18;
+constexpr int64_t kMaxCtx = 1 << 24;
+
+// Scales of the random weights. A matrix with n inputs gets standard deviation 1/sqrt(n), so
+// each projection keeps its (RMS-normalised, hence unit-scale) input at unit scale; the residual
+// stream then grows slowly with depth and every RMSNorm brings it back. The output head is
+// twice that, giving logits with a standard deviation of about 2: peaked enough that greedy
+// decoding has clear winners, flat enough that sampling still varies.
+constexpr double kOutputGain = 2.0;
+constexpr double kNormNoise = 0.05;  // norm weights are 1 + N(0, kNormNoise)
+
+// Llama 3.1's rope_scaling (its config.json: factor 8, low 1, high 4, original context 8192).
+constexpr double kRopeFactor = 8.0;
+constexpr double kRopeLowFreqFactor = 1.0;
+constexpr double kRopeHighFreqFactor = 4.0;
+constexpr double kRopeOriginalContext = 8192.0;
+
+Status CheckDim(const char* flag, int64_t value, int64_t max) {
+  if (value <= 0 || value > max) {
+    return Status::InvalidArgument(std::string(flag) + " " + std::to_string(value) + " is out of range 1.." +
+                                   std::to_string(max));
+  }
+  return Status::Ok();
+}
+
+Result<uint32_t> Validate(const MakeModelOptions& o) {
+  PS_RETURN_IF_ERROR(CheckDim("--dim", o.dim, kMaxDim));
+  PS_RETURN_IF_ERROR(CheckDim("--layers", o.layers, kMaxLayers));
+  PS_RETURN_IF_ERROR(CheckDim("--heads", o.heads, kMaxDim));
+  PS_RETURN_IF_ERROR(CheckDim("--kv-heads", o.kv_heads, kMaxDim));
+  PS_RETURN_IF_ERROR(CheckDim("--ff", o.ff, kMaxFf));
+  PS_RETURN_IF_ERROR(CheckDim("--ctx", o.ctx, kMaxCtx));
+  if (o.dim % o.heads != 0) {
+    return Status::InvalidArgument("--dim " + std::to_string(o.dim) + " is not a multiple of --heads " +
+                                   std::to_string(o.heads));
+  }
+  if ((o.dim / o.heads) % 2 != 0) {
+    return Status::InvalidArgument("head size --dim / --heads = " + std::to_string(o.dim / o.heads) +
+                                   " is odd; RoPE rotates pairs of elements");
+  }
+  if (o.heads % o.kv_heads != 0) {
+    return Status::InvalidArgument("--heads " + std::to_string(o.heads) + " is not a multiple of --kv-heads " +
+                                   std::to_string(o.kv_heads));
+  }
+  if (!(o.rope_freq_base > 0.0f) || !std::isfinite(o.rope_freq_base)) {
+    return Status::InvalidArgument("--rope-freq-base " + std::to_string(o.rope_freq_base) + " must be positive");
+  }
+  if (!(o.rms_eps > 0.0f) || !std::isfinite(o.rms_eps)) {
+    return Status::InvalidArgument("rms_eps " + std::to_string(o.rms_eps) + " must be positive");
+  }
+  const WeightType* weight = nullptr;
+  for (const WeightType& w : kWeightTypes) {
+    if (w.type == o.type) weight = &w;
+  }
+  const TypeTraits traits = TraitsOf(o.type);
+  if (weight == nullptr || !traits.supported) {
+    return Status::InvalidArgument(std::string("--type ") + traits.name +
+                                   " is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_K, q5_K, q6_K");
+  }
+  // Every weight row holds --dim elements, except ffn_down's, which hold --ff.
+  for (const auto& [flag, value] : {std::pair{"--dim", o.dim}, std::pair{"--ff", o.ff}}) {
+    if (value % traits.block_size != 0) {
+      return Status::InvalidArgument(std::string("--type ") + traits.name + " stores rows in blocks of " +
+                                     std::to_string(traits.block_size) + ": " + flag + " " + std::to_string(value) +
+                                     " must be a multiple of " + std::to_string(traits.block_size) +
+                                     " (--dim and --ff are the weight row lengths)");
+    }
+  }
+  return weight->file_type;
+}
+
+Result<Vocabulary> LoadVocabulary(const std::string& vocab) {
+  if (vocab == "spm") return make_model::BuiltInSpmVocabulary();
+  std::string path = vocab;
+  if (vocab == "llama3") {
+    PS_ASSIGN_OR_RETURN(path, FindLlama3TokenizerJson());
+  }
+  Result<Vocabulary> v = make_model::ReadHfTokenizerJson(path);
+  if (!v.ok()) return v.status().WithContext("--vocab " + vocab);
+  return v;
+}
+
+void SetVocabularyMetadata(GgufWriter& w, const Vocabulary& v) {
+  w.SetString("tokenizer.ggml.model", v.model);
+  w.SetString("tokenizer.ggml.pre", v.pre);
+  w.SetStringArray("tokenizer.ggml.tokens", v.tokens);
+  if (!v.scores.empty()) w.SetF32Array("tokenizer.ggml.scores", v.scores);
+  w.SetI32Array("tokenizer.ggml.token_type", v.token_types);
+  if (!v.merges.empty()) w.SetStringArray("tokenizer.ggml.merges", v.merges);
+  if (v.bos >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos));
+  if (v.eos >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos));
+  if (v.eot >= 0) w.SetU32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(v.eot));
+  if (v.unk >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk));
+  w.SetBool("tokenizer.ggml.add_bos_token", true);
+  w.SetBool("tokenizer.ggml.add_eos_token", false);
+  if (v.model == "llama") w.SetBool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
+}
+
+// Llama 3.1's per-frequency RoPE divisors, computed as llama.cpp's converter does: the rotation
+// frequencies in float32, the wavelength bands in double. Long wavelengths (beyond the original
+// context) are slowed by the full factor, short ones kept, and the band between interpolated.
+std::vector<float> Llama3RopeFactors(int64_t head_dim, float freq_base) {
+  std::vector<float> factors;
+  const double low_freq_wavelen = kRopeOriginalContext / kRopeLowFreqFactor;
+  const double high_freq_wavelen = kRopeOriginalContext / kRopeHighFreqFactor;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    const float exponent = static_cast<float>(i) / static_cast<float>(head_dim);
+    const float freq = 1.0f / std::pow(freq_base, exponent);
+    const double wavelen = 2.0 * std::numbers::pi / static_cast<double>(freq);
+    double factor;
+    if (wavelen < high_freq_wavelen) {
+      factor = 1.0;
+    } else if (wavelen > low_freq_wavelen) {
+      factor = kRopeFactor;
+    } else {
+      const double smooth = (kRopeOriginalContext / wavelen - kRopeLowFreqFactor) /
+                            (kRopeHighFreqFactor - kRopeLowFreqFactor);
+      factor = 1.0 / ((1.0 - smooth) / kRopeFactor + smooth);
+    }
+    factors.push_back(static_cast<float>(factor));
+  }
+  return factors;
+}
+
+// Fills a tensor of `rows` rows of `cols` values drawn from N(mean, stddev), each row from its
+// own seed, quantized to `type`. Rows are shared out to threads; the bytes do not depend on how.
+GgufWriter::FillFn RandomRows(uint64_t seed, std::string name, GgmlType type, int64_t cols, int64_t rows,
+                              double mean, double stddev) {
+  return [=](uint8_t* dst, size_t nbytes) {
+    const size_t row_bytes = nbytes / static_cast<size_t>(rows);
+    std::atomic<int64_t> next_row{0};
+    constexpr int64_t kRowsPerGrab = 16;
+    auto work = [&] {
+      std::vector<float> values(static_cast<size_t>(cols));
+      for (;;) {
+        const int64_t begin = next_row.fetch_add(kRowsPerGrab);
+        if (begin >= rows) return;
+        for (int64_t r = begin; r < std::min(rows, begin + kRowsPerGrab); ++r) {
+          make_model::Rng rng(make_model::RowSeed(seed, name, r));
+          for (float& v : values) v = static_cast<float>(mean + stddev * rng.Normal());
+          QuantizeRow(type, values.data(), dst + static_cast<size_t>(r) * row_bytes, cols);
+        }
+      }
+    };
+    const int64_t wanted = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                             (rows + kRowsPerGrab - 1) / kRowsPerGrab);
+    std::vector<std::thread> helpers;
+    for (int64_t t = 1; t < wanted; ++t) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // fewer threads: this one does the remaining rows
+      }
+    }
+    work();
+    for (std::thread& h : helpers) h.join();
+  };
+}
+
+GgufWriter::FillFn ConstantF32(std::vector<float> values) {
+  return [values = std::move(values)](uint8_t* dst, size_t nbytes) {
+    std::copy_n(reinterpret_cast<const uint8_t*>(values.data()), std::min(nbytes, values.size() * sizeof(float)), dst);
+  };
+}
+
+}  // namespace
+
+Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
+  PS_ASSIGN_OR_RETURN(const uint32_t file_type, Validate(o));
+  PS_ASSIGN_OR_RETURN(const Vocabulary vocab, LoadVocabulary(o.vocab));
+  const auto n_vocab = static_cast<int64_t>(vocab.tokens.size());
+  const int64_t head_dim = o.dim / o.heads;
+  const int64_t kv_dim = head_dim * o.kv_heads;
+  const std::string type_name(TypeName(o.type));
+
+  GgufWriter w;
+  w.SetString("general.architecture", "llama");
+  w.SetString("general.name", "pipeshard random llama " + std::to_string(o.dim) + "x" + std::to_string(o.layers) +
+                                  " " + type_name + " seed " + std::to_string(o.seed));
+  w.SetU32("general.file_type", file_type);
+  w.SetU32("general.alignment", 32);
+  w.SetU32("llama.context_length", static_cast<uint32_t>(o.ctx));
+  w.SetU32("llama.embedding_length", static_cast<uint32_t>(o.dim));
+  w.SetU32("llama.block_count", static_cast<uint32_t>(o.layers));
+  w.SetU32("llama.feed_forward_length", static_cast<uint32_t>(o.ff));
+  w.SetU32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.SetU32("llama.attention.head_count", static_cast<uint32_t>(o.heads));
+  w.SetU32("llama.attention.head_count_kv", static_cast<uint32_t>(o.kv_heads));
+  w.SetF32("llama.attention.layer_norm_rms_epsilon", o.rms_eps);
+  w.SetF32("llama.rope.freq_base", o.rope_freq_base);
+  w.SetU32("llama.vocab_size", static_cast<uint32_t>(n_vocab));
+  SetVocabularyMetadata(w, vocab);
+
+  const double inv_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(o.dim));
+  const double inv_sqrt_ff = 1.0 / std::sqrt(static_cast<double>(o.ff));
+  // ne[0] is the row length (the input dimension of a projection), ne[1] the number of rows.
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, double stddev) {
+    return w.AddTensor(name, o.type, {cols, rows}, RandomRows(o.seed, name, o.type, cols, rows, 0.0, stddev));
+  };
+  auto norm = [&](const std::string& name) {
+    return w.AddTensor(name, GgmlType::F32, {o.dim}, RandomRows(o.seed, name, GgmlType::F32, o.dim, 1, 1.0, kNormNoise));
+  };
+
+  // Untied, token embeddings are unit-scale like the residual stream they start. Tied, they are
+  // also the output head and get its scale instead; the first RMSNorm restores unit scale.
+  const double embd_std = o.tied_embeddings ? kOutputGain * inv_sqrt_dim : 1.0;
+  PS_RETURN_IF_ERROR(matrix("token_embd.weight", o.dim, n_vocab, embd_std));
+  if (o.rope_scaling_llama3) {
+    PS_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", GgmlType::F32, {head_dim / 2},
+                                   ConstantF32(Llama3RopeFactors(head_dim, o.rope_freq_base))));
+  }
+  for (int64_t l = 0; l < o.layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    PS_RETURN_IF_ERROR(norm(b + "attn_norm.weight"));
+    PS_RETURN_IF_ERROR(matrix(b + "attn_q.weight", o.dim, o.dim, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(matrix(b + "attn_k.weight", o.dim, kv_dim, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(matrix(b + "attn_v.weight", o.dim, kv_dim, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(matrix(b + "attn_output.weight", o.dim, o.dim, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(norm(b + "ffn_norm.weight"));
+    PS_RETURN_IF_ERROR(matrix(b + "ffn_gate.weight", o.dim, o.ff, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(matrix(b + "ffn_up.weight", o.dim, o.ff, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(matrix(b + "ffn_down.weight", o.ff, o.dim, inv_sqrt_ff));
+  }
+  PS_RETURN_IF_ERROR(norm("output_norm.weight"));
+  if (!o.tied_embeddings) PS_RETURN_IF_ERROR(matrix("output.weight", o.dim, n_vocab, kOutputGain * inv_sqrt_dim));
+
+  return w.Write(out_path, 32);
+}
+
+}  // namespace ps
