@@ -1,0 +1,22 @@
+// Byte-level BPE (tokenizer.ggml.model "gpt2", Llama 3): pre-tokenize, spell each word in the
+// byte-level alphabet, then merge adjacent symbols by merge rank, as llama.cpp's
+// llm_tokenizer_bpe_session does.
+// Thread-safety: immutable after creation.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/tokenizer/bpe_pretokenizer.h"
+#include "common/tokenizer/tokenizer.h"
+#include "common/tokenizer/vocabulary.h"
+#include "common/util/status.h"
+
+namespace ps {
+
+// merges: "left right" strings, rank = position. Errors name the malformed merge.
+Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, const std::vector<std::string>& merges,
+                                                    BpePreTokenizer pre);
+
+}  // namespace ps
