@@ -2,24 +2,12 @@
 #include <bit>
 #include <cstdint>
 
+#include "common/quant/half_bits.h"
 #include "common/quant/quant.h"
 
 namespace ps {
 
-float Fp16ToFp32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0x1f) {  // inf or NaN: keep the payload
-    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-  }
-  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in binary32
-    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
-    return sign ? -magnitude : magnitude;
-  }
-  // Normal: rebias the exponent from 15 to 127.
-  return std::bit_cast<float>(sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13));
-}
+float Fp16ToFp32(uint16_t h) { return quant_internal::HalfToFloat(h); }
 
 uint16_t Fp32ToFp16(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);

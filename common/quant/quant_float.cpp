@@ -1,6 +1,7 @@
 // Row kernels of the unquantized types: F32 (a copy), F16 and BF16 (per-element conversion).
 #include <cstring>
 
+#include "common/quant/half_bits.h"
 #include "common/quant/quant.h"
 #include "common/quant/row_kernels.h"
 
@@ -20,7 +21,7 @@ void DequantizeF16(const void* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     uint16_t h;
     std::memcpy(&h, bytes + 2 * i, sizeof(h));
-    dst[i] = Fp16ToFp32(h);
+    dst[i] = HalfToFloat(h);
   }
 }
 

@@ -5,6 +5,8 @@
 // candidate scales, 6/8-bit quantization of the sub-block scales, then a final rounding of every
 // element against the scales actually stored. It is not ggml's search and need not produce the
 // same bytes, only valid blocks that dequantize close to the input.
+// Dequantizers copy each block to a local first: dst is float and the block bytes could alias it,
+// which would stop the compiler from vectorizing the loops.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -48,10 +50,13 @@ void PackScaleMinK4(const uint8_t scale[8], const uint8_t min[8], uint8_t* packe
   }
 }
 
-int RoundClamp(float v, int lo, int hi) {
-  if (!(v > static_cast<float>(lo))) return lo;  // also maps NaN to lo
-  if (v >= static_cast<float>(hi)) return hi;
-  return static_cast<int>(std::lround(v));
+// Nearest integer in [lo, hi] (ties up); NaN gives lo. Clamping first makes v - lo + 0.5
+// non-negative, so truncation is a floor; min/max and the cast compile to branch-free
+// instructions, which matters because the fits call this in their innermost loops.
+inline int RoundClamp(float v, int lo, int hi) {
+  const float flo = static_cast<float>(lo);
+  const float clamped = std::min(static_cast<float>(hi), std::max(flo, v));  // max(lo, NaN) = lo
+  return lo + static_cast<int>(clamped - flo + 0.5f);
 }
 
 // Candidate step counts tried by the fits: nmax + t for t in kStretch. Stretching the grid a
@@ -64,42 +69,45 @@ struct AffineFit {
 };
 
 // Fits x[i] ~ scale * q[i] - min with q in [0, nmax] and min >= 0 (the format stores an unsigned
-// min) minimising the squared error.
+// min) minimising the squared error. For each candidate grid the levels are rounded once and
+// (scale, offset) solved by least squares; the error follows from the same sums, so each
+// candidate costs one pass. Level sums are integers (exact); the x sums use double.
 AffineFit FitAffine(const float* x, int n, int nmax) {
-  float lo = std::min(0.0f, *std::min_element(x, x + n));
+  const float lo = std::min(0.0f, *std::min_element(x, x + n));
   const float hi = *std::max_element(x, x + n);
   if (!(hi > lo)) return {0.0f, -lo};  // constant (or all-NaN) sub-block
 
+  double sx = 0, sxx = 0;
+  for (int i = 0; i < n; ++i) {
+    sx += x[i];
+    sxx += static_cast<double>(x[i]) * x[i];
+  }
   AffineFit best{(hi - lo) / static_cast<float>(nmax), -lo};
-  float best_err = INFINITY;
+  double best_err = INFINITY;
   for (float stretch : kStretch) {
     const float iscale = (static_cast<float>(nmax) + stretch) / (hi - lo);
-    // Least squares for x ~ s * q + b given the rounded q.
-    double sq = 0, sqq = 0, sx = 0, sxq = 0;
+    int64_t sq = 0, sqq = 0;
+    double sxq = 0;
     for (int i = 0; i < n; ++i) {
-      const double q = RoundClamp((x[i] - lo) * iscale, 0, nmax);
+      const int q = RoundClamp((x[i] - lo) * iscale, 0, nmax);
       sq += q;
       sqq += q * q;
-      sx += x[i];
-      sxq += x[i] * q;
+      sxq += static_cast<double>(x[i]) * q;
     }
-    const double det = n * sqq - sq * sq;
+    const double det = static_cast<double>(n * sqq - sq * sq);
     if (det <= 0) continue;
-    double s = (n * sxq - sx * sq) / det;
-    double b = (sx - s * sq) / n;
+    double s = (n * sxq - sx * static_cast<double>(sq)) / det;
+    double b = (sx - s * static_cast<double>(sq)) / n;
     if (b > 0) {  // a positive offset cannot be stored: refit the scale alone
       b = 0;
-      s = sxq / sqq;
+      s = sxq / static_cast<double>(sqq);
     }
     if (s <= 0) continue;
-    double err = 0;
-    for (int i = 0; i < n; ++i) {
-      const double q = RoundClamp((x[i] - lo) * iscale, 0, nmax);
-      const double e = s * q + b - x[i];
-      err += e * e;
-    }
+    // sum (s q + b - x)^2 expanded
+    const double err = s * s * static_cast<double>(sqq) + 2 * s * b * static_cast<double>(sq) + n * b * b -
+                       2 * s * sxq - 2 * b * sx + sxx;
     if (err < best_err) {
-      best_err = static_cast<float>(err);
+      best_err = err;
       best = {static_cast<float>(s), static_cast<float>(-b)};
     }
   }
@@ -123,17 +131,18 @@ float FitSymmetric(const float* x, int n, int nmax) {
   double best_gain = -1;  // sum(xq)^2 / sum(q^2): larger means smaller residual
   for (float stretch : kStretch) {
     const float iscale = -(static_cast<float>(nmax) + stretch) / max;
-    double sxq = 0, sqq = 0;
+    int64_t sqq = 0;
+    double sxq = 0;
     for (int i = 0; i < n; ++i) {
-      const double q = RoundClamp(x[i] * iscale, -nmax, nmax - 1);
-      sxq += x[i] * q;
+      const int q = RoundClamp(x[i] * iscale, -nmax, nmax - 1);
+      sxq += static_cast<double>(x[i]) * q;
       sqq += q * q;
     }
     if (sqq <= 0) continue;
-    const double gain = sxq * sxq / sqq;
+    const double gain = sxq * sxq / static_cast<double>(sqq);
     if (gain > best_gain) {
       best_gain = gain;
-      best_scale = static_cast<float>(sxq / sqq);
+      best_scale = static_cast<float>(sxq / static_cast<double>(sqq));
     }
   }
   return best_scale;
@@ -180,7 +189,7 @@ void QuantizeSuperBlockWithMins(const float* x, int nmax, uint16_t* d_out, uint1
 void DequantizeQ4_K(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q4_K*>(src);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const block_q4_K& blk = blocks[b];
+    const block_q4_K blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     const float dmin = Fp16ToFp32(blk.dmin);
     float* y = dst + b * kQK_K;
@@ -214,7 +223,7 @@ void QuantizeQ4_K(const float* src, void* dst, int64_t n) {
 void DequantizeQ5_K(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q5_K*>(src);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const block_q5_K& blk = blocks[b];
+    const block_q5_K blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     const float dmin = Fp16ToFp32(blk.dmin);
     float* y = dst + b * kQK_K;
@@ -260,7 +269,7 @@ void QuantizeQ5_K(const float* src, void* dst, int64_t n) {
 void DequantizeQ6_K(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q6_K*>(src);
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const block_q6_K& blk = blocks[b];
+    const block_q6_K blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     float* y = dst + b * kQK_K;
     for (int h = 0; h < 2; ++h) {  // two halves of 128 elements

@@ -2,6 +2,8 @@
 // Dequantization performs exactly ggml's float operations (one product, plus one sum for q4_1)
 // so results match llama.cpp bit for bit. Quantization follows ggml's reference rounding rules,
 // so make-model output is what llama-quantize's reference path would write for the same floats.
+// Dequantizers copy each block to a local first: dst is float and the block bytes could alias it,
+// which would stop the compiler from vectorizing the loops.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -40,7 +42,7 @@ int TruncateClamp(float v, int hi) {
 void DequantizeQ4_0(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q4_0*>(src);
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const block_q4_0& blk = blocks[b];
+    const block_q4_0 blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     float* y = dst + b * kQK;
     for (int j = 0; j < kQK / 2; ++j) {
@@ -72,7 +74,7 @@ void QuantizeQ4_0(const float* src, void* dst, int64_t n) {
 void DequantizeQ4_1(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q4_1*>(src);
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const block_q4_1& blk = blocks[b];
+    const block_q4_1 blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     const float m = Fp16ToFp32(blk.m);
     float* y = dst + b * kQK;
@@ -105,7 +107,7 @@ void QuantizeQ4_1(const float* src, void* dst, int64_t n) {
 void DequantizeQ5_0(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q5_0*>(src);
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const block_q5_0& blk = blocks[b];
+    const block_q5_0 blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     uint32_t qh;
     std::memcpy(&qh, blk.qh, sizeof(qh));  // little-endian, as every supported host
@@ -142,7 +144,7 @@ void QuantizeQ5_0(const float* src, void* dst, int64_t n) {
 void DequantizeQ8_0(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const block_q8_0*>(src);
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const block_q8_0& blk = blocks[b];
+    const block_q8_0 blk = blocks[b];
     const float d = Fp16ToFp32(blk.d);
     float* y = dst + b * kQK;
     for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(blk.qs[j]) * d;
