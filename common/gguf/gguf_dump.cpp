@@ -1,6 +1,8 @@
 #include "common/gguf/gguf_dump.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 namespace ps::gguf {
 
@@ -76,12 +78,21 @@ std::string ValidUtf8(const std::string& s) {
   return out;
 }
 
+// A float32 widened to double prints as 9.999999747378752e-06; the double nearest the float's
+// shortest decimal form prints as 1e-05, which is what the file's author wrote.
+nlohmann::json JsonNumber(ValueType type, double d) {
+  if (type != ValueType::kFloat32 || !std::isfinite(d)) return d;
+  char buf[32];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, static_cast<float>(d));
+  double shortest = d;
+  std::from_chars(buf, r.ptr, shortest);
+  return shortest;
+}
+
 nlohmann::json JsonScalar(const Value& v) {
   if (const auto* u = std::get_if<uint64_t>(&v.data)) return *u;
   if (const auto* i = std::get_if<int64_t>(&v.data)) return *i;
-  if (const auto* d = std::get_if<double>(&v.data)) {
-    return v.type == ValueType::kFloat32 ? nlohmann::json(static_cast<float>(*d)) : nlohmann::json(*d);
-  }
+  if (const auto* d = std::get_if<double>(&v.data)) return JsonNumber(v.type, *d);
   if (const auto* b = std::get_if<bool>(&v.data)) return *b;
   if (const std::string* s = v.as_string()) return ValidUtf8(*s);
   return nullptr;

@@ -52,6 +52,10 @@ class GgufTest : public ::testing::Test {
     w.SetString("general.architecture", "llama");
     w.SetU32("llama.block_count", 2);
     w.SetStringArray("tokenizer.ggml.tokens", {"a", "b", "c"});
+    w.SetValue("nested", Value::MakeArray(ValueType::kArray,
+                                          {Value::MakeArray(ValueType::kInt16, {Value::Signed(ValueType::kInt16, -2)}),
+                                           Value::MakeArray(ValueType::kBool, {Value::Bool(true)})}));
+    w.SetValue("f64", Value::Float(ValueType::kFloat64, 2.5));
     EXPECT_TRUE(w.AddTensor("alpha", GgmlType::F32, {4, 2}, FillCounting).ok());
     EXPECT_TRUE(w.AddTensor("beta", GgmlType::Q8_0, {32}, FillCounting).ok());
     EXPECT_TRUE(w.Write(path).ok());
@@ -271,6 +275,37 @@ TEST_F(GgufTest, EveryTruncationFails) {
     ASSERT_FALSE(r.ok()) << "prefix of " << len << " of " << bytes.size() << " bytes was accepted";
     EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
   }
+}
+
+// Single-byte corruptions anywhere in a file: each is refused or yields a file whose tensors all
+// lie inside the mapping with sizes that agree with their shapes.
+TEST_F(GgufTest, CorruptedBytesNeverEscapeTheFile) {
+  const std::vector<uint8_t> good = WriteSmall(Path("a.gguf"));
+  size_t accepted = 0;
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (uint8_t v : {uint8_t{0x00}, uint8_t{0xFF}, uint8_t{0x80}, static_cast<uint8_t>(good[i] ^ 0x01)}) {
+      if (v == good[i]) continue;
+      std::vector<uint8_t> bytes = good;
+      bytes[i] = v;
+      WriteBytes(Path("m.gguf"), bytes);
+      auto r = GgufFile::Open(Path("m.gguf"));
+      if (!r.ok()) {
+        EXPECT_NE(r.status().message().find("m.gguf"), std::string::npos) << r.status().message();
+        continue;
+      }
+      ++accepted;
+      const GgufFile& f = **r;
+      for (const TensorInfo& t : f.tensors()) {
+        ASSERT_LE(f.data_offset() + t.offset + t.nbytes, f.file_size()) << "byte " << i << " tensor " << t.name;
+        ASSERT_EQ(t.nbytes, *RowBytes(t.type, t.ne[0]) * static_cast<uint64_t>(t.n_rows())) << "byte " << i;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0u);  // e.g. changed tensor bytes or string contents are legitimate files
+}
+
+TEST_F(GgufTest, DirectoryIsNotAFile) {
+  ExpectOpenError(dir_, StatusCode::kInvalidArgument, {"not a regular file"});
 }
 
 TEST_F(GgufTest, TruncatedErrorsNameTheFieldAndOffset) {
@@ -494,6 +529,7 @@ TEST_F(GgufTest, DumpJsonAbbreviatesLongArrays) {
   GgufWriter w;
   w.SetU32("llama.block_count", 2);
   w.SetF32("f", 0.5f);
+  w.SetF32("eps", 1e-5f);
   w.SetString("bad_utf8", "a\xFF\xC3");
   std::vector<int32_t> many(40);
   for (int i = 0; i < 40; ++i) many[static_cast<size_t>(i)] = i;
@@ -510,6 +546,7 @@ TEST_F(GgufTest, DumpJsonAbbreviatesLongArrays) {
   EXPECT_EQ(j["metadata"]["llama.block_count"]["type"], "uint32");
   EXPECT_EQ(j["metadata"]["llama.block_count"]["value"], 2);
   EXPECT_EQ(j["metadata"]["f"]["value"], 0.5);
+  EXPECT_EQ(j["metadata"]["eps"]["value"].dump(), "1e-05");
   EXPECT_EQ(j["metadata"]["bad_utf8"]["value"], "a\xEF\xBF\xBD\xEF\xBF\xBD");
   const nlohmann::json& m = j["metadata"]["many"];
   EXPECT_EQ(m["type"], "array");
