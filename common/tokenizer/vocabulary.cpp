@@ -96,8 +96,10 @@ Result<Vocabulary> Vocabulary::Build(const TokenizerData& data, bool is_bpe) {
   v.ids_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const int32_t id = static_cast<int32_t>(i);
-    // llama.cpp gives an empty entry a placeholder text so that every text stays unique.
-    std::string text = data.tokens[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : data.tokens[i];
+    // llama.cpp reads token texts as C strings (so a NUL ends one) and gives an empty entry a
+    // placeholder text so that every text stays unique.
+    std::string text = data.tokens[i].substr(0, data.tokens[i].find('\0'));
+    if (text.empty()) text = "[EMPTY_" + std::to_string(i) + "]";
     auto [it, inserted] = v.ids_.emplace(text, id);
     if (!inserted) {
       return Status::Corruption("tokenizer.ggml.tokens: '" + text + "' appears as token " +
