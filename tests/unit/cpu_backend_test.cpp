@@ -17,6 +17,7 @@
 #include "common/gguf/gguf_writer.h"
 #include "common/model/llama_config.h"
 #include "common/quant/quant.h"
+#include "tools/make_model/make_model.h"
 
 namespace ps {
 namespace {
@@ -621,6 +622,28 @@ TEST_F(CpuBackendTest, CreateRejectsBadOptions) {
   EXPECT_FALSE(CpuBackend::Create(*loaded_->file, loaded_->config, {0, 2}, o).ok());
   EXPECT_FALSE(CpuBackend::Create(*loaded_->file, loaded_->config, {1, 1}, {}).ok());
   EXPECT_FALSE(CpuBackend::Create(*loaded_->file, loaded_->config, {0, 3}, {}).ok());
+}
+
+// make-model's tiny model (the engine's default test model) in a quantized type runs, gives
+// finite logits, and agrees between one batch and token by token.
+TEST(CpuBackendMakeModelTest, TinyQuantizedModelRuns) {
+  auto options = PresetOptions("tiny");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  options->type = GgmlType::Q4_K;
+  TestModel m;
+  m.path = testing::TempDir() + "/cpu_backend_test_tiny_q4_k.gguf";
+  const Status st = MakeModel(m.path, *options);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const Loaded l = Load(m);
+  ASSERT_TRUE(l.file);
+  const std::vector<int32_t> prompt = Prompt(10, l.config.n_vocab, 4);
+  auto batched = MakeBackend(l, {});
+  auto stepped = MakeBackend(l, {});
+  ASSERT_TRUE(batched && stepped);
+  const std::vector<float> logits = Logits(*batched, SeqBatch(prompt, 0, 0));
+  ASSERT_EQ(logits.size(), prompt.size() * l.config.n_vocab);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_EQ(logits, RunTokenByToken(*stepped, prompt, 0));
 }
 
 }  // namespace

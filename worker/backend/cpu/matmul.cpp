@@ -16,7 +16,7 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
 }
 
 MatMul::MatMul(int threads, int64_t max_cols)
-    : max_cols_(max_cols), row_scratch_(threads, std::vector<float>(max_cols)) {}
+    : max_cols_(max_cols), row_scratch_(threads, std::vector<float>(4 * max_cols)) {}
 
 void MatMul::Reserve(int64_t n) {
   if (static_cast<int64_t>(rounded_x_.size()) < n * max_cols_) rounded_x_.resize(n * max_cols_);
@@ -33,17 +33,27 @@ void MatMul::Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, i
     }
     xs = rounded_x_.data();
   }
+  // Weight rows go in blocks of four, so each activation row is read once per block; Dot4F32
+  // rounds exactly as DotF32 does, so the blocking never shows in the results.
   pool.ParallelFor(w.rows, [&](int thread, int64_t r0, int64_t r1) {
     float* deq = row_scratch_[thread].data();
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* wr = nullptr;
-      if (w.type == GgmlType::F32) {
-        wr = reinterpret_cast<const float*>(w.row(r));
-      } else {
-        DequantizeRow(w.type, w.row(r), deq, cols);
-        wr = deq;
+    const float* rows[4];
+    float out[4];
+    for (int64_t r = r0; r < r1; r += 4) {
+      const int block = static_cast<int>(r1 - r < 4 ? r1 - r : 4);
+      for (int j = 0; j < 4; ++j) {
+        const int64_t rj = r + (j < block ? j : 0);  // a short block repeats its first row
+        if (w.type == GgmlType::F32) {
+          rows[j] = reinterpret_cast<const float*>(w.row(rj));
+        } else {
+          if (j < block) DequantizeRow(w.type, w.row(rj), deq + j * cols, cols);
+          rows[j] = deq + (j < block ? j : 0) * cols;
+        }
       }
-      for (int64_t i = 0; i < n; ++i) y[i * w.rows + r] = DotF32(wr, xs + i * cols, cols);
+      for (int64_t i = 0; i < n; ++i) {
+        Dot4F32(rows, xs + i * cols, cols, out);
+        for (int j = 0; j < block; ++j) y[i * w.rows + r + j] = out[j];
+      }
     }
   });
 }

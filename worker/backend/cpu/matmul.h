@@ -1,7 +1,7 @@
 // Matrix products against weights in their stored type: y[n, rows] = x[n, cols] · W^T, where W is
 // a GGUF matrix of `rows` rows of `cols` elements (ne = [cols, rows]). Work is split by weight
-// rows over the pool; a quantized weight row is dequantized once into per-thread scratch and
-// dotted with every batch row, so each output element is computed the same way whatever the
+// rows over the pool; quantized weight rows are dequantized once, four at a time, into per-thread
+// scratch and dotted with every batch row, so each output element is computed the same way whatever the
 // batch size, batch composition or thread count.
 // Thread-safety: a MatMul owns scratch; one call at a time per instance.
 #pragma once
@@ -42,7 +42,7 @@ class MatMul {
 
  private:
   int64_t max_cols_;
-  std::vector<std::vector<float>> row_scratch_;  // [threads][max_cols]: one dequantized row
+  std::vector<std::vector<float>> row_scratch_;  // [threads][4 * max_cols]: dequantized rows
   std::vector<float> rounded_x_;                 // [n, max_cols]: x in the weight's dot type
 };
 

@@ -7,22 +7,51 @@
 
 namespace ps::cpu {
 
-float DotF32(const float* a, const float* b, int64_t n) {
-  constexpr int kLanes = 16;
+namespace {
+constexpr int kLanes = 16;
+
+// The fixed pairwise reduction of the 16 partial sums that every dot product ends with.
+float ReduceLanes(float acc[kLanes]) {
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  }
+  return acc[0];
+}
+}  // namespace
+
+// The hot loops get an AVX2 clone where the CPU has it. Without FMA the clone rounds exactly as
+// the SSE2 default does (each lane: one multiply, one add), so results are the same on every x86.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PS_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PS_VECTOR_CLONES
+#endif
+
+PS_VECTOR_CLONES float DotF32(const float* a, const float* b, int64_t n) {
   float acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
   }
   for (; i < n; ++i) acc[i % kLanes] += a[i] * b[i];
-  // Pairwise reduction: fixed order, little rounding.
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
-  }
-  return acc[0];
+  return ReduceLanes(acc);
 }
 
-void AxpyF32(float a, const float* x, float* y, int64_t n) {
+PS_VECTOR_CLONES void Dot4F32(const float* const w[4], const float* x, int64_t n, float out[4]) {
+  float acc[4][kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < kLanes; ++l) acc[j][l] += w[j][i + l] * x[i + l];
+    }
+  }
+  for (; i < n; ++i) {
+    for (int j = 0; j < 4; ++j) acc[j][i % kLanes] += w[j][i] * x[i];
+  }
+  for (int j = 0; j < 4; ++j) out[j] = ReduceLanes(acc[j]);
+}
+
+PS_VECTOR_CLONES void AxpyF32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 

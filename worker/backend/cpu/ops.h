@@ -12,6 +12,8 @@ namespace ps::cpu {
 // sum_i a[i] * b[i] in F32 with 16 independent partial sums (vectorisable without fast-math,
 // and the same order for every call, so results never depend on the caller).
 float DotF32(const float* a, const float* b, int64_t n);
+// out[j] = DotF32(w[j], x, n) for j < 4, bit for bit, reading x once for four rows.
+void Dot4F32(const float* const w[4], const float* x, int64_t n, float out[4]);
 
 // y[i] += a * x[i]
 void AxpyF32(float a, const float* x, float* y, int64_t n);
