@@ -30,6 +30,11 @@ async function main() {
       prompt: req.text,
       n_predict: req.n_predict,
       temperature: 0,
+      // llama.node's defaults add XTC (random), DRY and a penalty window; plain greedy needs them off.
+      xtc_probability: 0,
+      dry_multiplier: 0,
+      penalty_last_n: 0,
+      seed: 1,
       n_probs: req.n_probs || 0,
       ignore_eos: !!req.ignore_eos,
     }, (t) => pieces.push(t.token));
