@@ -11,19 +11,35 @@ namespace ps {
 
 namespace {
 
-// Unambiguous key for a (left, right) pair even when the texts contain spaces.
-std::string PairKey(std::string_view left, std::string_view right) {
-  std::string key = std::to_string(left.size());
-  key += ':';
-  key.append(left);
-  key.append(right);
-  return key;
-}
+// A merge rule, found by its "left right" text; `split` is where that text's space is, which tells
+// the pair ("a b", "c") apart from ("a", "b c") when sides contain spaces.
+struct MergeRule {
+  int32_t rank;
+  size_t split;
+};
+// Keys view into the merge strings, which the tokenizer keeps.
+using MergeIndex = std::unordered_map<std::string_view, MergeRule>;
 
 class BpeTokenizer final : public VocabTokenizer {
  public:
-  BpeTokenizer(Vocabulary vocab, std::unordered_map<std::string, int32_t> ranks, BpePreTokenizer pre)
-      : VocabTokenizer(std::move(vocab)), ranks_(std::move(ranks)), pre_(pre) {}
+  BpeTokenizer(Vocabulary vocab, std::vector<std::string> merges, BpePreTokenizer pre)
+      : VocabTokenizer(std::move(vocab)), merges_(std::move(merges)), pre_(pre) {}
+
+  // Indexes the merges; the first of two identical rules keeps its rank. Errors name the rule.
+  Status IndexMerges() {
+    rules_.reserve(merges_.size());
+    for (size_t i = 0; i < merges_.size(); ++i) {
+      const std::string& m = merges_[i];
+      // The separator is the first space after the first character, so a left side may be " ".
+      const size_t space = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
+      if (space == std::string::npos) {
+        return Status::Corruption("tokenizer.ggml.merges[" + std::to_string(i) + "] = '" + m +
+                                  "' is not of the form 'left right'");
+      }
+      rules_.emplace(std::string_view(m), MergeRule{static_cast<int32_t>(i), space});
+    }
+    return Status::Ok();
+  }
 
  protected:
   void EncodePlain(std::string_view text, bool /*after_special*/, std::vector<int32_t>* out) const override {
@@ -41,10 +57,14 @@ class BpeTokenizer final : public VocabTokenizer {
         return;
       }
     }
+    std::string joined;
     const auto price = [&](std::string_view left, std::string_view right) -> std::optional<double> {
-      const auto it = ranks_.find(PairKey(left, right));
-      if (it == ranks_.end()) return std::nullopt;
-      return it->second;
+      joined.assign(left);
+      joined += ' ';
+      joined.append(right);
+      const auto it = rules_.find(joined);
+      if (it == rules_.end() || it->second.split != left.size()) return std::nullopt;
+      return it->second.rank;
     };
     for (std::string_view piece : MergeSymbols(word, price)) {
       if (auto id = vocab().Find(piece)) {
@@ -58,30 +78,19 @@ class BpeTokenizer final : public VocabTokenizer {
     }
   }
 
-  std::unordered_map<std::string, int32_t> ranks_;
+  std::vector<std::string> merges_;
+  MergeIndex rules_;
   BpePreTokenizer pre_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, const std::vector<std::string>& merges,
+Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, std::vector<std::string> merges,
                                                     BpePreTokenizer pre) {
   if (merges.size() > static_cast<size_t>(INT32_MAX)) return Status::Corruption("tokenizer.ggml.merges has too many entries");
-  std::unordered_map<std::string, int32_t> ranks;
-  ranks.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const std::string& m = merges[i];
-    // The separator is the first space after the first character, so a left side may be " ".
-    const size_t space = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
-    if (space == std::string::npos) {
-      return Status::Corruption("tokenizer.ggml.merges[" + std::to_string(i) + "] = '" + m +
-                                "' is not of the form 'left right'");
-    }
-    // The first occurrence of a pair keeps its rank.
-    ranks.emplace(PairKey(std::string_view(m).substr(0, space), std::string_view(m).substr(space + 1)),
-                  static_cast<int32_t>(i));
-  }
-  return std::unique_ptr<Tokenizer>(new BpeTokenizer(std::move(vocab), std::move(ranks), pre));
+  auto tokenizer = std::make_unique<BpeTokenizer>(std::move(vocab), std::move(merges), pre);
+  PS_RETURN_IF_ERROR(tokenizer->IndexMerges());
+  return std::unique_ptr<Tokenizer>(std::move(tokenizer));
 }
 
 }  // namespace ps

@@ -16,7 +16,7 @@
 namespace ps {
 
 // merges: "left right" strings, rank = position. Errors name the malformed merge.
-Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, const std::vector<std::string>& merges,
+Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, std::vector<std::string> merges,
                                                     BpePreTokenizer pre);
 
 }  // namespace ps

@@ -22,7 +22,7 @@ Result<std::unique_ptr<Tokenizer>> CreateTokenizer(TokenizerData data) {
   if (data.model == "gpt2") {
     PS_ASSIGN_OR_RETURN(const BpePreTokenizer pre, PreTokenizerByName(data.pre));
     PS_ASSIGN_OR_RETURN(Vocabulary vocab, Vocabulary::Build(data, /*is_bpe=*/true));
-    return MakeBpeTokenizer(std::move(vocab), data.merges, pre);
+    return MakeBpeTokenizer(std::move(vocab), std::move(data.merges), pre);
   }
   if (data.model == "llama") {
     PS_ASSIGN_OR_RETURN(Vocabulary vocab, Vocabulary::Build(data, /*is_bpe=*/false));

@@ -10,10 +10,6 @@ namespace {
 
 using Texts = std::span<const std::string_view>;
 
-bool IsOneOf(std::string_view text, Texts candidates) {
-  return std::find(candidates.begin(), candidates.end(), text) != candidates.end();
-}
-
 // llama.cpp recognises these markers by their text, whatever type the file gives them, and
 // treats them as control tokens (so special-token parsing finds them and they render as "").
 // Each role takes the first token (by id) that matches one of its texts.
@@ -172,13 +168,12 @@ Status Vocabulary::ResolveSpecialIds(const TokenizerData& data, bool is_bpe) {
 
 void Vocabulary::ApplyTextRules(std::optional<int32_t> eot_id, std::optional<int32_t> eom_id) {
   const auto find_role = [&](Texts texts) -> std::optional<int32_t> {
-    for (int32_t id = 0; id < size(); ++id) {
-      if (IsOneOf(texts_[id], texts)) {
-        attrs_[id] |= kAttrControl;
-        return id;
-      }
+    std::optional<int32_t> first;
+    for (std::string_view t : texts) {
+      if (const auto id = Find(t); id && (!first || *id < *first)) first = id;
     }
-    return std::nullopt;
+    if (first) attrs_[*first] |= kAttrControl;
+    return first;
   };
   if (!eot_id) eot_id = find_role(kEndOfTurnTexts);
   if (!eom_id) eom_id = find_role(kEndOfMessageTexts);
@@ -186,10 +181,10 @@ void Vocabulary::ApplyTextRules(std::optional<int32_t> eot_id, std::optional<int
     const std::optional<int32_t> id = find_role(role.texts);
     if (id && role.ends_generation) eog_.insert(*id);
   }
-  for (int32_t id = 0; id < size(); ++id) {
-    if (IsOneOf(texts_[id], kEndOfGenerationTexts)) {
-      eog_.insert(id);
-      attrs_[id] |= kAttrControl;
+  for (std::string_view t : kEndOfGenerationTexts) {
+    if (const auto id = Find(t)) {
+      eog_.insert(*id);
+      attrs_[*id] |= kAttrControl;
     }
   }
   if (eos_ >= 0) eog_.insert(eos_);
