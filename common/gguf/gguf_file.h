@@ -51,6 +51,7 @@ class GgufFile {
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
+  // Start of the data section. A file without tensors may end before it (nothing follows).
   uint64_t data_offset() const { return data_offset_; }
   uint64_t file_size() const { return size_; }
 
