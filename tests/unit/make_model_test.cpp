@@ -354,6 +354,8 @@ TEST(MakeModel, RejectsBadOptionsNamingTheFlag) {
   o = Mini();
   o.type = GgmlType::Q8_K;
   ExpectInvalid(o, {"--type", "q8_K"});
+  o.type = static_cast<GgmlType>(99);  // not a ggml type at all
+  ExpectInvalid(o, {"--type", "99"});
   o = Mini();
   o.dim = 320;  // a multiple of 32 but not of 256
   o.heads = 4;
@@ -510,7 +512,7 @@ class MakeModelLlamaCppTest : public ::testing::Test {
   std::vector<std::string> Complete(const std::string& model) {
     const nlohmann::json request = {{"model", model},     {"mode", "complete"}, {"text", "Once upon a time"},
                                     {"n_predict", 32},    {"ignore_eos", true}, {"n_ctx", 256}};
-    const test::ProcessResult r = test::Run({"env", "PIPESHARD_NODE_MODULES=" + modules_, "node",
+    const test::ProcessResult r = test::RunProgram({"env", "PIPESHARD_NODE_MODULES=" + modules_, "node",
                                              test::SourceDir() + "/tests/integration/llama_ref.js", request.dump()});
     EXPECT_EQ(r.exit_code, 0) << r.err.substr(r.err.size() > 2000 ? r.err.size() - 2000 : 0);
     // llama.cpp logs to stdout too; the reply is the last line.

@@ -95,11 +95,14 @@ Result<uint32_t> Validate(const MakeModelOptions& o) {
   for (const WeightType& w : kWeightTypes) {
     if (w.type == o.type) weight = &w;
   }
-  const TypeTraits traits = TraitsOf(o.type);
-  if (weight == nullptr || !traits.supported) {
-    return Status::InvalidArgument(std::string("--type ") + traits.name +
+  // The raw value is checked against the table first: TraitsOf(GgmlType) expects a known type.
+  const auto raw_type = TraitsOf(static_cast<uint32_t>(o.type));
+  if (weight == nullptr || !raw_type || !raw_type->supported) {
+    const std::string name = raw_type ? raw_type->name : "id " + std::to_string(static_cast<uint32_t>(o.type));
+    return Status::InvalidArgument("--type " + name +
                                    " is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_K, q5_K, q6_K");
   }
+  const TypeTraits traits = *raw_type;
   // Every weight row holds --dim elements, except ffn_down's, which hold --ff.
   for (const auto& [flag, value] : {std::pair{"--dim", o.dim}, std::pair{"--ff", o.ff}}) {
     if (value % traits.block_size != 0) {
@@ -245,7 +248,9 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   };
 
   // Untied, token embeddings are unit-scale like the residual stream they start. Tied, they are
-  // also the output head and get its scale instead; the first RMSNorm restores unit scale.
+  // also the output head and get its scale instead; the first RMSNorm restores unit scale. (A
+  // tied random model tends to repeat tokens: the last token's embedding is still part of the
+  // residual stream and matches itself in the head.)
   const double embd_std = o.tied_embeddings ? kOutputGain * inv_sqrt_dim : 1.0;
   PS_RETURN_IF_ERROR(matrix("token_embd.weight", o.dim, n_vocab, embd_std));
   if (o.rope_scaling_llama3) {
