@@ -15,7 +15,7 @@ class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const ProcessResult r = Run({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
+    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() {
@@ -39,18 +39,18 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
 }
 
 TEST_F(CliTest, MakeModelIsDeterministic) {
-  const ProcessResult r = Run({PipeshardBin(), "make-model", dir_->file("again.gguf"), "--preset", "tiny"});
+  const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("again.gguf"), "--preset", "tiny"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(dir_->file("again.gguf")));
 }
 
 TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
-  const ProcessResult text = Run({PipeshardBin(), "gguf-info", Tiny()});
+  const ProcessResult text = RunProgram({PipeshardBin(), "gguf-info", Tiny()});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("general.architecture"), std::string::npos);
   EXPECT_NE(text.out.find("blk.0.attn_q.weight"), std::string::npos);
 
-  const ProcessResult json = Run({PipeshardBin(), "gguf-info", Tiny(), "--json"});
+  const ProcessResult json = RunProgram({PipeshardBin(), "gguf-info", Tiny(), "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   const auto j = nlohmann::json::parse(json.out);
   EXPECT_EQ(j["version"], 3);
@@ -59,11 +59,11 @@ TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
 }
 
 TEST_F(CliTest, TokenizeJsonHasBosUnlessAskedNot) {
-  const ProcessResult with = Run({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--json"});
+  const ProcessResult with = RunProgram({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--json"});
   ASSERT_EQ(with.exit_code, 0) << with.err;
   const auto a = nlohmann::json::parse(with.out)["tokens"];
   const ProcessResult without =
-      Run({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--no-bos", "--json"});
+      RunProgram({PipeshardBin(), "tokenize", "--model", Tiny(), "--text", "Hello world", "--no-bos", "--json"});
   ASSERT_EQ(without.exit_code, 0) << without.err;
   const auto b = nlohmann::json::parse(without.out)["tokens"];
   ASSERT_EQ(a.size(), b.size() + 1);
@@ -71,7 +71,7 @@ TEST_F(CliTest, TokenizeJsonHasBosUnlessAskedNot) {
 }
 
 TEST_F(CliTest, RunJsonReportsGeneratedTokensAndSpeeds) {
-  const ProcessResult r = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n", "12",
+  const ProcessResult r = RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n", "12",
                                "--temp", "0", "--ignore-eos", "--json", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -82,7 +82,7 @@ TEST_F(CliTest, RunJsonReportsGeneratedTokensAndSpeeds) {
   EXPECT_TRUE(j["text"].is_string());
 
   // Greedy is deterministic and independent of the thread count.
-  const ProcessResult again = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n",
+  const ProcessResult again = RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Once upon a time", "-n",
                                    "12", "--temp", "0", "--ignore-eos", "--json", "--threads", "1"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(nlohmann::json::parse(again.out)["tokens"], j["tokens"]);
@@ -90,7 +90,7 @@ TEST_F(CliTest, RunJsonReportsGeneratedTokensAndSpeeds) {
 
 TEST_F(CliTest, SeededSamplingRepeatsWithTheSameSeed) {
   auto sample = [&](const std::string& seed) {
-    const ProcessResult r = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "The", "-n", "16", "--temp",
+    const ProcessResult r = RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "The", "-n", "16", "--temp",
                                  "1.5", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--seed", seed,
                                  "--ignore-eos", "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -101,23 +101,23 @@ TEST_F(CliTest, SeededSamplingRepeatsWithTheSameSeed) {
 }
 
 TEST_F(CliTest, StreamedTextEqualsJsonText) {
-  const ProcessResult json = Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10",
+  const ProcessResult json = RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10",
                                   "--temp", "0", "--ignore-eos", "--json"});
   const ProcessResult text =
-      Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10", "--temp", "0", "--ignore-eos"});
+      RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n", "10", "--temp", "0", "--ignore-eos"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out, nlohmann::json::parse(json.out)["text"].get<std::string>() + "\n");
 }
 
 TEST_F(CliTest, MissingModelFile) {
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("nope.gguf"), "--prompt", "x", "-n", "1"}),
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("nope.gguf"), "--prompt", "x", "-n", "1"}),
                  "nope.gguf");
 }
 
 TEST_F(CliTest, NotAGgufFile) {
   WriteBytes(dir_->file("text.gguf"), "this is plainly not a model file at all");
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("text.gguf"), "--prompt", "x", "-n", "1"}),
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("text.gguf"), "--prompt", "x", "-n", "1"}),
                  "GGUF");
 }
 
@@ -125,7 +125,7 @@ TEST_F(CliTest, TruncatedModel) {
   const std::string bytes = ReadFileText(Tiny());
   for (size_t cut : {size_t{10}, size_t{200}, bytes.size() / 2, bytes.size() - 1}) {
     WriteBytes(dir_->file("cut.gguf"), bytes.substr(0, cut));
-    ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("cut.gguf"), "--prompt", "x", "-n", "1"}),
+    ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("cut.gguf"), "--prompt", "x", "-n", "1"}),
                    "cut.gguf");
   }
 }
@@ -140,7 +140,7 @@ TEST_F(CliTest, UnsupportedArchitecture) {
   ASSERT_EQ(bytes.substr(value, 5), "llama");
   bytes.replace(value, 5, "gpt2x");
   WriteBytes(dir_->file("arch.gguf"), bytes);
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("arch.gguf"), "--prompt", "x", "-n", "1"}),
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("arch.gguf"), "--prompt", "x", "-n", "1"}),
                  "gpt2x");
 }
 
@@ -154,22 +154,22 @@ TEST_F(CliTest, UnknownTensorType) {
   const uint32_t bogus = 77;
   bytes.replace(type_at, 4, reinterpret_cast<const char*>(&bogus), 4);
   WriteBytes(dir_->file("type.gguf"), bytes);
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", dir_->file("type.gguf"), "--prompt", "x", "-n", "1"}), "77");
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("type.gguf"), "--prompt", "x", "-n", "1"}), "77");
 }
 
 TEST_F(CliTest, PromptLongerThanContext) {
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt",
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt",
                       "one two three four five six seven eight nine ten eleven twelve", "-n", "4", "--ctx", "8"}),
                  "context");
 }
 
 TEST_F(CliTest, UsageErrors) {
-  EXPECT_EQ(Run({PipeshardBin()}).exit_code, 2);
-  EXPECT_EQ(Run({PipeshardBin(), "frobnicate"}).exit_code, 2);
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "-n", "1"}), "--prompt");
-  EXPECT_EQ(Run({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "x", "--top-p", "3"}).exit_code, 2);
-  ExpectBadInput(Run({PipeshardBin(), "make-model", dir_->file("bad.gguf"), "--type", "q9_9"}), "q9_9");
-  ExpectBadInput(Run({PipeshardBin(), "run", "--model", Tiny(), "-f", dir_->file("missing.txt"), "-n", "1"}),
+  EXPECT_EQ(RunProgram({PipeshardBin()}).exit_code, 2);
+  EXPECT_EQ(RunProgram({PipeshardBin(), "frobnicate"}).exit_code, 2);
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "-n", "1"}), "--prompt");
+  EXPECT_EQ(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "x", "--top-p", "3"}).exit_code, 2);
+  ExpectBadInput(RunProgram({PipeshardBin(), "make-model", dir_->file("bad.gguf"), "--type", "q9_9"}), "q9_9");
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "-f", dir_->file("missing.txt"), "-n", "1"}),
                  "missing.txt");
 }
 

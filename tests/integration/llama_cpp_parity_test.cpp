@@ -56,21 +56,21 @@ class LlamaCppParityTest : public ::testing::Test {
     const std::string path = dir_.file(shape.name + "-" + type + ".gguf");
     std::vector<std::string> argv = {PipeshardBin(), "make-model", path, "--type", type};
     argv.insert(argv.end(), shape.flags.begin(), shape.flags.end());
-    const ProcessResult r = Run(argv);
+    const ProcessResult r = RunProgram(argv);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return path;
   }
 
   nlohmann::json LlamaCpp(const nlohmann::json& request) {
     const ProcessResult r =
-        Run({"env", "PIPESHARD_NODE_MODULES=" + modules_, "node",
+        RunProgram({"env", "PIPESHARD_NODE_MODULES=" + modules_, "node",
              SourceDir() + "/tests/integration/llama_ref.js", request.dump()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
   }
 
   nlohmann::json Pipeshard(const std::string& model, const std::string& prompt, int n, const std::string& kv) {
-    const ProcessResult r = Run({PipeshardBin(), "run", "--model", model, "--prompt", prompt, "-n",
+    const ProcessResult r = RunProgram({PipeshardBin(), "run", "--model", model, "--prompt", prompt, "-n",
                                  std::to_string(n), "--temp", "0", "--ignore-eos", "--json", "--ctx", "512",
                                  "--kv-type", kv});
     EXPECT_EQ(r.exit_code, 0) << r.err;

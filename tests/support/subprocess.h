@@ -54,7 +54,7 @@ class TempDir {
 };
 
 // Runs argv (no shell interpretation of the arguments) and captures stdout and stderr.
-inline ProcessResult Run(const std::vector<std::string>& argv) {
+inline ProcessResult RunProgram(const std::vector<std::string>& argv) {
   TempDir dir;
   std::string cmd;
   for (const auto& a : argv) cmd += ShellQuote(a) + " ";
