@@ -448,6 +448,10 @@ TEST_F(RealLlama3Vocabulary, KnownEncodings) {
   EXPECT_EQ(t.Encode("def f(x):\n    return x", false), (Ids{755, 282, 2120, 997, 262, 471, 865}));
   EXPECT_EQ(t.Encode("<|begin_of_text|>hi<|eot_id|>", false), (Ids{128000, 6151, 128009}));
   EXPECT_EQ(t.Encode("The quick brown fox.", false), (Ids{791, 4062, 14198, 39935, 13}));
+  // Whole-word tokens that the merges alone would not reach.
+  EXPECT_EQ(t.Encode("Tiếng Việt có nhiều điều, việc hợp lý; jeho ektedir ایران", false),
+            (Ids{46451, 27160, 983, 101798, 29876, 100937, 101309, 11, 100769, 100827, 101226, 26, 101503, 384, 5964,
+                 101081, 101848}));
 }
 
 TEST_F(RealLlama3Vocabulary, SpecialTokens) {
