@@ -21,8 +21,11 @@ class Tokenizer {
   // Errors name the missing or malformed tokenizer.ggml.* key.
   static Result<std::unique_ptr<Tokenizer>> FromGguf(const gguf::GgufFile& file);
 
-  // add_bos: prepend BOS when the file says so (tokenizer.ggml.add_bos_token; llama.cpp's
-  // default otherwise). parse_special: text like "<|eot_id|>" becomes that special token.
+  // add_bos: add the special tokens the file asks for, as llama.cpp's add_special does: BOS when
+  // tokenizer.ggml.add_bos_token (llama.cpp's default otherwise: yes for Llama 2 and Llama 3), EOS
+  // when tokenizer.ggml.add_eos_token. parse_special: text like "<|eot_id|>" becomes that special
+  // token (user-defined tokens are recognised either way). Bytes that are not valid UTF-8 are
+  // tokenized as llama.cpp does (U+FFFD for byte-level BPE, byte tokens for SentencePiece).
   virtual std::vector<int32_t> Encode(std::string_view text, bool add_bos, bool parse_special = true) const = 0;
   // The bytes this token stands for (control tokens render as empty, as llama.cpp does
   // when not asked to show special tokens).

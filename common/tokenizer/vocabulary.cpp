@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <span>
-#include <cstdio>
 
 namespace ps {
 

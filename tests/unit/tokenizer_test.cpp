@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "common/gguf/gguf_file.h"
@@ -255,6 +256,28 @@ TEST(SpmTokenizer, PiecesAndSpecialTokens) {
   // After a special token the text gets the space prefix again.
   EXPECT_EQ(t->Encode("hello</s>hello", false), (Ids{15, 2, 15}));
   EXPECT_TRUE(t->IsEndOfGeneration(2));
+}
+
+TEST(Tokenizers, ArbitraryBytesNeverLeaveTheVocabulary) {
+  auto bpe = Make(TinyBpe({"<s>", "</s>", "ab"}, {"a b"}));
+  auto spm = Make(TinySpm());
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text(rng() % 24, '\0');
+    for (char& c : text) c = static_cast<char>(rng() % 256);
+    for (const Tokenizer* t : {bpe.get(), spm.get()}) {
+      const Ids ids = t->Encode(text, /*add_bos=*/false);
+      for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < t->n_vocab()) << id;
+      if (t == bpe.get()) {
+        // Byte-level BPE spells every byte, with invalid UTF-8 read as U+FFFD first.
+        std::string decoded;
+        for (int32_t id : ids) decoded += t->TokenToPiece(id);
+        std::string expected;
+        for (uint32_t cp : unicode::DecodeUtf8(text)) unicode::AppendUtf8(cp, &expected);
+        EXPECT_EQ(decoded, expected);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- metadata errors
