@@ -1,6 +1,5 @@
 #include "common/tokenizer/spm_tokenizer.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <optional>
 
