@@ -1,26 +1,83 @@
-// StreamDecoder: holds back the bytes of a UTF-8 character until all of them have arrived.
+// StreamDecoder: holds back the bytes of a UTF-8 character until all of them have arrived, and
+// replaces bytes that can never form a character with U+FFFD, so every piece is valid UTF-8
+// (what a terminal, a JSON document or a protobuf string field can carry).
 #include "common/tokenizer/tokenizer.h"
 
 namespace ps {
 
 namespace {
 
-// How many bytes at the end of `s` are the beginning of a multi-byte character still missing
-// bytes; 0 when the text ends on a character boundary (or on bytes that are not UTF-8 at all,
-// which would never complete and so are passed on at once).
+// Bytes a lead byte announces (1 for anything that cannot lead a multi-byte character).
+size_t Utf8Length(char lead) {
+  const auto b = static_cast<uint8_t>(lead);
+  if (b >= 0xC2 && b <= 0xDF) return 2;
+  if (b >= 0xE0 && b <= 0xEF) return 3;
+  if (b >= 0xF0 && b <= 0xF4) return 4;
+  return 1;
+}
+
+// Length of the well-formed sequence at the start of `s` (Unicode Table 3-7), or 0 when its first
+// bytes are ill-formed; `*maximal` is then the length of the maximal subpart to replace with one
+// U+FFFD, as the WHATWG decoder (and so llama.cpp's callers in JavaScript) does.
+size_t WellFormedPrefix(std::string_view s, size_t* maximal) {
+  const auto b0 = static_cast<uint8_t>(s[0]);
+  *maximal = 1;
+  if (b0 < 0x80) return 1;
+  size_t need = 0;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < need; ++i) {
+    if (i >= s.size()) return 0;
+    const auto b = static_cast<uint8_t>(s[i]);
+    const bool ok = i == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    if (!ok) return 0;
+    *maximal = i + 1;
+  }
+  return need;
+}
+
+// How many bytes at the end of `s` are a well-formed beginning of a character still missing
+// bytes; 0 when the text ends on a character boundary or on bytes that can never complete.
 size_t IncompleteTail(const std::string& s) {
   const size_t n = s.size();
   // A character is at most 4 bytes, so its lead byte is among the last 3 when it is incomplete.
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    const auto b = static_cast<uint8_t>(s[n - back]);
-    if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    size_t need = 0;
-    if ((b & 0xE0) == 0xC0) need = 2;
-    else if ((b & 0xF0) == 0xE0) need = 3;
-    else if ((b & 0xF8) == 0xF0) need = 4;
-    return need > back ? back : 0;
+    if ((static_cast<uint8_t>(s[n - back]) & 0xC0) == 0x80) continue;  // look further for the lead
+    size_t maximal = 0;
+    const std::string_view tail = std::string_view(s).substr(n - back);
+    const bool complete = WellFormedPrefix(tail, &maximal) > 0;
+    return !complete && maximal == back && Utf8Length(tail[0]) > back ? back : 0;
   }
   return 0;
+}
+
+std::string Sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  while (!s.empty()) {
+    size_t maximal = 0;
+    const size_t n = WellFormedPrefix(s, &maximal);
+    if (n > 0) {
+      out.append(s.substr(0, n));
+      s.remove_prefix(n);
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      s.remove_prefix(maximal);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -28,14 +85,14 @@ size_t IncompleteTail(const std::string& s) {
 std::string StreamDecoder::Push(int32_t token) {
   pending_ += tokenizer_.TokenToPiece(token);
   const size_t hold = IncompleteTail(pending_);
-  std::string ready = pending_.substr(0, pending_.size() - hold);
+  std::string ready = Sanitize(std::string_view(pending_).substr(0, pending_.size() - hold));
   pending_.erase(0, pending_.size() - hold);
   return ready;
 }
 
 std::string StreamDecoder::Flush() {
-  std::string rest;
-  rest.swap(pending_);
+  std::string rest = Sanitize(pending_);
+  pending_.clear();
   return rest;
 }
 

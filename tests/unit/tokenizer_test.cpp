@@ -386,9 +386,23 @@ TEST(StreamDecoder, HoldsASplitCharacterUntilComplete) {
   EXPECT_EQ(dec.Push(0xA6), "");
   EXPECT_EQ(dec.Push(0x99), llama);
   EXPECT_EQ(dec.Push(0xE4), "");  // first byte of 中, then the stream ends
-  EXPECT_EQ(dec.Flush(), "\xE4");
+  const std::string replacement = "\xEF\xBF\xBD";  // U+FFFD
+  EXPECT_EQ(dec.Flush(), replacement);
   EXPECT_EQ(dec.Flush(), "");
-  EXPECT_EQ(dec.Push(0x80), "\x80");  // a stray continuation byte never completes: pass it on
+}
+
+TEST(StreamDecoder, BytesThatCanNeverFormACharacterBecomeReplacementCharacters) {
+  auto t = Make(TinyBpe({"<s>", "</s>"}, {}));
+  const std::string replacement = "\xEF\xBF\xBD";
+  StreamDecoder dec(*t);
+  EXPECT_EQ(dec.Push(0x80), replacement);  // a stray continuation byte
+  EXPECT_EQ(dec.Push(0xFF), replacement);  // never a UTF-8 byte
+  EXPECT_EQ(dec.Push(0xE4), "");           // held: may start 中 ...
+  EXPECT_EQ(dec.Push(0xB8), "");
+  EXPECT_EQ(dec.Push('a'), replacement + "a");  // ... but 'a' ends it: one U+FFFD for E4 B8
+  EXPECT_EQ(dec.Push(0xED), "");
+  EXPECT_EQ(dec.Push(0xA0), replacement + replacement);  // a surrogate's bytes: two maximal subparts
+  EXPECT_EQ(dec.Flush(), "");
 }
 
 // ---------------------------------------------------------------- the real Llama 3 vocabulary
