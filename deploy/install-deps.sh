@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config git
+packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libicu-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev)
 missing=()
 for p in "${packages[@]}"; do
