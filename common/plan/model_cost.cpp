@@ -1,0 +1,61 @@
+#include "common/plan/model_cost.h"
+
+#include "common/model/llama_weights.h"
+
+namespace ps::plan {
+
+namespace {
+
+// Multiply-add = 2 FLOPs per weight of a matrix applied to one token. Attention over the cache
+// (4 * n_embd * context per token) is left out: it depends on the request, not the partition,
+// and is small next to the matrices at the contexts this planner targets.
+double MatrixFlops(const gguf::TensorInfo* t) { return 2.0 * static_cast<double>(t->n_elements()); }
+
+uint64_t KvBytesPerToken(const LlamaConfig& config, int kv_elem_bytes) {
+  return 2ull * static_cast<uint64_t>(config.n_embd_kv()) * static_cast<uint64_t>(kv_elem_bytes);
+}
+
+}  // namespace
+
+Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfig& config, int kv_elem_bytes) {
+  PS_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(file, config, LayerRange{0, config.n_layer}));
+  ModelCost cost;
+  for (const LayerWeights& l : weights.layers) {
+    PartCost part;
+    for (const gguf::TensorInfo* t : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) {
+      part.weight_bytes += t->nbytes;
+      part.flops_per_token += MatrixFlops(t);
+    }
+    part.weight_bytes += l.attn_norm->nbytes + l.ffn_norm->nbytes;
+    part.kv_bytes_per_token = KvBytesPerToken(config, kv_elem_bytes);
+    cost.layers.push_back(part);
+  }
+  // The lookup reads one row per token: a copy, not a multiply.
+  cost.embedding.weight_bytes = weights.tok_embd->nbytes;
+  cost.embedding.flops_per_token = static_cast<double>(config.n_embd);
+  // A tied head reuses token_embd; the last stage still has to hold it.
+  cost.head.weight_bytes = weights.output->nbytes + weights.output_norm->nbytes;
+  cost.head.flops_per_token = MatrixFlops(weights.output);
+  return cost;
+}
+
+ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes) {
+  const double e = static_cast<double>(config.n_embd);
+  const double kv = static_cast<double>(config.n_embd_kv());
+  const double ff = static_cast<double>(config.n_ff);
+  const double v = static_cast<double>(config.n_vocab);
+  const double layer_weights = e * e * 2 + e * kv * 2 + e * ff * 3;
+  ModelCost cost;
+  PartCost layer;
+  layer.weight_bytes = static_cast<uint64_t>(layer_weights * bytes_per_weight + 2 * e * 4);
+  layer.flops_per_token = 2 * layer_weights;
+  layer.kv_bytes_per_token = KvBytesPerToken(config, kv_elem_bytes);
+  cost.layers.assign(static_cast<size_t>(config.n_layer), layer);
+  cost.embedding.weight_bytes = static_cast<uint64_t>(e * v * bytes_per_weight);
+  cost.embedding.flops_per_token = e;
+  cost.head.weight_bytes = static_cast<uint64_t>(e * v * bytes_per_weight + e * 4);
+  cost.head.flops_per_token = 2 * e * v;
+  return cost;
+}
+
+}  // namespace ps::plan
