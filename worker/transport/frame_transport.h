@@ -1,0 +1,40 @@
+// Transport: how a stage hands frames to the next stage (or the last stage back to the
+// coordinator). A sender keeps frames in order and does the network I/O on its own thread, so
+// Send never waits for the network; a receiver hands every frame of every incoming stream to one
+// handler, in arrival order per stream. gRPC streams now; NCCL and CUDA IPC implement the same
+// interface later.
+// Thread-safety: FrameSender::Send may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/util/status.h"
+#include "proto/stage.pb.h"
+
+namespace ps {
+
+class FrameSender {
+ public:
+  virtual ~FrameSender() = default;
+  // Queues a frame. Error (Unavailable, naming the peer) once the link has failed; frames
+  // queued before the failure may be lost, which the caller learns from this error.
+  virtual Status Send(pipeshard::v1::Frame frame) = 0;
+  // Flushes queued frames and ends the stream.
+  virtual Status Close() = 0;
+  // The link's last error, OK while healthy.
+  virtual Status health() const = 0;
+  // "grpc 127.0.0.1:5001": what `status` shows as the stage's transport.
+  virtual std::string Describe() const = 0;
+};
+
+// Opens a client stream to the Stage service at `address` (connects lazily; the first Send
+// waits for the channel up to `connect_timeout_seconds`).
+Result<std::unique_ptr<FrameSender>> ConnectGrpcFrameSender(const std::string& address,
+                                                            double connect_timeout_seconds = 10.0);
+
+// Called for each received frame, on a gRPC thread: must not block (queue the work).
+using FrameHandler = std::function<void(pipeshard::v1::Frame&& frame)>;
+
+}  // namespace ps
