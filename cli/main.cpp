@@ -3,9 +3,11 @@
 #include <cstdio>
 
 #include "cli/cli_error.h"
+#include "cli/generate_command.h"
 #include "cli/gguf_info_command.h"
 #include "cli/make_model_command.h"
 #include "cli/run_command.h"
+#include "cli/status_command.h"
 #include "cli/tokenize_command.h"
 
 int main(int argc, char** argv) {
@@ -16,10 +18,14 @@ int main(int argc, char** argv) {
   TokenizeArgs tokenize;
   GgufInfoArgs gguf_info;
   MakeModelArgs make_model;
+  GenerateArgs generate;
+  StatusArgs status;
   CLI::App* run_cmd = AddRunCommand(app, run);
   CLI::App* tokenize_cmd = AddTokenizeCommand(app, tokenize);
   CLI::App* gguf_info_cmd = AddGgufInfoCommand(app, gguf_info);
   CLI::App* make_model_cmd = AddMakeModelCommand(app, make_model);
+  CLI::App* generate_cmd = AddGenerateCommand(app, generate);
+  CLI::App* status_cmd = AddStatusCommand(app, status);
 
   try {
     app.parse(argc, argv);
@@ -37,5 +43,7 @@ int main(int argc, char** argv) {
   if (tokenize_cmd->parsed()) return RunTokenizeCommand(tokenize);
   if (gguf_info_cmd->parsed()) return RunGgufInfoCommand(gguf_info);
   if (make_model_cmd->parsed()) return RunMakeModelCommand(make_model);
+  if (generate_cmd->parsed()) return RunGenerateCommand(generate, generate_cmd->count("--prompt") > 0);
+  if (status_cmd->parsed()) return RunStatusCommand(status);
   return kExitBadInput;
 }

@@ -1,0 +1,103 @@
+#include "cli/generate_command.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_error.h"
+#include "cli/grpc_client.h"
+#include "cli/model_loader.h"
+#include "proto/inference.grpc.pb.h"
+
+namespace ps::cli {
+
+CLI::App* AddGenerateCommand(CLI::App& app, GenerateArgs& args) {
+  CLI::App* cmd = app.add_subcommand("generate", "generate text from a prompt on a running cluster");
+  cmd->add_option("-s,--server", args.server, "the coordinator, HOST:PORT")->required();
+  cmd->add_option("-p,--prompt", args.prompt, "prompt text");
+  cmd->add_option("-f,--file", args.prompt_file, "read the prompt from a file");
+  cmd->add_option("-n,--n-predict", args.n_predict, "tokens to generate (-1: until end of generation)")
+      ->capture_default_str();
+  AddSamplingFlags(*cmd, args.sampling);
+  cmd->add_option("--connect-timeout", args.connect_timeout, "seconds to wait for the connection")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--json", args.json, "print one JSON object (as `run --json`) instead of streaming text");
+  return cmd;
+}
+
+namespace {
+
+pipeshard::v1::GenerateRequest MakeRequest(const GenerateArgs& args, const std::string& prompt) {
+  pipeshard::v1::GenerateRequest request;
+  request.set_prompt(prompt);
+  request.set_n_predict(args.n_predict);
+  request.set_ignore_eos(args.sampling.ignore_eos);
+  const SamplingParams& p = args.sampling.params;
+  pipeshard::v1::SamplingParams* s = request.mutable_sampling();
+  s->set_temperature(p.temperature);
+  s->set_top_k(p.top_k);
+  s->set_top_p(p.top_p);
+  s->set_min_p(p.min_p);
+  s->set_repeat_penalty(p.repeat_penalty);
+  s->set_penalty_last_n(p.penalty_last_n);
+  s->set_seed(p.seed);
+  return request;
+}
+
+double Rate(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
+
+}  // namespace
+
+int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
+  auto prompt = ReadPrompt(args.prompt, args.prompt_file, prompt_given);
+  if (!prompt.ok()) return ReportError(prompt.status());
+  auto channel = ConnectToServer(args.server, args.connect_timeout);
+  if (!channel.ok()) return ReportError(channel.status());
+  auto stub = pipeshard::v1::Inference::NewStub(*channel);
+
+  grpc::ClientContext context;  // no deadline: a generation takes as long as it takes
+  auto reader = stub->Generate(&context, MakeRequest(args, *prompt));
+  pipeshard::v1::GenerateResponse response;
+  pipeshard::v1::GenerateSummary summary;
+  bool have_summary = false;
+  std::string text;
+  bool streamed_any = false;
+  while (reader->Read(&response)) {
+    if (response.has_summary()) {
+      summary = response.summary();
+      have_summary = true;
+    } else if (args.json) {
+      text += response.text();
+    } else {
+      std::fwrite(response.text().data(), 1, response.text().size(), stdout);
+      std::fflush(stdout);
+      streamed_any = true;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    if (streamed_any) std::printf("\n");  // end the partial text before the error line
+    return ReportError(FromGrpcStatus(status, args.server));
+  }
+  if (!have_summary) return ReportError(Status::Internal(args.server + ": the stream ended without a summary"));
+
+  const double prefill_tps = Rate(summary.prompt_tokens(), summary.prefill_seconds());
+  const double decode_tps = Rate(summary.decode_steps(), summary.decode_seconds());
+  if (args.json) {
+    nlohmann::json j;
+    j["text"] = text;
+    j["tokens"] = std::vector<int32_t>(summary.tokens().begin(), summary.tokens().end());
+    j["prompt_tokens"] = summary.prompt_tokens();
+    j["prefill_tokens_per_s"] = prefill_tps;
+    j["decode_tokens_per_s"] = decode_tps;
+    j["stop_reason"] = summary.stop_reason();
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %d tokens, %.2f tok/s (%s, seed %u)\n",
+                 summary.prompt_tokens(), prefill_tps, summary.tokens_size(), decode_tps,
+                 summary.stop_reason().c_str(), summary.seed());
+  }
+  return kExitOk;
+}
+
+}  // namespace ps::cli

@@ -1,0 +1,24 @@
+// How the client commands (generate, status) reach a coordinator: an insecure channel that must
+// connect within a timeout, and gRPC failures turned into one ps::Status that names the server.
+// Thread-safety: free functions; a returned channel is safe to share between threads.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "common/util/status.h"
+
+namespace ps::cli {
+
+// Opens a channel to `server` (HOST:PORT) and waits until it is connected. Unavailable, naming
+// the server, when it is not connected after `timeout_seconds`; the calls made on the channel
+// afterwards carry no deadline of their own.
+Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds);
+
+// A failed call as a Status: INVALID_ARGUMENT stays InvalidArgument (exit 2), every other code is
+// a failure (exit 1). The message is "<server>: <status message>" on one line.
+Status FromGrpcStatus(const grpc::Status& status, const std::string& server);
+
+}  // namespace ps::cli

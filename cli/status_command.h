@@ -1,0 +1,19 @@
+// `pipeshard status`: a running cluster's stages, their health and load, and the plan's prediction.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace ps::cli {
+
+struct StatusArgs {
+  std::string server;  // the coordinator's HOST:PORT
+  double connect_timeout = 10.0;
+  bool json = false;
+  bool watch = false;  // redraw every second until interrupted
+};
+
+CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& args);
+int RunStatusCommand(const StatusArgs& args);
+
+}  // namespace ps::cli
