@@ -1,0 +1,208 @@
+#include "coordinator/scheduler/scheduler.h"
+
+#include <algorithm>
+
+namespace ps::coord {
+
+Scheduler::Scheduler(const SchedulerOptions& options) : options_(options) {
+  options_.max_seqs = std::max(1, options_.max_seqs);
+  options_.ubatch = std::max(1, options_.ubatch);
+  options_.stages = std::max(1, options_.stages);
+  options_.queue_limit = std::max(0, options_.queue_limit);
+  for (int32_t s = 0; s < options_.max_seqs; ++s) free_slots_.push_back(s);
+}
+
+Result<RequestId> Scheduler::Add(std::vector<int32_t> prompt) {
+  if (prompt.empty()) return Status::InvalidArgument("the prompt is empty");
+  // A request that can start at once does not count against the queue.
+  const bool starts_now = queue_.empty() && !free_slots_.empty();
+  if (!starts_now && static_cast<int32_t>(queue_.size()) >= options_.queue_limit) {
+    return Status::ResourceExhausted("the request queue is full (" + std::to_string(options_.queue_limit) +
+                                     " waiting); retry later");
+  }
+  const RequestId id = next_request_++;
+  queue_.emplace_back(id, std::move(prompt));
+  return id;
+}
+
+int32_t Scheduler::running() const {
+  int32_t n = 0;
+  for (const auto& [id, r] : running_) n += r.ended ? 0 : 1;
+  return n;
+}
+
+int32_t Scheduler::SlotOf(RequestId request) const {
+  auto it = running_.find(request);
+  return it == running_.end() ? -1 : it->second.seq;
+}
+
+void Scheduler::Admit() {
+  while (!queue_.empty() && !free_slots_.empty()) {
+    Request r;
+    r.prompt = std::move(queue_.front().second);
+    r.seq = free_slots_.front();
+    free_slots_.erase(free_slots_.begin());
+    running_.emplace(queue_.front().first, std::move(r));
+    queue_.pop_front();
+  }
+}
+
+std::vector<MicroBatchPlan> Scheduler::Schedule() {
+  Admit();
+  std::vector<MicroBatchPlan> plans;
+  while (static_cast<int32_t>(in_flight_.size()) < options_.stages) {
+    MicroBatchPlan plan;
+    if (!BuildMicroBatch(&plan)) break;
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
+  InFlight record;
+  auto add_row = [&](RequestId id, const Request& r, int32_t pos, int32_t token, bool logits) {
+    plan->rows.push_back({r.seq, pos, token, logits});
+    record.requests.push_back(id);
+    record.need_logits.push_back(logits);
+  };
+
+  // Generation: split the decoding sequences into `stages` groups so each stage has one.
+  int32_t decoding = 0;
+  for (const auto& [id, r] : running_) decoding += (!r.ended && r.decoding()) ? 1 : 0;
+  const int32_t group = (decoding + options_.stages - 1) / options_.stages;
+  int32_t taken = 0;
+  for (auto& [id, r] : running_) {
+    if (taken == group) break;
+    if (r.ended || !r.has_token || r.in_flight > 0) continue;
+    add_row(id, r, r.next_pos, r.token, true);
+    ++r.next_pos;
+    r.has_token = false;
+    ++r.in_flight;
+    ++taken;
+  }
+
+  // Prefill: whole chunks (cut at multiples of ubatch), one per sequence, up to ubatch rows.
+  int32_t prompt_rows = 0;
+  for (auto& [id, r] : running_) {
+    if (r.ended || r.decoding()) continue;
+    const size_t ub = static_cast<size_t>(options_.ubatch);
+    const size_t end = std::min(r.prompt.size(), (r.prompt_sent / ub + 1) * ub);
+    const int32_t len = static_cast<int32_t>(end - r.prompt_sent);
+    if (prompt_rows + len > options_.ubatch) break;
+    if (r.prompt_sent == 0) plan->starts.push_back({r.seq, id});
+    for (size_t i = r.prompt_sent; i < end; ++i) {
+      add_row(id, r, static_cast<int32_t>(i), r.prompt[i], i + 1 == r.prompt.size());
+    }
+    r.prompt_sent = end;
+    r.next_pos = static_cast<int32_t>(end);
+    ++r.in_flight;
+    prompt_rows += len;
+  }
+
+  if (plan->rows.empty()) return false;
+  plan->id = next_microbatch_++;
+  in_flight_.emplace(plan->id, std::move(record));
+  return true;
+}
+
+Result<MicroBatchOutcome> Scheduler::Complete(uint64_t microbatch_id, const std::vector<int32_t>& sampled,
+                                              bool failed) {
+  auto it = in_flight_.find(microbatch_id);
+  if (it == in_flight_.end()) {
+    return Status::NotFound("micro-batch " + std::to_string(microbatch_id) + " is not in flight");
+  }
+  InFlight record = std::move(it->second);
+  in_flight_.erase(it);
+
+  MicroBatchOutcome outcome;
+  const size_t want = static_cast<size_t>(std::count(record.need_logits.begin(), record.need_logits.end(), true));
+  if (!failed && sampled.size() != want) {
+    failed = true;
+    outcome.failure = "micro-batch " + std::to_string(microbatch_id) + " came back with " +
+                      std::to_string(sampled.size()) + " sampled tokens for " + std::to_string(want) +
+                      " rows that need logits";
+  }
+  size_t next_sample = 0;
+  RequestId previous = 0;
+  for (size_t row = 0; row < record.requests.size(); ++row) {
+    const RequestId id = record.requests[row];
+    const int32_t token = record.need_logits[row] && !failed ? sampled[next_sample++] : 0;
+    auto rit = running_.find(id);
+    if (rit == running_.end()) continue;
+    Request& r = rit->second;
+    // Rows of one request are contiguous and the request counts the micro-batch once.
+    if (id != previous) {
+      --r.in_flight;
+      if (failed && !r.ended) outcome.failed.push_back(id);
+    }
+    previous = id;
+    if (!failed && record.need_logits[row] && !r.ended) outcome.sampled.push_back({id, token});
+  }
+  for (const RequestId id : record.requests) {
+    auto rit = running_.find(id);
+    if (rit != running_.end() && rit->second.ended && rit->second.in_flight == 0) Release(id, rit->second);
+  }
+  return outcome;
+}
+
+Status Scheduler::Continue(RequestId request, int32_t token) {
+  auto it = running_.find(request);
+  if (it == running_.end() || it->second.ended || !it->second.decoding() || it->second.has_token ||
+      it->second.in_flight > 0) {
+    return Status::InvalidArgument("request " + std::to_string(request) + " is not waiting for a token");
+  }
+  it->second.has_token = true;
+  it->second.token = token;
+  return Status::Ok();
+}
+
+void Scheduler::End(RequestId request) {
+  for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+    if (q->first == request) {
+      queue_.erase(q);
+      return;
+    }
+  }
+  auto it = running_.find(request);
+  if (it == running_.end() || it->second.ended) return;
+  it->second.ended = true;
+  if (it->second.in_flight == 0) Release(request, it->second);
+}
+
+void Scheduler::Release(RequestId id, Request& r) {
+  to_free_.push_back(r.seq);
+  running_.erase(id);
+}
+
+std::vector<RequestId> Scheduler::AbandonInFlight() {
+  std::vector<RequestId> lost;
+  for (auto& [mb, record] : in_flight_) {
+    for (const RequestId id : record.requests) {
+      auto it = running_.find(id);
+      if (it == running_.end()) continue;
+      if (!it->second.ended && std::find(lost.begin(), lost.end(), id) == lost.end()) lost.push_back(id);
+      it->second.in_flight = 0;
+    }
+  }
+  in_flight_.clear();
+  for (auto it = running_.begin(); it != running_.end();) {
+    auto next = std::next(it);
+    if (it->second.ended) Release(it->first, it->second);
+    it = next;
+  }
+  return lost;
+}
+
+std::vector<int32_t> Scheduler::TakeSlotsToFree() {
+  std::vector<int32_t> slots;
+  slots.swap(to_free_);
+  return slots;
+}
+
+void Scheduler::SlotFreed(int32_t seq) {
+  if (seq < 0 || seq >= options_.max_seqs) return;
+  if (std::find(free_slots_.begin(), free_slots_.end(), seq) != free_slots_.end()) return;
+  free_slots_.insert(std::lower_bound(free_slots_.begin(), free_slots_.end(), seq), seq);
+}
+
+}  // namespace ps::coord

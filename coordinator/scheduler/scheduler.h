@@ -1,0 +1,135 @@
+// The coordinator's scheduler: a pure object (no gRPC, no threads, no clock) that decides which
+// tokens of which requests go down the pipeline next. It owns the request queue and the KV slots:
+//  - a request waits in a bounded queue until a slot (sequence id in [0, max_seqs)) is free;
+//  - its prompt is cut into chunks at multiples of `ubatch` (the cuts `pipeshard run` makes);
+//    chunks of one sequence may follow each other back to back; only the last prompt row needs
+//    logits;
+//  - in generation a sequence has at most one row in flight; ready sequences are grouped so that
+//    about one micro-batch per stage is in flight (at most `stages` micro-batches at once), and
+//    new prompts' chunks join between steps (continuous batching);
+//  - a slot is handed back only after the caller freed it on every stage (TakeSlotsToFree ->
+//    FreeSequence everywhere -> SlotFreed), and only once none of its rows is in flight.
+// The caller decides when a request stops (EOS, length, context, cancel, failure): it answers each
+// sampled token with Continue or End.
+// Thread-safety: none; one owner.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/util/status.h"
+
+namespace ps::coord {
+
+using RequestId = uint64_t;
+
+struct SchedulerOptions {
+  int32_t max_seqs = 8;
+  int32_t ubatch = 512;
+  int32_t stages = 1;
+  int32_t queue_limit = 64;  // requests waiting for a slot
+};
+
+struct PlannedRow {
+  int32_t seq = 0;
+  int32_t pos = 0;
+  int32_t token = 0;
+  bool need_logits = false;
+};
+
+// A sequence whose first prompt chunk is in this micro-batch: its sampler starts here.
+struct PlannedStart {
+  int32_t seq = 0;
+  RequestId request = 0;
+};
+
+struct MicroBatchPlan {
+  uint64_t id = 0;
+  std::vector<PlannedRow> rows;
+  std::vector<PlannedStart> starts;
+};
+
+struct SampledToken {
+  RequestId request = 0;
+  int32_t token = 0;
+};
+
+struct MicroBatchOutcome {
+  std::vector<SampledToken> sampled;  // live requests only, in row order
+  std::vector<RequestId> failed;      // live requests of a failed micro-batch
+  std::string failure;                // why, when the result itself was malformed
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const SchedulerOptions& options);
+
+  // Queues a request. InvalidArgument for an empty prompt, ResourceExhausted when the queue is full.
+  Result<RequestId> Add(std::vector<int32_t> prompt);
+
+  // Admits queued requests into free slots and returns the micro-batches to send now.
+  std::vector<MicroBatchPlan> Schedule();
+
+  // A micro-batch came back: one sampled token per row that needed logits, in row order, or
+  // `failed` (an error frame). A wrong number of tokens fails the micro-batch's requests too.
+  // NotFound for an id that is not in flight.
+  Result<MicroBatchOutcome> Complete(uint64_t microbatch_id, const std::vector<int32_t>& sampled, bool failed);
+
+  // The request goes on: `token` (just sampled) is its next row. InvalidArgument when the
+  // request is not waiting for a token (unknown, ended, still in prefill or in flight).
+  Status Continue(RequestId request, int32_t token);
+
+  // The request is over (finished, cancelled or failed): dropped from the queue, or its slot is
+  // released once none of its rows is in flight. Unknown ids are ignored.
+  void End(RequestId request);
+
+  // Every micro-batch in flight is lost (a hop broke). Returns the live requests that had rows in
+  // flight; the caller ends them.
+  std::vector<RequestId> AbandonInFlight();
+
+  // Slots of ended requests with nothing in flight, to free on every stage; then SlotFreed.
+  std::vector<int32_t> TakeSlotsToFree();
+  void SlotFreed(int32_t seq);
+
+  int32_t queued() const { return static_cast<int32_t>(queue_.size()); }
+  int32_t running() const;  // admitted, not ended
+  int32_t microbatches_in_flight() const { return static_cast<int32_t>(in_flight_.size()); }
+  int32_t free_slots() const { return static_cast<int32_t>(free_slots_.size()); }
+  // The slot of an admitted request, -1 when queued or unknown.
+  int32_t SlotOf(RequestId request) const;
+
+ private:
+  struct Request {
+    std::vector<int32_t> prompt;
+    int32_t seq = -1;
+    size_t prompt_sent = 0;
+    int32_t next_pos = 0;
+    bool has_token = false;  // a sampled token waits to be sent
+    int32_t token = 0;
+    int in_flight = 0;       // micro-batches holding rows of this request
+    bool ended = false;
+    bool decoding() const { return prompt_sent == prompt.size(); }
+  };
+  struct InFlight {
+    std::vector<RequestId> requests;  // one entry per row
+    std::vector<bool> need_logits;
+  };
+
+  void Admit();
+  void Release(RequestId id, Request& r);
+  bool BuildMicroBatch(MicroBatchPlan* plan);
+
+  SchedulerOptions options_;
+  RequestId next_request_ = 1;
+  uint64_t next_microbatch_ = 1;
+  std::deque<std::pair<RequestId, std::vector<int32_t>>> queue_;
+  std::map<RequestId, Request> running_;  // admission order = id order
+  std::map<uint64_t, InFlight> in_flight_;
+  std::vector<int32_t> free_slots_;       // kept sorted, lowest first
+  std::vector<int32_t> to_free_;
+};
+
+}  // namespace ps::coord

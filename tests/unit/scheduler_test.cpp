@@ -1,0 +1,235 @@
+// Scheduler: prompt chunking at ubatch cuts, one in-flight row per decoding sequence, decode
+// groups per stage, continuous batching, the bounded queue, cancel and slot reuse after free.
+#include "coordinator/scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+namespace ps::coord {
+namespace {
+
+std::vector<int32_t> Prompt(int n, int first = 100) {
+  std::vector<int32_t> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), first);
+  return p;
+}
+
+SchedulerOptions Options(int max_seqs, int ubatch, int stages, int queue = 4) {
+  SchedulerOptions o;
+  o.max_seqs = max_seqs;
+  o.ubatch = ubatch;
+  o.stages = stages;
+  o.queue_limit = queue;
+  return o;
+}
+
+// Completes a plan as the last stage would: token 7 for every row that needs logits.
+MicroBatchOutcome Finish(Scheduler& s, const MicroBatchPlan& plan, int32_t token = 7) {
+  std::vector<int32_t> sampled;
+  for (const PlannedRow& r : plan.rows) {
+    if (r.need_logits) sampled.push_back(token);
+  }
+  auto out = s.Complete(plan.id, sampled, false);
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  return out.ok() ? *out : MicroBatchOutcome{};
+}
+
+TEST(Scheduler, PromptIsCutAtUbatchAndOnlyTheLastRowNeedsLogits) {
+  Scheduler s(Options(2, 4, 4));
+  auto id = s.Add(Prompt(10));
+  ASSERT_TRUE(id.ok());
+  // Chunks of one sequence follow each other without waiting: 4 + 4 + 2.
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 3u);
+  EXPECT_EQ(plans[0].rows.size(), 4u);
+  EXPECT_EQ(plans[1].rows.size(), 4u);
+  EXPECT_EQ(plans[2].rows.size(), 2u);
+  ASSERT_EQ(plans[0].starts.size(), 1u);
+  EXPECT_EQ(plans[0].starts[0].request, *id);
+  EXPECT_TRUE(plans[1].starts.empty());
+  int pos = 0;
+  for (const auto& p : plans) {
+    for (const auto& r : p.rows) {
+      EXPECT_EQ(r.pos, pos);
+      EXPECT_EQ(r.token, 100 + pos);
+      EXPECT_EQ(r.seq, 0);
+      EXPECT_EQ(r.need_logits, pos == 9);
+      ++pos;
+    }
+  }
+  EXPECT_TRUE(Finish(s, plans[0]).sampled.empty());
+  EXPECT_TRUE(Finish(s, plans[1]).sampled.empty());
+  auto last = Finish(s, plans[2], 42);
+  ASSERT_EQ(last.sampled.size(), 1u);
+  EXPECT_EQ(last.sampled[0].request, *id);
+  EXPECT_EQ(last.sampled[0].token, 42);
+}
+
+TEST(Scheduler, OneRowInFlightPerDecodingSequence) {
+  Scheduler s(Options(1, 8, 4));
+  auto id = s.Add(Prompt(3));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  auto out = Finish(s, plans[0], 5);
+  ASSERT_EQ(out.sampled.size(), 1u);
+  EXPECT_TRUE(s.Schedule().empty());  // nothing to send until the caller continues
+  ASSERT_TRUE(s.Continue(*id, 5).ok());
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);  // even with 4 stages: the next token depends on this one
+  ASSERT_EQ(plans[0].rows.size(), 1u);
+  EXPECT_EQ(plans[0].rows[0].pos, 3);
+  EXPECT_EQ(plans[0].rows[0].token, 5);
+  EXPECT_TRUE(plans[0].rows[0].need_logits);
+  EXPECT_TRUE(plans[0].starts.empty());
+  EXPECT_FALSE(s.Continue(*id, 6).ok());  // still in flight
+  EXPECT_TRUE(s.Schedule().empty());
+  Finish(s, plans[0]);
+  ASSERT_TRUE(s.Continue(*id, 6).ok());
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].rows[0].pos, 4);
+}
+
+TEST(Scheduler, DecodingSequencesAreGroupedPerStage) {
+  Scheduler s(Options(4, 16, 2));
+  std::vector<RequestId> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(*s.Add(Prompt(2, 10 * i)));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);  // all four prompts fit one micro-batch of 16 rows
+  EXPECT_EQ(plans[0].rows.size(), 8u);
+  EXPECT_EQ(plans[0].starts.size(), 4u);
+  auto out = Finish(s, plans[0]);
+  ASSERT_EQ(out.sampled.size(), 4u);
+  for (const auto& t : out.sampled) ASSERT_TRUE(s.Continue(t.request, t.token).ok());
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 2u);  // two stages: two groups of two
+  EXPECT_EQ(plans[0].rows.size(), 2u);
+  EXPECT_EQ(plans[1].rows.size(), 2u);
+  EXPECT_NE(plans[0].rows[0].seq, plans[1].rows[0].seq);
+  EXPECT_EQ(s.microbatches_in_flight(), 2);
+  // The first group comes back and goes straight out again while the second is in flight.
+  out = Finish(s, plans[0]);
+  for (const auto& t : out.sampled) ASSERT_TRUE(s.Continue(t.request, t.token).ok());
+  auto again = s.Schedule();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].rows.size(), 2u);
+  EXPECT_EQ(again[0].rows[0].seq, plans[0].rows[0].seq);
+}
+
+TEST(Scheduler, NewPromptsJoinBetweenDecodeSteps) {
+  Scheduler s(Options(2, 8, 1));
+  auto a = s.Add(Prompt(2));
+  auto plans = s.Schedule();
+  auto out = Finish(s, plans[0]);
+  ASSERT_TRUE(s.Continue(*a, out.sampled[0].token).ok());
+  auto b = s.Add(Prompt(3, 50));
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  ASSERT_EQ(plans[0].rows.size(), 4u);  // a's decode row and b's whole prompt
+  EXPECT_EQ(plans[0].rows[0].seq, 0);
+  EXPECT_EQ(plans[0].rows[1].seq, 1);
+  ASSERT_EQ(plans[0].starts.size(), 1u);
+  EXPECT_EQ(plans[0].starts[0].request, *b);
+  out = Finish(s, plans[0]);
+  ASSERT_EQ(out.sampled.size(), 2u);
+  EXPECT_EQ(out.sampled[0].request, *a);
+  EXPECT_EQ(out.sampled[1].request, *b);
+}
+
+TEST(Scheduler, BoundedQueue) {
+  Scheduler s(Options(1, 8, 1, 2));
+  EXPECT_FALSE(s.Add({}).ok());
+  ASSERT_TRUE(s.Add(Prompt(2)).ok());
+  s.Schedule();  // the first takes the only slot
+  ASSERT_TRUE(s.Add(Prompt(2)).ok());
+  ASSERT_TRUE(s.Add(Prompt(2)).ok());
+  auto full = s.Add(Prompt(2));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.queued(), 2);
+  EXPECT_EQ(s.running(), 1);
+}
+
+TEST(Scheduler, SlotIsReusedOnlyAfterItWasFreed) {
+  Scheduler s(Options(1, 8, 1));
+  auto a = s.Add(Prompt(2));
+  auto b = s.Add(Prompt(2));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  Finish(s, plans[0]);
+  s.End(*a);
+  EXPECT_TRUE(s.Schedule().empty());  // slot 0 not yet freed on the stages
+  EXPECT_EQ(s.SlotOf(*b), -1);
+  EXPECT_EQ(s.TakeSlotsToFree(), std::vector<int32_t>{0});
+  EXPECT_TRUE(s.TakeSlotsToFree().empty());
+  s.SlotFreed(0);
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(s.SlotOf(*b), 0);
+  EXPECT_EQ(plans[0].starts[0].request, *b);
+}
+
+TEST(Scheduler, CancelWhileInFlightWaitsForTheMicroBatch) {
+  Scheduler s(Options(2, 4, 2));
+  auto a = s.Add(Prompt(6));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 2u);
+  s.End(*a);
+  EXPECT_TRUE(s.TakeSlotsToFree().empty());  // rows still in the pipe
+  EXPECT_TRUE(Finish(s, plans[0]).sampled.empty());
+  EXPECT_TRUE(s.TakeSlotsToFree().empty());
+  auto out = Finish(s, plans[1]);
+  EXPECT_TRUE(out.sampled.empty());  // ended requests get no tokens
+  EXPECT_EQ(s.TakeSlotsToFree(), std::vector<int32_t>{0});
+  // Cancelling a queued request just drops it.
+  Scheduler q(Options(1, 4, 1));
+  auto x = q.Add(Prompt(2));
+  auto y = q.Add(Prompt(2));
+  q.Schedule();
+  q.End(*y);
+  EXPECT_EQ(q.queued(), 0);
+  q.End(*x);
+  EXPECT_EQ(q.TakeSlotsToFree().size(), 0u);  // x's prompt is still in flight
+}
+
+TEST(Scheduler, ErrorFrameFailsOnlyItsRequests) {
+  Scheduler s(Options(2, 2, 2));
+  auto a = s.Add(Prompt(2));
+  auto b = s.Add(Prompt(2, 9));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 2u);  // a's and b's prompts do not share a 2-row micro-batch
+  auto failed = s.Complete(plans[0].id, {}, true);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->failed, std::vector<RequestId>{*a});
+  auto ok = Finish(s, plans[1]);
+  ASSERT_EQ(ok.sampled.size(), 1u);
+  EXPECT_EQ(ok.sampled[0].request, *b);
+  // A result with the wrong number of tokens fails its requests too.
+  ASSERT_TRUE(s.Continue(*b, 1).ok());
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  auto wrong = s.Complete(plans[0].id, {1, 2}, false);
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ(wrong->failed, std::vector<RequestId>{*b});
+  EXPECT_FALSE(wrong->failure.empty());
+  EXPECT_FALSE(s.Complete(plans[0].id, {1}, false).ok());  // no longer in flight
+}
+
+TEST(Scheduler, AbandonInFlightReturnsTheLostRequests) {
+  Scheduler s(Options(2, 4, 1));
+  auto a = s.Add(Prompt(3));
+  auto b = s.Add(Prompt(3));
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  auto lost = s.AbandonInFlight();
+  ASSERT_EQ(lost.size(), 1u);  // b's 3 rows did not fit beside a's in 4 rows: b never left
+  EXPECT_EQ(lost[0], *a);
+  EXPECT_EQ(s.microbatches_in_flight(), 0);
+  s.End(*a);
+  s.End(*b);
+  EXPECT_EQ(s.TakeSlotsToFree(), (std::vector<int32_t>{0, 1}));
+}
+
+}  // namespace
+}  // namespace ps::coord
