@@ -6,6 +6,7 @@
 #include "cli/generate_command.h"
 #include "cli/gguf_info_command.h"
 #include "cli/make_model_command.h"
+#include "cli/plan_command.h"
 #include "cli/run_command.h"
 #include "cli/status_command.h"
 #include "cli/tokenize_command.h"
@@ -20,12 +21,14 @@ int main(int argc, char** argv) {
   MakeModelArgs make_model;
   GenerateArgs generate;
   StatusArgs status;
+  PlanArgs plan;
   CLI::App* run_cmd = AddRunCommand(app, run);
   CLI::App* tokenize_cmd = AddTokenizeCommand(app, tokenize);
   CLI::App* gguf_info_cmd = AddGgufInfoCommand(app, gguf_info);
   CLI::App* make_model_cmd = AddMakeModelCommand(app, make_model);
   CLI::App* generate_cmd = AddGenerateCommand(app, generate);
   CLI::App* status_cmd = AddStatusCommand(app, status);
+  CLI::App* plan_cmd = AddPlanCommand(app, plan);
 
   try {
     app.parse(argc, argv);
@@ -45,5 +48,6 @@ int main(int argc, char** argv) {
   if (make_model_cmd->parsed()) return RunMakeModelCommand(make_model);
   if (generate_cmd->parsed()) return RunGenerateCommand(generate, generate_cmd->count("--prompt") > 0);
   if (status_cmd->parsed()) return RunStatusCommand(status);
+  if (plan_cmd->parsed()) return RunPlanCommand(plan);
   return kExitBadInput;
 }

@@ -1,0 +1,100 @@
+#include "cli/plan_command.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_error.h"
+#include "cli/model_loader.h"
+#include "common/plan/partition_planner.h"
+
+namespace ps::cli {
+
+CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
+  CLI::App* cmd = app.add_subcommand("plan", "show how a model's layers would be split across workers");
+  cmd->add_option("-m,--model", args.model, "GGUF model file")->required();
+  cmd->add_option("--stages", args.stages, "number of workers (default: one per --speeds entry)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--speeds", args.speeds, "each worker's speed in GFLOP/s, in stage order (default: all equal)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-type", args.kv_type, "KV cache element type")
+      ->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  cmd->add_flag("--json", args.json, "print the plan as one JSON object");
+  return cmd;
+}
+
+namespace {
+
+// The worker speeds to plan for, from --stages and --speeds (which must agree when both given).
+Result<std::vector<double>> Speeds(const PlanArgs& args) {
+  if (args.speeds.empty()) {
+    if (args.stages <= 0) return Status::InvalidArgument("plan: give --stages N or --speeds S1,S2,...");
+    return std::vector<double>(static_cast<size_t>(args.stages), 1.0);
+  }
+  if (args.stages > 0 && static_cast<size_t>(args.stages) != args.speeds.size()) {
+    return Status::InvalidArgument("plan: --stages " + std::to_string(args.stages) + " but --speeds lists " +
+                                   std::to_string(args.speeds.size()) + " workers");
+  }
+  return args.speeds;
+}
+
+nlohmann::json ToJson(const plan::PartitionPlan& p) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const plan::StagePlan& s : p.stages) {
+    stages.push_back({{"worker", s.worker},
+                      {"first_layer", s.first_layer},
+                      {"last_layer", s.last_layer},
+                      {"embedding", s.embedding},
+                      {"head", s.head},
+                      {"flops_per_token", s.flops_per_token},
+                      {"memory_bytes", s.memory_bytes},
+                      {"seconds_per_token", s.seconds_per_token},
+                      {"relative_cost", s.relative_cost}});
+  }
+  return {{"stages", stages},
+          {"bottleneck", p.bottleneck},
+          {"pipelined_tokens_per_second", p.pipelined_tokens_per_second},
+          {"single_sequence_tokens_per_second", p.single_sequence_tokens_per_second},
+          {"explanation", p.explanation}};
+}
+
+void PrintText(const plan::PartitionPlan& p, const std::vector<double>& speeds) {
+  std::printf("%-5s %-10s %-14s %-10s %12s %10s %12s %6s\n", "stage", "speed", "layers", "parts", "MFLOP/token",
+              "memory", "ms/token", "cost");
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const plan::StagePlan& s = p.stages[i];
+    char layers[32];
+    std::snprintf(layers, sizeof layers, "[%d,%d)", s.first_layer, s.last_layer);
+    std::string parts = s.embedding ? "emb" : "";
+    if (s.head) parts += parts.empty() ? "head" : "+head";
+    char speed[32];
+    std::snprintf(speed, sizeof speed, "%g GF/s", speeds[i]);
+    std::printf("%-5zu %-10s %-14s %-10s %12.2f %6.0f MiB %12.3f %6.2f%s\n", i, speed, layers,
+                parts.empty() ? "-" : parts.c_str(), s.flops_per_token / 1e6,
+                static_cast<double>(s.memory_bytes) / (1024.0 * 1024.0), s.seconds_per_token * 1e3,
+                s.relative_cost, static_cast<int32_t>(i) == p.bottleneck ? "  <- bottleneck" : "");
+  }
+  std::printf("\npredicted: %.2f tok/s with every stage busy, %.2f tok/s for one sequence\n",
+              p.pipelined_tokens_per_second, p.single_sequence_tokens_per_second);
+  if (!p.explanation.empty()) std::printf("%s\n", p.explanation.c_str());
+}
+
+}  // namespace
+
+int RunPlanCommand(const PlanArgs& args) {
+  auto speeds = Speeds(args);
+  if (!speeds.ok()) return ReportError(speeds.status());
+  auto model = LoadModel(args.model);
+  if (!model.ok()) return ReportError(model.status());
+  auto cost = plan::ModelCostFromFile(*model->file, model->config, args.kv_type == "f16" ? 2 : 4);
+  if (!cost.ok()) return ReportError(cost.status().WithContext(args.model));
+  auto partition = plan::Simulate(*cost, *speeds);
+  if (!partition.ok()) return ReportError(partition.status().WithContext(args.model));
+  if (args.json) {
+    std::printf("%s\n", ToJson(*partition).dump().c_str());
+  } else {
+    PrintText(*partition, *speeds);
+  }
+  return kExitOk;
+}
+
+}  // namespace ps::cli
