@@ -1,0 +1,97 @@
+// The stage executor: one thread that takes frames (and sequence frees) from a queue in arrival
+// order, checks each frame, runs the backend's Forward on it and sends the result to the next hop:
+// activations, or on the last stage the sampled tokens. A frame that fails its check or its
+// Forward travels on as an error frame (docs/pipeline.md); error frames received are passed on
+// untouched. The stage keeps serving after either.
+// Thread-safety: Enqueue, FreeSequences and stats may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "worker/backend/backend.h"
+#include "worker/stage/frame_check.h"
+#include "worker/stage/sequence_samplers.h"
+#include "worker/transport/frame_transport.h"
+
+namespace ps {
+
+struct StageConfig {
+  int32_t stage_index = 0;
+  std::string name;         // the worker's name, for error messages
+  bool last_stage = false;  // samples tokens instead of sending activations
+  FrameLimits limits;       // also gives n_vocab and n_embd
+};
+
+// Opens the link to the next hop; called on the executor thread at the first frame and again
+// after the link broke.
+using SenderFactory = std::function<Result<std::unique_ptr<FrameSender>>()>;
+
+struct StageStats {
+  uint64_t tokens_processed = 0;  // rows run through Forward successfully
+  int32_t in_flight = 0;          // frames queued or running
+  std::string last_error;         // last frame or link error, empty if none
+  std::string transport;          // the next hop's Describe(), empty before the first frame
+};
+
+class StageExecutor {
+ public:
+  StageExecutor(std::unique_ptr<Backend> backend, StageConfig config, SenderFactory connect_next);
+  // Stops the thread after the frame it is running; queued frames are dropped, queued frees run
+  // their `done` callbacks. Then flushes and closes the link.
+  ~StageExecutor();
+  StageExecutor(const StageExecutor&) = delete;
+  StageExecutor& operator=(const StageExecutor&) = delete;
+
+  void Enqueue(pipeshard::v1::Frame frame);
+  // Frees the sequences' KV caches and samplers after every frame queued before this call;
+  // `done` runs on the executor thread when that happened (or when the executor stops).
+  void FreeSequences(std::vector<int32_t> seq_ids, std::function<void()> done);
+
+  StageStats stats() const;
+
+ private:
+  struct FreeRequest {
+    std::vector<int32_t> seq_ids;
+    std::function<void()> done;
+  };
+  using Item = std::variant<pipeshard::v1::Frame, FreeRequest>;
+
+  void Loop();
+  void Process(pipeshard::v1::Frame& frame);
+  Status Run(pipeshard::v1::Frame& frame);
+  void MarkError(pipeshard::v1::Frame& frame, const Status& status);
+  void SendNext(pipeshard::v1::Frame&& frame);
+  void RecordError(const std::string& error);
+
+  const std::unique_ptr<Backend> backend_;
+  const StageConfig config_;
+  const SenderFactory connect_next_;
+
+  // Executor thread only.
+  SequenceSamplers samplers_;
+  std::unique_ptr<FrameSender> next_;
+  Batch batch_;
+  BatchOutput output_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool running_item_ = false;
+  bool stopping_ = false;
+  uint64_t tokens_processed_ = 0;
+  std::string last_error_;
+  std::string transport_;
+  std::thread thread_;
+};
+
+}  // namespace ps
