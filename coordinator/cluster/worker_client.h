@@ -1,0 +1,37 @@
+// The coordinator's calls to one worker's Worker service: LoadShard (blocking, for start-up) and
+// FreeSequence (asynchronous, so the pipeline thread never waits on the network).
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/util/status.h"
+#include "proto/worker.grpc.pb.h"
+
+namespace ps::coord {
+
+class WorkerClient {
+ public:
+  explicit WorkerClient(const std::string& address);
+
+  Result<pipeshard::v1::LoadShardResponse> LoadShard(const pipeshard::v1::LoadShardRequest& request,
+                                                     double timeout_seconds);
+  // `done` runs on a gRPC thread with the call's outcome.
+  void FreeSequenceAsync(std::vector<int32_t> seq_ids, double timeout_seconds, std::function<void(Status)> done);
+
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  std::unique_ptr<pipeshard::v1::Worker::Stub> stub_;
+};
+
+// gRPC status -> ps::Status, the message prefixed with `context`.
+Status FromGrpc(const grpc::Status& status, const std::string& context);
+
+}  // namespace ps::coord
