@@ -1,0 +1,56 @@
+// pipeshard-worker: hosts one pipeline stage. Parses arguments, starts the worker's server,
+// prints the bound address, and runs until SIGINT or SIGTERM.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "worker/service/worker_server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pipeshard-worker: one stage of a pipeshard cluster"};
+  ps::WorkerServerOptions options;
+  std::string device = "cpu";
+  options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--coordinator", options.coordinator, "the coordinator's HOST:PORT")->required();
+  app.add_option("--listen", options.listen, "HOST:PORT for this worker's services (port 0: any free port)")
+      ->required();
+  app.add_option("--device", device, "cpu or cuda:N")->required();
+  app.add_option("--threads", options.threads, "compute threads")->check(CLI::PositiveNumber);
+  app.add_option("--name", options.name, "name shown in status (default: the listen address)");
+  app.add_option("--model", options.model_path_override, "this host's copy of the model (overrides LoadShard's path)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (device.rfind("cuda:", 0) == 0) {
+    std::cerr << "pipeshard-worker: --device " << device << ": CUDA backend not built yet\n";
+    return 2;
+  }
+  if (device != "cpu") {
+    std::cerr << "pipeshard-worker: --device '" << device << "' is not cpu or cuda:N\n";
+    return 2;
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts so none gets them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = ps::WorkerServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "pipeshard-worker: " << server.status().message() << "\n";
+    return server.status().IsBadInput() ? 2 : 1;
+  }
+  std::cout << "listening on " << (*server)->address() << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::cerr << "pipeshard-worker: shutting down\n";
+  (*server)->Shutdown();
+  return 0;
+}

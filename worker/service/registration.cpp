@@ -1,0 +1,115 @@
+#include "worker/service/registration.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "worker/service/grpc_status.h"
+
+namespace ps {
+
+namespace pb = pipeshard::v1;
+
+namespace {
+constexpr double kRpcDeadlineSeconds = 5.0;
+}  // namespace
+
+bool RegistrationClient::BeginCall(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(kRpcDeadlineSeconds * 1000)));
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  active_ = context;
+  return true;
+}
+
+void RegistrationClient::EndCall() {
+  std::lock_guard lock(mu_);
+  active_ = nullptr;
+}
+
+RegistrationClient::RegistrationClient(RegistrationOptions options, std::function<pb::DeviceInfo()> device,
+                                       std::function<WorkerStats()> stats)
+    : options_(std::move(options)), device_(std::move(device)), stats_(std::move(stats)) {
+  stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials()));
+  thread_ = std::thread([this] { Loop(); });
+}
+
+RegistrationClient::~RegistrationClient() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (active_ != nullptr) active_->TryCancel();  // do not wait out an RPC's deadline
+    cv_.notify_one();
+  }
+  thread_.join();
+}
+
+std::string RegistrationClient::worker_id() const {
+  std::lock_guard lock(mu_);
+  return worker_id_;
+}
+
+bool RegistrationClient::WaitFor(double seconds) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6)),
+                       [this] { return stopping_; });
+}
+
+void RegistrationClient::Loop() {
+  while (true) {
+    if (worker_id().empty()) {
+      if (!Register() && !WaitFor(options_.retry_seconds)) return;
+      continue;
+    }
+    double interval;
+    {
+      std::lock_guard lock(mu_);
+      interval = interval_seconds_;
+    }
+    if (!WaitFor(interval)) return;
+    Heartbeat();
+  }
+}
+
+bool RegistrationClient::Register() {
+  pb::RegisterRequest request;
+  request.set_name(options_.name);
+  request.set_address(options_.address);
+  *request.mutable_device() = device_();
+  pb::RegisterResponse response;
+  grpc::ClientContext context;
+  if (!BeginCall(&context)) return false;
+  const Status status = FromGrpcStatus(stub_->Register(&context, request, &response), "Register with " + options_.coordinator);
+  EndCall();
+  if (!status.ok()) return false;  // the coordinator may not be up yet: retry quietly
+  std::lock_guard lock(mu_);
+  worker_id_ = response.worker_id();
+  if (response.heartbeat_interval_seconds() > 0) interval_seconds_ = response.heartbeat_interval_seconds();
+  std::cerr << "registered with the coordinator at " << options_.coordinator << " as " << worker_id_ << "\n";
+  return true;
+}
+
+void RegistrationClient::Heartbeat() {
+  const WorkerStats stats = stats_();
+  pb::HeartbeatRequest request;
+  request.set_worker_id(worker_id());
+  request.set_memory_used_bytes(stats.memory_used_bytes);
+  request.set_memory_free_bytes(stats.memory_free_bytes);
+  request.set_tokens_processed(stats.tokens_processed);
+  request.set_microbatches_in_flight(stats.microbatches_in_flight);
+  request.set_error(stats.error);
+  pb::HeartbeatResponse response;
+  grpc::ClientContext context;
+  if (!BeginCall(&context)) return;
+  const bool answered = stub_->Heartbeat(&context, request, &response).ok();
+  EndCall();
+  if (!answered) return;  // missed beat; the next one retries
+  if (response.reregister()) {
+    std::lock_guard lock(mu_);
+    worker_id_.clear();
+  }
+}
+
+}  // namespace ps

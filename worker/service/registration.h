@@ -1,0 +1,60 @@
+// The worker's side of the control plane: a thread that registers with the coordinator (retrying
+// until it answers), then heartbeats every interval the coordinator asked for with the worker's
+// memory and progress, and registers again when the coordinator says it does not know the worker.
+// Thread-safety: construct, then destroy (stops and joins the thread); worker_id from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "proto/worker.grpc.pb.h"
+#include "worker/service/worker_service.h"
+
+namespace ps {
+
+struct RegistrationOptions {
+  std::string coordinator;  // HOST:PORT
+  std::string name;
+  std::string address;      // the bound address of this worker's services
+  double retry_seconds = 0.5;
+};
+
+class RegistrationClient {
+ public:
+  // `device` and `stats` are called on the client's thread.
+  RegistrationClient(RegistrationOptions options, std::function<pipeshard::v1::DeviceInfo()> device,
+                     std::function<WorkerStats()> stats);
+  ~RegistrationClient();
+  RegistrationClient(const RegistrationClient&) = delete;
+  RegistrationClient& operator=(const RegistrationClient&) = delete;
+
+  std::string worker_id() const;  // empty until registered
+
+ private:
+  void Loop();
+  bool Register();
+  void Heartbeat();
+  bool WaitFor(double seconds);  // false when stopping
+  // Registers the call's context so the destructor can cancel it; false when stopping.
+  bool BeginCall(grpc::ClientContext* context);
+  void EndCall();
+
+  const RegistrationOptions options_;
+  const std::function<pipeshard::v1::DeviceInfo()> device_;
+  const std::function<WorkerStats()> stats_;
+  std::unique_ptr<pipeshard::v1::Coordinator::Stub> stub_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* active_ = nullptr;  // the RPC in progress, if any
+  std::string worker_id_;
+  double interval_seconds_ = 1.0;
+  std::thread thread_;
+};
+
+}  // namespace ps
