@@ -1,0 +1,280 @@
+// A real cluster on 127.0.0.1 (pipeshard-coordinator + N pipeshard-worker processes) against the
+// single-process reference: `pipeshard generate --json` must equal `pipeshard run --json` token for
+// token for 1 to 4 stages, greedy and seeded sampling, alone and four at once; and the failures
+// of the contract: a dead worker, a prompt longer than the context, a client that goes away.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/support/child_process.h"
+#include "tests/support/local_cluster.h"
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+namespace {
+
+constexpr double kCallSeconds = 60;  // any single client call; a hang fails instead of stalling
+
+// Prompts of different lengths; the last is longer than the coordinator's ubatch below, so its
+// prefill crosses the pipe in several chunks.
+const std::vector<std::string> kPrompts = {
+    "Once upon a time",
+    "The garden behind the house was small, but it was full of life.",
+    "Still, a program is only as good as the person who wrote it: a small mistake in one line can "
+    "bring down the whole system, and the people who lived by the sea knew that the weather could "
+    "change in an hour, so they watched the sky every morning before the boats went out.",
+};
+
+// Sampling flags shared by run and generate: greedy, and seeded sampling with a penalty.
+const std::vector<std::vector<std::string>> kSamplings = {
+    {"--temp", "0"},
+    {"--temp", "0.9", "--seed", "1234", "--repeat-penalty", "1.1", "--top-k", "20"},
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", Model(), "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    references_ = new std::map<std::string, nlohmann::json>();
+  }
+  static void TearDownTestSuite() {
+    delete references_;
+    delete dir_;
+  }
+  static std::string Model() { return dir_->file("tiny.gguf"); }
+
+  void SetUp() override {
+    if (!std::filesystem::exists(ProgramPath("pipeshard-coordinator")) ||
+        !std::filesystem::exists(ProgramPath("pipeshard-worker"))) {
+      GTEST_SKIP() << "skipped: pipeshard-coordinator or pipeshard-worker not built";
+    }
+  }
+
+  static std::vector<std::string> Args(const std::string& command, const std::string& target_flag,
+                                       const std::string& target, const std::string& prompt, int n,
+                                       const std::vector<std::string>& sampling) {
+    std::vector<std::string> argv = {PipeshardBin(), command, target_flag, target, "--prompt", prompt, "-n",
+                                     std::to_string(n), "--ignore-eos", "--json"};
+    argv.insert(argv.end(), sampling.begin(), sampling.end());
+    return argv;
+  }
+
+  // `pipeshard run --json` for this prompt and sampling (computed once per suite).
+  static nlohmann::json Reference(const std::string& prompt, int n, const std::vector<std::string>& sampling) {
+    std::string key = prompt + "|" + std::to_string(n);
+    for (const auto& s : sampling) key += "|" + s;
+    auto it = references_->find(key);
+    if (it != references_->end()) return it->second;
+    std::vector<std::string> argv = Args("run", "--model", Model(), prompt, n, sampling);
+    argv.insert(argv.end(), {"--threads", "1"});
+    const ProcessResult r = RunProgramFor(argv, kCallSeconds);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    (*references_)[key] = j;
+    return j;
+  }
+
+  static void ExpectSameGeneration(const ProcessResult& generated, const nlohmann::json& reference,
+                                   const std::string& what) {
+    ASSERT_EQ(generated.exit_code, 0) << what << ": " << generated.err;
+    const nlohmann::json j = nlohmann::json::parse(generated.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << what << ": not JSON: " << generated.out;
+    EXPECT_EQ(j["tokens"], reference["tokens"]) << what;
+    EXPECT_EQ(j["text"], reference["text"]) << what;
+    EXPECT_EQ(j["prompt_tokens"], reference["prompt_tokens"]) << what;
+    EXPECT_EQ(j["stop_reason"], reference["stop_reason"]) << what;
+    EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0) << what;
+  }
+
+  static TempDir* dir_;
+  static std::map<std::string, nlohmann::json>* references_;
+};
+TempDir* ClusterTest::dir_ = nullptr;
+std::map<std::string, nlohmann::json>* ClusterTest::references_ = nullptr;
+
+class ClusterExactness : public ClusterTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ClusterExactness, GenerateEqualsRun) {
+  const int stages = GetParam();
+  LocalCluster cluster;
+  const std::string started = cluster.Start(
+      {Model(), stages, 1, {"--ctx", "256", "--ubatch", "16", "--max-seqs", "4"}, 60});
+  ASSERT_EQ(started, "");
+
+  // One at a time: every prompt with every sampling.
+  for (const std::string& prompt : kPrompts) {
+    for (const auto& sampling : kSamplings) {
+      const std::string what = std::to_string(stages) + " stages, '" + prompt.substr(0, 20) + "', " + sampling[1];
+      const ProcessResult r =
+          RunProgramFor(Args("generate", "--server", cluster.address(), prompt, 24, sampling), kCallSeconds);
+      ExpectSameGeneration(r, Reference(prompt, 24, sampling), what);
+    }
+  }
+
+  // Four at once, different prompt lengths: micro-batches of several sequences share the pipe.
+  std::vector<std::unique_ptr<ChildProcess>> clients;
+  TempDir out;
+  for (int i = 0; i < 4; ++i) {
+    const auto& sampling = kSamplings[static_cast<size_t>(i) % kSamplings.size()];
+    clients.push_back(std::make_unique<ChildProcess>(
+        Args("generate", "--server", cluster.address(), kPrompts[static_cast<size_t>(i) % kPrompts.size()], 16 + i,
+             sampling),
+        out.file("out" + std::to_string(i)), out.file("err" + std::to_string(i))));
+  }
+  for (int i = 0; i < 4; ++i) {
+    ProcessResult r;
+    r.exit_code = clients[static_cast<size_t>(i)]->WaitFor(kCallSeconds).value_or(-1);
+    r.out = clients[static_cast<size_t>(i)]->out();
+    r.err = clients[static_cast<size_t>(i)]->err();
+    const auto& sampling = kSamplings[static_cast<size_t>(i) % kSamplings.size()];
+    ExpectSameGeneration(r, Reference(kPrompts[static_cast<size_t>(i) % kPrompts.size()], 16 + i, sampling),
+                         std::to_string(stages) + " stages, concurrent client " + std::to_string(i));
+  }
+
+  const nlohmann::json status = cluster.Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["state"], "serving");
+  ASSERT_EQ(status["stages"].size(), static_cast<size_t>(stages));
+  EXPECT_EQ(status["stages"][0]["first_layer"], 0);
+  EXPECT_EQ(status["stages"][stages - 1]["last_layer"], 4);  // the tiny model has 4 blocks
+  for (const auto& s : status["stages"]) EXPECT_TRUE(s["healthy"].get<bool>()) << s.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, ClusterExactness, ::testing::Values(1, 2, 3, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "stages";
+                         });
+
+// The table names every stage and the predicted bottleneck.
+TEST_F(ClusterTest, StatusTable) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "128"}, 60}), "");
+  const ProcessResult r = RunProgramFor({PipeshardBin(), "status", "--server", cluster.address()}, kCallSeconds);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("serving"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("w1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bottleneck"), std::string::npos) << r.out;
+}
+
+TEST_F(ClusterTest, PromptLongerThanContextIsInvalidArgument) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "16"}, 60}), "");
+  const ProcessResult r =
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[2], 4, kSamplings[0]), kCallSeconds);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(cluster.address()), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // The cluster keeps serving requests that fit.
+  ExpectSameGeneration(
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[0], 8, kSamplings[0]), kCallSeconds),
+      Reference(kPrompts[0], 8, kSamplings[0]), "after the rejected prompt");
+}
+
+TEST_F(ClusterTest, ClientThatDisconnectsLeavesTheClusterServing) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 3, 1, {"--ctx", "1024", "--max-seqs", "2"}, 60}), "");
+  TempDir out;
+  {
+    // Streams text (not --json) so we can see it is mid-generation before killing it.
+    ChildProcess client({PipeshardBin(), "generate", "--server", cluster.address(), "--prompt", kPrompts[1], "-n",
+                         "900", "--ignore-eos", "--temp", "0"},
+                        out.file("out"), out.file("err"));
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (client.out().size() < 16 && client.Running() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(client.Running()) << "finished before it could be interrupted: " << client.err();
+    ASSERT_GE(client.out().size(), 16u) << client.err();
+    client.Signal(SIGKILL);
+    client.Wait();
+  }
+  // Both slots are usable again: two requests at once, each exact.
+  std::vector<std::unique_ptr<ChildProcess>> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.push_back(std::make_unique<ChildProcess>(
+        Args("generate", "--server", cluster.address(), kPrompts[static_cast<size_t>(i)], 16, kSamplings[0]),
+        out.file("o" + std::to_string(i)), out.file("e" + std::to_string(i))));
+  }
+  for (int i = 0; i < 2; ++i) {
+    ProcessResult r;
+    r.exit_code = clients[static_cast<size_t>(i)]->WaitFor(kCallSeconds).value_or(-1);
+    r.out = clients[static_cast<size_t>(i)]->out();
+    r.err = clients[static_cast<size_t>(i)]->err();
+    ExpectSameGeneration(r, Reference(kPrompts[static_cast<size_t>(i)], 16, kSamplings[0]),
+                         "after a client disconnected, client " + std::to_string(i));
+  }
+  // The abandoned request was freed: nothing is left active.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  nlohmann::json status = cluster.Status();
+  while (status.is_object() && status["active_requests"] != 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = cluster.Status();
+  }
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["active_requests"], 0) << status.dump();
+  EXPECT_EQ(status["state"], "serving") << status.dump();
+}
+
+TEST_F(ClusterTest, KilledWorkerFailsRequestsFastAndShowsUnhealthy) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 3, 1, {"--ctx", "128"}, 60}), "");
+  cluster.worker(1).Signal(SIGKILL);
+  cluster.worker(1).Wait();
+
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessResult r =
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[0], 16, kSamplings[0]), 30);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.exit_code, 1) << "stdout: " << r.out << "\nstderr: " << r.err;
+  EXPECT_NE(r.err.find("stage"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_LT(seconds, 10.0);
+
+  // Status reports the dead stage (by heartbeat or by the broken hop) within a few seconds.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  bool unhealthy = false;
+  nlohmann::json status;
+  while (!unhealthy && std::chrono::steady_clock::now() < end) {
+    status = cluster.Status();
+    if (status.is_object()) {
+      for (const auto& s : status["stages"]) unhealthy = unhealthy || !s["healthy"].get<bool>();
+    }
+    if (!unhealthy) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(unhealthy) << status.dump();
+  EXPECT_NE(status["state"], "serving") << status.dump();
+
+  // Later requests fail at once too, never hang.
+  const ProcessResult again =
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[1], 16, kSamplings[0]), 10);
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+}
+
+TEST_F(ClusterTest, NoServerIsAFailureNamingTheAddress) {
+  // A port nobody listens on (the coordinator of a stopped cluster).
+  std::string address;
+  {
+    LocalCluster cluster;
+    ASSERT_EQ(cluster.Start({Model(), 1, 1, {"--ctx", "64"}, 60}), "");
+    address = cluster.address();
+  }
+  const ProcessResult r = RunProgramFor({PipeshardBin(), "generate", "--server", address, "--prompt", "x", "-n", "1",
+                                         "--connect-timeout", "1"},
+                                        kCallSeconds);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(address), std::string::npos) << r.err;
+  const ProcessResult s =
+      RunProgramFor({PipeshardBin(), "status", "--server", address, "--connect-timeout", "1"}, kCallSeconds);
+  EXPECT_EQ(s.exit_code, 1) << s.err;
+}
+
+}  // namespace
+}  // namespace ps::test

@@ -1,0 +1,139 @@
+// Test support: a pipeshard cluster on 127.0.0.1 made of real processes: one
+// pipeshard-coordinator and N pipeshard-worker (CPU), each on port 0. Start() reads each
+// process's `listening on HOST:PORT` line and waits until `pipeshard status` says "serving".
+// The destructor kills every process it started. Logs stay in a temporary folder for messages.
+// Thread-safety: one thread per object.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/child_process.h"
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+
+inline std::string ProgramPath(const std::string& name) {
+  return (std::filesystem::path(PipeshardBin()).parent_path() / name).string();
+}
+
+// The address in a process's `listening on HOST:PORT` line, or "" when there is none yet.
+inline std::string ListeningAddress(const std::string& out) {
+  const std::string marker = "listening on ";
+  const size_t at = out.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t start = at + marker.size();
+  const size_t end = out.find_first_of(" \r\n", start);
+  if (end == std::string::npos) return "";  // the line is not complete yet
+  return out.substr(start, end - start);
+}
+
+struct ClusterOptions {
+  std::string model;
+  int workers = 1;
+  int worker_threads = 1;
+  std::vector<std::string> coordinator_args;  // e.g. {"--ctx", "64", "--ubatch", "8"}
+  double start_timeout_seconds = 60;
+};
+
+class LocalCluster {
+ public:
+  LocalCluster() = default;
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+  ~LocalCluster() { Stop(); }
+
+  // "" when the cluster serves; otherwise what went wrong, with the processes' logs.
+  std::string Start(const ClusterOptions& options) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(
+                                                                  options.start_timeout_seconds * 1000));
+    std::vector<std::string> argv = {ProgramPath("pipeshard-coordinator"), "--listen", "127.0.0.1:0", "--model",
+                                     options.model, "--stages", std::to_string(options.workers)};
+    argv.insert(argv.end(), options.coordinator_args.begin(), options.coordinator_args.end());
+    coordinator_ = Launch(argv, "coordinator");
+    address_ = AwaitListening(*coordinator_, deadline);
+    if (address_.empty()) return "the coordinator did not print `listening on`\n" + Logs();
+
+    for (int i = 0; i < options.workers; ++i) {
+      std::string name = "w";
+      name += std::to_string(i);  // not "w" + to_string: g++ 12 warns falsely (-Wrestrict) on that
+      workers_.push_back(Launch({ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen",
+                                 "127.0.0.1:0", "--device", "cpu", "--threads",
+                                 std::to_string(options.worker_threads), "--name", name},
+                                name));
+    }
+    for (auto& w : workers_) {
+      if (AwaitListening(*w, deadline).empty()) return "a worker did not print `listening on`\n" + Logs();
+    }
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (State() == "serving") return "";
+      if (!coordinator_->Running()) return "the coordinator exited\n" + Logs();
+      for (auto& w : workers_) {
+        if (!w->Running()) return "a worker exited\n" + Logs();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "the cluster did not reach state serving (last: '" + State() + "')\n" + Logs();
+  }
+
+  const std::string& address() const { return address_; }
+  ChildProcess& worker(int i) { return *workers_.at(static_cast<size_t>(i)); }
+  ChildProcess& coordinator() { return *coordinator_; }
+
+  // `pipeshard status --json` parsed, or null when it fails.
+  nlohmann::json Status() const {
+    const ProcessResult r = RunProgramFor({PipeshardBin(), "status", "--server", address_, "--json"}, 15);
+    if (r.exit_code != 0) return nullptr;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+  std::string State() const {
+    const nlohmann::json s = Status();
+    return s.is_object() && s.contains("state") ? s["state"].get<std::string>() : "";
+  }
+
+  // Every process's stderr and stdout, for failure messages.
+  std::string Logs() const {
+    std::string all;
+    for (const auto& [name, path] : logs_) {
+      all += "--- " + name + "\n" + ReadFileText(path);
+    }
+    return all;
+  }
+
+  void Stop() {
+    workers_.clear();  // ChildProcess kills and reaps
+    coordinator_.reset();
+  }
+
+ private:
+  std::unique_ptr<ChildProcess> Launch(const std::vector<std::string>& argv, const std::string& name) {
+    const std::string out = dir_.file(name + ".out");
+    const std::string err = dir_.file(name + ".err");
+    logs_.push_back({name + " stdout", out});
+    logs_.push_back({name + " stderr", err});
+    return std::make_unique<ChildProcess>(argv, out, err);
+  }
+
+  static std::string AwaitListening(ChildProcess& p, std::chrono::steady_clock::time_point deadline) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string address = ListeningAddress(p.out());
+      if (!address.empty()) return address;
+      if (!p.Running()) return "";
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return "";
+  }
+
+  TempDir dir_;
+  std::vector<std::pair<std::string, std::string>> logs_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::string address_;
+};
+
+}  // namespace ps::test
