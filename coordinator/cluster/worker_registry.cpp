@@ -37,7 +37,12 @@ bool WorkerRegistry::Heartbeat(const pipeshard::v1::HeartbeatRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
   for (WorkerRecord& w : workers_) {
     if (w.id != request.worker_id()) continue;
-    w.last_heartbeat = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - w.last_heartbeat).count();
+    if (dt > 0 && request.tokens_processed() >= w.tokens_processed) {
+      w.tokens_per_second = static_cast<double>(request.tokens_processed() - w.tokens_processed) / dt;
+    }
+    w.last_heartbeat = now;
     w.memory_used_bytes = request.memory_used_bytes();
     w.memory_free_bytes = request.memory_free_bytes();
     w.tokens_processed = request.tokens_processed();

@@ -26,6 +26,7 @@ struct WorkerRecord {
   uint64_t memory_free_bytes = 0;
   uint64_t tokens_processed = 0;
   int32_t microbatches_in_flight = 0;
+  double tokens_per_second = 0;  // over the last heartbeat interval
   std::string reported_error;  // the worker's last error (frame or link); informative only
   std::string link_error;      // a hop to or from it broke: unhealthy for good
 };

@@ -1,0 +1,64 @@
+// The Inference service clients call: Generate (streamed through the pipeline), Tokenize and
+// Detokenize (the model's tokenizer, here on the coordinator), GetStatus (the cluster map, the
+// plan and the request counters). Before the cluster serves, Generate fails with UNAVAILABLE
+// saying what it waits for.
+// Thread-safety: gRPC calls it from any thread; serving state is guarded by a mutex.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/model/llama_config.h"
+#include "common/plan/partition_planner.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/cluster/worker_registry.h"
+#include "coordinator/pipeline/pipeline.h"
+#include "proto/inference.grpc.pb.h"
+
+namespace ps::coord {
+
+struct ModelInfo {
+  std::string path;
+  LlamaConfig config;
+  const Tokenizer* tokenizer = nullptr;
+  int32_t n_ctx = 0;
+};
+
+class InferenceService : public pipeshard::v1::Inference::CallbackService {
+ public:
+  InferenceService(ModelInfo model, WorkerRegistry& registry);
+
+  // "waiting for workers", "loading": what status shows before serving.
+  void SetState(std::string state);
+  // From now on Generate runs on `pipeline` (which must outlive the service's use of it).
+  void StartServing(Pipeline* pipeline, plan::PartitionPlan plan, std::vector<PipelineStage> stages);
+  // Generate fails at once from now on (shutdown).
+  void StopServing();
+
+  grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const pipeshard::v1::TokenizeRequest* request,
+                                     pipeshard::v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const pipeshard::v1::DetokenizeRequest* request,
+                                       pipeshard::v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context, const pipeshard::v1::GetStatusRequest* request,
+                                      pipeshard::v1::ClusterStatus* response) override;
+
+ private:
+  Result<PipelineRequest> Prepare(const pipeshard::v1::GenerateRequest& request) const;
+  void FillStatus(pipeshard::v1::ClusterStatus* status) const;
+
+  const ModelInfo model_;
+  WorkerRegistry& registry_;
+  mutable std::mutex mu_;
+  std::string state_ = "waiting for workers";
+  Pipeline* pipeline_ = nullptr;
+  plan::PartitionPlan plan_;
+  std::vector<PipelineStage> stages_;
+};
+
+}  // namespace ps::coord
