@@ -1,0 +1,30 @@
+// pipeshard-coordinator: parses the command line and runs the coordinator.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "coordinator/service/coordinator_server.h"
+
+int main(int argc, char** argv) {
+  ps::coord::CoordinatorOptions options;
+  CLI::App app("pipeshard-coordinator: schedules requests over a pipeline of workers");
+  app.add_option("--listen", options.listen, "HOST:PORT to serve on (port 0: any free port)")->required();
+  app.add_option("-m,--model", options.model, "GGUF model file (config and tokenizer are read here)")->required();
+  app.add_option("--stages", options.stages, "workers to wait for, one stage each")->capture_default_str();
+  app.add_option("--ubatch", options.ubatch, "prompt tokens per micro-batch")->capture_default_str();
+  app.add_option("--max-seqs", options.max_seqs, "sequences (KV slots) running at once")->capture_default_str();
+  app.add_option("--ctx", options.ctx, "context length (0: the model's, at most 4096)")->capture_default_str();
+  app.add_option("--kv-type", options.kv_type, "KV cache element type (f16 or f32)")->capture_default_str();
+  app.add_option("--queue", options.queue, "requests that may wait for a slot")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "pipeshard-coordinator: %s\n", e.what());
+    return 2;
+  }
+  const ps::Status status = ps::coord::RunCoordinator(options);
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "pipeshard-coordinator: %s\n", status.ToString().c_str());
+  return status.IsBadInput() ? 2 : 1;
+}

@@ -1,0 +1,29 @@
+// The pipeshard-coordinator process: opens the model (config and tokenizer only), listens, waits
+// for its workers, plans the partition with their measured speeds and free memory, loads a shard
+// on each, then serves until SIGINT or SIGTERM.
+// Thread-safety: call once per process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/util/status.h"
+
+namespace ps::coord {
+
+struct CoordinatorOptions {
+  std::string listen;        // HOST:PORT; port 0 picks a free one
+  std::string model;
+  int32_t stages = 1;
+  int32_t ubatch = 512;
+  int32_t max_seqs = 8;
+  int32_t ctx = 0;           // 0: the model's, capped at 4096
+  std::string kv_type = "f16";
+  int32_t queue = 64;
+};
+
+// Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;
+// InvalidArgument-like errors for bad options or model, others for cluster failures.
+Status RunCoordinator(const CoordinatorOptions& options);
+
+}  // namespace ps::coord
