@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A pipeshard cluster: one coordinator and N workers, on this machine or over ssh.
 #
-#   deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--ctx C] [--max-seqs S]
+#   deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--ctx C] [--max-seqs S] [--ubatch U]
 #                        [--hosts FILE] [--port P] [--coordinator-host ADDR] [--run-dir DIR]
 #                        [--timeout SECONDS] [--wait] [--dry-run]
 #   deploy/cluster.sh status [--run-dir DIR] [pipeshard status flags: --json --watch]
@@ -36,6 +36,7 @@ model=""
 threads=0
 ctx=0
 max_seqs=0
+ubatch=0
 hosts_file=""
 port=7070
 coordinator_host=""
@@ -53,6 +54,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --ctx) ctx="$2"; shift 2 ;;
     --max-seqs) max_seqs="$2"; shift 2 ;;
+    --ubatch) ubatch="$2"; shift 2 ;;
     --hosts) hosts_file="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --coordinator-host) coordinator_host="$2"; shift 2 ;;
@@ -64,12 +66,12 @@ while [ $# -gt 0 ]; do
     *) [ "$command" = status ] || die "unknown option '$1'"; passthrough+=("$1"); shift ;;
   esac
 done
-for n in workers threads ctx max_seqs port timeout; do
+for n in workers threads ctx max_seqs ubatch port timeout; do
   [[ "${!n}" =~ ^[0-9]+$ ]] || die "--${n//_/-} '${!n}' is not a number"
 done
 
 # Is pid alive and one of our programs (not a recycled pid)?
-ours() { [ -n "$1" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q 'pipeshard-'; }
+ours() { [ -n "$1" ] && { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -q 'pipeshard-'; }
 
 # Waits until the log has a `listening on HOST:PORT` line and prints the address.
 await_listening() {
@@ -167,6 +169,7 @@ up() {
   local coordinator=("$bin/pipeshard-coordinator" --listen "$listen" --model "$model" --stages "$stages")
   [ "$ctx" = 0 ] || coordinator+=(--ctx "$ctx")
   [ "$max_seqs" = 0 ] || coordinator+=(--max-seqs "$max_seqs")
+  [ "$ubatch" = 0 ] || coordinator+=(--ubatch "$ubatch")
 
   if [ $dry_run = 1 ]; then
     echo "${coordinator[*]} > $run_dir/coordinator.log 2>&1 &"
