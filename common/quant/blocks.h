@@ -51,6 +51,28 @@ struct block_q8_0 {
 };
 static_assert(sizeof(block_q8_0) == 34, "q8_0 block must be 34 bytes");
 
+// Activation formats: llama.cpp never stores these in files; its CPU matrix products quantize each
+// activation row to one of them first (see q8_activation.h).
+
+// 8-bit symmetric with the block sum: x = d * q, and s = d * sum(q) (both binary16), which the
+// q4_1 product uses to apply the weight's offset m without touching the elements.
+struct block_q8_1 {
+  uint16_t d;
+  uint16_t s;
+  int8_t qs[kQK];
+};
+static_assert(sizeof(block_q8_1) == 36, "q8_1 block must be 36 bytes");
+
+// 8-bit symmetric super-block for the k-quant products: x = d * q with d in binary32, and
+// bsums[g] = sum of q over elements 16 g .. 16 g + 15, which the products with q4_K / q5_K use to
+// apply the sub-block mins. Needs 4-byte alignment.
+struct block_q8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+static_assert(sizeof(block_q8_K) == 292, "q8_K block must be 292 bytes");
+
 // 4-bit k-quant: 8 sub-blocks of 32 elements, each with a 6-bit scale sc and 6-bit min mn packed
 // into `scales` (see UnpackScaleMinK4 in quant_kquants.cpp for the bit layout). Byte l of the
 // 32-byte group g (qs[32 g + l]) holds element 64 g + l in its low nibble (sub-block 2g) and

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/quant/blocks.h"
+#include "common/quant/kquant_scales.h"
 #include "common/quant/quant.h"
 #include "common/quant/row_kernels.h"
 
@@ -22,20 +23,7 @@ namespace {
 constexpr int kSubK4 = 32;  // sub-block size of q4_K / q5_K
 constexpr int kSubK6 = 16;  // sub-block size of q6_K
 
-// q4_K / q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes: sub-blocks 0-3 keep
-// theirs in the low 6 bits of bytes 0-3 (scale) and 4-7 (min); sub-blocks 4-7 keep their low
-// 4 bits in the nibbles of bytes 8-11 (scale low, min high) and their top 2 bits in the spare top
-// bits of bytes 0-3 (scale) and 4-7 (min).
-void UnpackScaleMinK4(const uint8_t* packed, int j, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = packed[j] & 63;
-    *min = packed[j + 4] & 63;
-  } else {
-    *scale = static_cast<uint8_t>((packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4));
-    *min = static_cast<uint8_t>((packed[j + 4] >> 4) | ((packed[j] >> 6) << 4));
-  }
-}
-
+// The packing UnpackScaleMinK4 (kquant_scales.h) reads back.
 void PackScaleMinK4(const uint8_t scale[8], const uint8_t min[8], uint8_t* packed) {
   std::memset(packed, 0, kKScaleSize);
   for (int j = 0; j < 8; ++j) {

@@ -1,6 +1,7 @@
 // Greedy generation against llama.cpp itself (its CPU build from the npm package
-// @fugood/llama.node): same GGUF, same prompt -> the same text, for F32 models of several shapes,
-// and on Q8_0 the same first tokens. Skipped, and says so, when node or the package is absent.
+// @fugood/llama.node): same GGUF, same prompt -> the same text, for F32 models of several shapes
+// and for quantized models (see QuantizedGreedyTextEqualsLlamaCpp for how far each type agrees).
+// Skipped, and says so, when node or the package is absent.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -122,21 +123,40 @@ TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithF32Cache) {
   }
 }
 
-// Quantized weights: llama.cpp rounds activations to 8 bits before its integer dot products, we
-// keep them in F32, so only the first tokens must agree.
-TEST_F(LlamaCppParityTest, QuantizedFirstTokensEqualLlamaCpp) {
+// Quantized weights: pipeshard quantizes activations to 8 bits and sums integer block products
+// exactly as llama.cpp's CPU kernels do (q8_activation.h). q4_1 and q5_0 then give llama.cpp's
+// text for all 32 tokens. q8_0, q4_0, q4_k and q6_k agree for at least the first 7 tokens of
+// every prompt, then part at top-2 logit gaps of 0.01-0.05 (q4_0 "Once upon a time" token 7:
+// 0.012; q8_0 "def fibonacci" token 12: 0.028): the 8-bit requantization in every layer turns
+// last-bit differences upstream into whole quantization steps. Those differences are in
+// attention and SwiGLU, not in the matrix products: the llama.node build we test against targets
+// baseline x86-64 (no SSE3), where ggml sums the F16 q.k dot product in double, one element
+// after another, and computes SiLU with its SSE2 polynomial expf. Mirroring those two as an
+// experiment made all seven quantized types match for 32 tokens on every prompt.
+TEST_F(LlamaCppParityTest, QuantizedGreedyTextEqualsLlamaCpp) {
   const Shape shape = F32Shapes()[0];
-  for (const std::string type : {"q8_0", "f16"}) {
-    SCOPED_TRACE(type);
-    const std::string model = MakeModel(shape, type);
+  struct Case {
+    std::string type;
+    size_t tokens;  // leading tokens that must agree; 32 = the whole text
+  };
+  // F16 weights (activations rounded to F16, no quantization) match in full too.
+  for (const Case& c : {Case{"f16", 32}, Case{"q4_1", 32}, Case{"q5_0", 32}, Case{"q8_0", 6}, Case{"q4_0", 6},
+                        Case{"q4_k", 6}, Case{"q6_k", 6}}) {
+    SCOPED_TRACE(c.type);
+    const std::string model = MakeModel(shape, c.type);
     for (const std::string& prompt : Prompts()) {
       const nlohmann::json ref = LlamaCpp({{"model", model}, {"mode", "complete"}, {"text", prompt},
-                                           {"n_predict", 8}, {"ignore_eos", true}});
-      const nlohmann::json got = Pipeshard(model, prompt, 8, "f16");
+                                           {"n_predict", 32}, {"cache_type", "f16"}, {"ignore_eos", true}});
+      const nlohmann::json got = Pipeshard(model, prompt, 32, "f16");
       ASSERT_TRUE(ref.contains("pieces") && got.contains("text"));
-      std::string first;
-      for (size_t i = 0; i < 2 && i < ref["pieces"].size(); ++i) first += ref["pieces"][i].get<std::string>();
-      EXPECT_EQ(got["text"].get<std::string>().substr(0, first.size()), first) << "prompt: " << prompt;
+      const std::string text = got["text"].get<std::string>();
+      if (c.tokens >= 32) {
+        EXPECT_EQ(text, JoinPieces(ref)) << "prompt: " << prompt;
+        continue;
+      }
+      std::string head;
+      for (size_t i = 0; i < c.tokens && i < ref["pieces"].size(); ++i) head += ref["pieces"][i].get<std::string>();
+      EXPECT_EQ(text.substr(0, head.size()), head) << "prompt: " << prompt;
     }
   }
 }

@@ -372,9 +372,13 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(RefCase{"mha_f32", With(kSmall, GgmlType::F32, 4, false, false), 1e-5, 3e-3},
                     RefCase{"gqa_f32_ropefreqs_tied", With(kSmall, GgmlType::F32, 2, true, true), 1e-5, 3e-3},
                     RefCase{"mqa_f32", With(kSmall, GgmlType::F32, 1, false, false), 1e-5, 3e-3},
-                    RefCase{"gqa_q8_0", With(kSmall, GgmlType::Q8_0, 2, false, false), 1e-5, 3e-3},
-                    RefCase{"mha_q4_k_tied_ropefreqs", With(kQuantShape, GgmlType::Q4_K, 4, true, true), 1e-5, 3e-3},
-                    RefCase{"gqa_q4_k", With(kQuantShape, GgmlType::Q4_K, 2, false, false), 1e-5, 3e-3},
+                    // Quantized weights see every activation row quantized to 8 bits first (Q8_0
+                    // or Q8_K), as llama.cpp does, while the reference keeps activations exact:
+                    // about 1/254 of each block's largest value per element, compounded over the
+                    // layers, leaves the logits 0.5-2% of the largest one away.
+                    RefCase{"gqa_q8_0", With(kSmall, GgmlType::Q8_0, 2, false, false), 4e-2, 4e-2},
+                    RefCase{"mha_q4_k_tied_ropefreqs", With(kQuantShape, GgmlType::Q4_K, 4, true, true), 4e-2, 4e-2},
+                    RefCase{"gqa_q4_k", With(kQuantShape, GgmlType::Q4_K, 2, false, false), 4e-2, 4e-2},
                     // F16 weights see activations rounded to F16, as llama.cpp does.
                     RefCase{"gqa_f16", With(kSmall, GgmlType::F16, 2, false, false), 3e-3, 3e-3}),
     [](const testing::TestParamInfo<RefCase>& info) { return std::string(info.param.name); });
@@ -415,8 +419,10 @@ TEST_F(CpuBackendTest, BatchEqualsTokenByToken) {
     double tol;
   };
   // With an F16 cache a sequence of >= 64 tokens in one batch takes llama.cpp's F32 attention
-  // tiles while single tokens take its F16-accumulator path, so those two only agree loosely.
-  for (const Case& c : {Case{false, 70, 1e-4}, Case{true, 20, 1e-4}, Case{true, 70, 3e-3}}) {
+  // tiles while single tokens take its F16-accumulator path, so those two only agree loosely; the
+  // fixture's Q8_0 weights quantize every activation row, which turns that small difference into
+  // flipped 8-bit roundings downstream (about 1% of the largest logit).
+  for (const Case& c : {Case{false, 70, 1e-4}, Case{true, 20, 1e-4}, Case{true, 70, 3e-2}}) {
     SCOPED_TRACE("kv_f16=" + std::to_string(c.kv_f16) + " n=" + std::to_string(c.n));
     const std::vector<int32_t> prompt = Prompt(c.n, Vocab(), 11);
     auto batched = MakeBackend(*loaded_, Options(c.kv_f16));

@@ -1,9 +1,31 @@
 #include "worker/backend/cpu/matmul.h"
 
+#include <algorithm>
+
+#include "common/quant/q8_activation.h"
 #include "common/quant/quant.h"
 #include "worker/backend/cpu/ops.h"
 
 namespace ps::cpu {
+
+namespace {
+
+// Bytes of the widest activation row of `cols` elements in any activation format (Q8_0, Q8_1 or
+// Q8_K), counting a partial block as whole, rounded up to 32 so every row starts aligned.
+size_t ActivationStride(int64_t cols) {
+  size_t widest = 0;
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K}) {
+    const TypeTraits traits = TraitsOf(t);
+    const auto blocks = static_cast<size_t>((cols + traits.block_size - 1) / traits.block_size);
+    widest = std::max(widest, blocks * traits.block_bytes);
+  }
+  return (widest + 31) / 32 * 32;
+}
+
+// Weight rows per tile: a tile's rows stay in L1/L2 while every activation row passes over them.
+constexpr int64_t kRowTile = 16;
+
+}  // namespace
 
 WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
   WeightMatrix w;
@@ -16,13 +38,49 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
 }
 
 MatMul::MatMul(int threads, int64_t max_cols)
-    : max_cols_(max_cols), row_scratch_(threads, std::vector<float>(4 * max_cols)) {}
+    : max_cols_(max_cols),
+      act_stride_(ActivationStride(max_cols)),
+      row_scratch_(threads, std::vector<float>(4 * max_cols)) {}
 
 void MatMul::Reserve(int64_t n) {
   if (static_cast<int64_t>(rounded_x_.size()) < n * max_cols_) rounded_x_.resize(n * max_cols_);
+  const size_t act_bytes = static_cast<size_t>(n) * act_stride_;
+  if (quantized_x_.size() < act_bytes) quantized_x_.resize(act_bytes);
 }
 
 void MatMul::Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  const std::optional<GgmlType> act_type = ActivationType(w.type);
+  if (act_type) {
+    MultiplyQuantized(pool, w, *act_type, x, n, y);
+  } else {
+    MultiplyFloat(pool, w, x, n, y);
+  }
+}
+
+void MatMul::MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType act_type, const float* x, int64_t n,
+                               float* y) {
+  const int64_t cols = w.cols;
+  uint8_t* qx = quantized_x_.data();
+  // The model loader checked that cols is a whole number of the weight's blocks, which for every
+  // quantized type is also a whole number of its activation format's blocks.
+  pool.ParallelFor(n, [&](int, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      QuantizeActivationRow(act_type, x + i * cols, qx + static_cast<size_t>(i) * act_stride_, cols);
+    }
+  });
+  const QuantizedDotFn dot = FindQuantizedDot(w.type);
+  pool.ParallelFor(w.rows, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
+      const int64_t t1 = std::min(r1, t0 + kRowTile);
+      for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* act = qx + static_cast<size_t>(i) * act_stride_;
+        for (int64_t r = t0; r < t1; ++r) y[i * w.rows + r] = dot(w.row(r), act, cols);
+      }
+    }
+  });
+}
+
+void MatMul::MultiplyFloat(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y) {
   const int64_t cols = w.cols;
   const float* xs = x;
   if (w.type == GgmlType::F16 || w.type == GgmlType::BF16) {

@@ -1,8 +1,13 @@
 // Matrix products against weights in their stored type: y[n, rows] = x[n, cols] · W^T, where W is
 // a GGUF matrix of `rows` rows of `cols` elements (ne = [cols, rows]). Work is split by weight
-// rows over the pool; quantized weight rows are dequantized once, four at a time, into per-thread
-// scratch and dotted with every batch row, so each output element is computed the same way whatever the
-// batch size, batch composition or thread count.
+// rows over the pool. Numerics follow llama.cpp's CPU backend, whose roundings decide its tokens:
+//   - quantized weights: each activation row is first quantized to the weight type's 8-bit
+//     activation format, then every (activation row, weight row) pair is an integer block dot
+//     product scaled in float (common/quant/q8_activation.h);
+//   - F16 / BF16 weights: activations are rounded to F16 / BF16 and the dot runs in F32;
+//   - F32 weights: a plain F32 dot.
+// Each output element is computed by one kernel call on one activation row and one weight row,
+// so results are the same whatever the batch size, batch composition or thread count.
 // Thread-safety: a MatMul owns scratch; one call at a time per instance.
 #pragma once
 
@@ -32,18 +37,23 @@ class MatMul {
   // max_cols: the widest input of any matrix this instance will multiply.
   MatMul(int threads, int64_t max_cols);
 
-  // y[i * w.rows + r] = dot(W row r, x[i * w.cols ...]) for i < n. x and y must not overlap.
-  // F16 / BF16 weights see x rounded to F16 / BF16 first, as llama.cpp converts activations to
-  // the weight's dot type; other types see x unchanged. Needs n * w.cols <= Reserve()d size.
+  // y[i * w.rows + r] = dot(W row r, x[i * w.cols ...]) for i < n, with llama.cpp's numerics for
+  // w.type (see above). x and y must not overlap. Needs n <= the last Reserve(n).
   void Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y);
 
-  // Grows the activation-rounding buffer to hold n rows of max_cols; call outside hot loops.
+  // Grows the activation buffers to hold n rows of max_cols; call outside hot loops.
   void Reserve(int64_t n);
 
  private:
+  void MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType act_type, const float* x, int64_t n,
+                         float* y);
+  void MultiplyFloat(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y);
+
   int64_t max_cols_;
-  std::vector<std::vector<float>> row_scratch_;  // [threads][4 * max_cols]: dequantized rows
-  std::vector<float> rounded_x_;                 // [n, max_cols]: x in the weight's dot type
+  size_t act_stride_;                            // bytes between quantized activation rows
+  std::vector<std::vector<float>> row_scratch_;  // [threads][4 * max_cols]: F16/BF16 rows as F32
+  std::vector<float> rounded_x_;                 // [n, max_cols]: x rounded to F16 / BF16
+  std::vector<uint8_t> quantized_x_;             // [n, act_stride_]: x in the activation format
 };
 
 }  // namespace ps::cpu
