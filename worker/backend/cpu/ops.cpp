@@ -1,5 +1,6 @@
 #include "worker/backend/cpu/ops.h"
 
+#include <bit>
 #include <cmath>
 #include <utility>
 
@@ -11,11 +12,11 @@ namespace {
 constexpr int kLanes = 16;
 
 // The fixed pairwise reduction of the 16 partial sums that every dot product ends with.
-float ReduceLanes(float acc[kLanes]) {
+float ReduceLanes(double acc[kLanes]) {
   for (int width = kLanes / 2; width > 0; width /= 2) {
     for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
   }
-  return acc[0];
+  return static_cast<float>(acc[0]);
 }
 }  // namespace
 
@@ -28,25 +29,25 @@ float ReduceLanes(float acc[kLanes]) {
 #endif
 
 PS_VECTOR_CLONES float DotF32(const float* a, const float* b, int64_t n) {
-  float acc[kLanes] = {};
+  double acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(a[i + l] * b[i + l]);
   }
-  for (; i < n; ++i) acc[i % kLanes] += a[i] * b[i];
+  for (; i < n; ++i) acc[i % kLanes] += static_cast<double>(a[i] * b[i]);
   return ReduceLanes(acc);
 }
 
 PS_VECTOR_CLONES void Dot4F32(const float* const w[4], const float* x, int64_t n, float out[4]) {
-  float acc[4][kLanes] = {};
+  double acc[4][kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int j = 0; j < 4; ++j) {
-      for (int l = 0; l < kLanes; ++l) acc[j][l] += w[j][i + l] * x[i + l];
+      for (int l = 0; l < kLanes; ++l) acc[j][l] += static_cast<double>(w[j][i + l] * x[i + l]);
     }
   }
   for (; i < n; ++i) {
-    for (int j = 0; j < 4; ++j) acc[j][i % kLanes] += w[j][i] * x[i];
+    for (int j = 0; j < 4; ++j) acc[j][i % kLanes] += static_cast<double>(w[j][i] * x[i]);
   }
   for (int j = 0; j < 4; ++j) out[j] = ReduceLanes(acc[j]);
 }
@@ -64,10 +65,33 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
   for (int64_t i = 0; i < n; ++i) out[i] = (x[i] * scale) * weight[i];
 }
 
+// exp(x) by range reduction to x = n*ln2 + r, |r| <= ln2/2, and a degree-5 polynomial in r
+// (about 1 ulp), with 2^n split in two factors where it would over- or underflow.
+float ExpPoly(float x) {
+  const auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+  const auto from_bits = [](uint32_t u) { return std::bit_cast<float>(u); };
+  const float shift = 0x1.8p23f;  // adding it rounds to an integer held in the low mantissa bits
+  const float z = x * 0x1.715476p+0f + shift;  // x / ln2, rounded
+  const float n = z - shift;
+  const float r = (x - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;  // x - n*ln2 in two parts
+  const uint32_t e = bits(z) << 23;  // n moved into the exponent field
+  const float scale = from_bits(e + bits(1.0f));
+  const float r2 = r * r;
+  const float p1 = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
+  const float p2 = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
+  const float poly = (p1 * r2 + p2) * r2 + 0x1.ffffecp-1f * r;  // exp(r) - 1
+  if (std::fabs(n) <= 126.0f) return poly * scale + scale;
+  const uint32_t sign = n <= 0.0f ? 0x82000000u : 0u;
+  const float s1 = from_bits(sign + 0x7f000000u);
+  const float s2 = from_bits(e - sign);
+  if (std::fabs(n) > 192.0f) return s1 * s1;  // overflow to inf or underflow to 0
+  return (s2 * poly + s2) * s1;
+}
+
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    out[i] = g / (1.0f + ExpPoly(0.0f - g)) * up[i];
   }
 }
 

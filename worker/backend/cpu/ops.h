@@ -9,8 +9,10 @@
 
 namespace ps::cpu {
 
-// sum_i a[i] * b[i] in F32 with 16 independent partial sums (vectorisable without fast-math,
-// and the same order for every call, so results never depend on the caller).
+// sum_i a[i] * b[i]: products in F32, summed in double as ggml's F32/F16/BF16 dot products do,
+// in 16 independent partial sums (vectorisable without fast-math, and the same order for every
+// call, so results never depend on the caller). With double sums the order almost never changes
+// the final float, so this rounds as ggml's one-after-another double sum does.
 float DotF32(const float* a, const float* b, int64_t n);
 // out[j] = DotF32(w[j], x, n) for j < 4, bit for bit, reading x once for four rows.
 void Dot4F32(const float* const w[4], const float* x, int64_t n, float out[4]);
@@ -24,6 +26,12 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
 
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
+
+// llama.cpp parity: with quantized weights every layer re-quantizes its activations to 8 bits,
+// which turns last-bit differences into whole quantization steps and, later, other tokens. So
+// the float dot products sum in double (DotF32) and SiLU's exp is ggml's vectorised exp
+// algorithm (ExpPoly), not the C library's.
+float ExpPoly(float x);
 
 // Rounds every element to the nearest F16 (or BF16) value, kept in F32: what llama.cpp does to
 // activations before multiplying them with F16 (BF16) weights.
