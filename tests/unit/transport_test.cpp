@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -143,10 +144,17 @@ TEST(TransportTest, DeadAddressIsUnavailableAndNamed) {
   EXPECT_TRUE((*sender)->health().ok());  // lazily connected: nothing tried yet
   Frame f;
   f.set_rows(1);
-  const Status sent = (*sender)->Send(f);
-  EXPECT_EQ(sent.code(), StatusCode::kUnavailable);
-  EXPECT_NE(sent.message().find(address), std::string::npos) << sent.message();
-  EXPECT_EQ((*sender)->health().code(), StatusCode::kUnavailable);
+  // Send only queues; the writer thread finds the peer dead within the connect timeout.
+  const auto started = std::chrono::steady_clock::now();
+  (void)(*sender)->Send(f);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(200));
+  const auto deadline = started + std::chrono::seconds(10);
+  while ((*sender)->health().ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const Status health = (*sender)->health();
+  EXPECT_EQ(health.code(), StatusCode::kUnavailable);
+  EXPECT_NE(health.message().find(address), std::string::npos) << health.message();
   EXPECT_EQ((*sender)->Send(f).code(), StatusCode::kUnavailable);
 }
 

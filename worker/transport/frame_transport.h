@@ -29,8 +29,8 @@ class FrameSender {
   virtual std::string Describe() const = 0;
 };
 
-// Opens a client stream to the Stage service at `address` (connects lazily; the first Send
-// waits for the channel up to `connect_timeout_seconds`).
+// A sender for the Stage service at `address`. It connects on its own thread at the first Send,
+// waiting up to `connect_timeout_seconds`; after that health() and Send report the failure.
 Result<std::unique_ptr<FrameSender>> ConnectGrpcFrameSender(const std::string& address,
                                                             double connect_timeout_seconds = 10.0);
 

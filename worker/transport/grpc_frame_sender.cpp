@@ -1,6 +1,7 @@
 // The gRPC FrameSender: one client stream (Stage.Stream) per hop, written by a dedicated thread
-// from a queue, so Send only queues. The first Send waits for the channel to connect (up to the
-// connect timeout) so a dead next hop is reported at once instead of after a frame is lost.
+// from a queue, so Send only queues and never waits for the network (a caller that also watches
+// heartbeats must not stall behind a dead peer). The writer thread connects first, waiting up to
+// the connect timeout; a dead next hop then shows in health() and in every later Send.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -38,13 +39,6 @@ class GrpcFrameSender : public FrameSender {
     if (closing_) return Status::Unavailable("frame stream to " + address_ + " is closed");
     if (!started_) {
       started_ = true;
-      lock.unlock();
-      Status connected = Connect();
-      lock.lock();
-      if (!connected.ok()) {
-        health_ = connected;
-        return health_;
-      }
       writer_thread_ = std::thread([this] { WriteLoop(); });
     }
     queue_.push_back(std::move(frame));
@@ -83,9 +77,16 @@ class GrpcFrameSender : public FrameSender {
     return Status::Ok();
   }
 
-  // Writes queued frames in order until Close (then ends the stream) or a write fails.
+  // Connects, then writes queued frames in order until Close (then ends the stream) or a write
+  // fails.
   void WriteLoop() {
+    const Status connected = Connect();
     std::unique_lock lock(mu_);
+    if (!connected.ok()) {
+      health_ = connected;
+      queue_.clear();
+      return;
+    }
     while (true) {
       cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
       if (queue_.empty()) break;  // closing, everything flushed
