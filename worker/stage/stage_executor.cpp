@@ -67,6 +67,7 @@ void StageExecutor::Loop() {
     queue_.pop_front();
     running_item_ = true;
     lock.unlock();
+    std::function<void()> done;  // told only once the item no longer counts as in flight
     if (auto* frame = std::get_if<Frame>(&item)) {
       Process(*frame);
     } else {
@@ -76,10 +77,15 @@ void StageExecutor::Loop() {
         if (seq_id >= 0 && seq_id < config_.limits.max_seqs) backend_->FreeSequence(seq_id);
         samplers_.Drop(seq_id);
       }
-      if (free.done) free.done();
+      done = std::move(free.done);
     }
     lock.lock();
     running_item_ = false;
+    if (done) {
+      lock.unlock();
+      done();
+      lock.lock();
+    }
   }
 }
 
