@@ -14,6 +14,7 @@
 #include "tests/support/subprocess.h"
 #include "tools/make_model/make_model.h"
 #include "worker/backend/cpu/cpu_backend.h"
+#include "worker/stage/sequence_samplers.h"
 #include "worker/stage/stage_executor.h"
 #include "worker/transport/grpc_stage_service.h"
 
@@ -78,18 +79,6 @@ pipeshard::v1::SamplingParams Sampling(uint32_t seed) {
   p.set_penalty_last_n(16);
   p.set_seed(seed);
   return p;
-}
-
-SamplingParams ToParams(const pipeshard::v1::SamplingParams& p) {
-  SamplingParams s;
-  s.temperature = p.temperature();
-  s.top_k = p.top_k();
-  s.top_p = p.top_p();
-  s.min_p = p.min_p();
-  s.repeat_penalty = p.repeat_penalty();
-  s.penalty_last_n = p.penalty_last_n();
-  s.seed = p.seed();
-  return s;
 }
 
 // One row per token of `tokens` for sequence `seq` from position `pos`; the last row wants logits.
@@ -184,7 +173,7 @@ class StageExecutorTest : public ::testing::Test {
   std::vector<int32_t> Reference(const std::vector<int32_t>& prompt, const pipeshard::v1::SamplingParams& p,
                                  int n_predict, size_t ubatch) {
     auto whole = MakeBackend(0, config_.n_layer);
-    Sampler sampler(ToParams(p));
+    Sampler sampler(SamplingParamsFromProto(p));
     for (int32_t t : prompt) sampler.Accept(t);
     BatchOutput out;
     for (size_t begin = 0; begin < prompt.size(); begin += ubatch) {

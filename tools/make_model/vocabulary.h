@@ -6,17 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "common/tokenizer/tokenizer_data.h"
+
 namespace ps::make_model {
 
-// llama.cpp's token types (llama_token_type / gguf TokenType).
-enum class TokenType : int32_t {
-  kNormal = 1,
-  kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
-  kUnused = 5,
-  kByte = 6,
-};
+using ps::TokenType;  // the tokenizer's own enum: what make-model writes is what it reads
 
 struct Vocabulary {
   std::string model;  // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)

@@ -4,8 +4,7 @@
 
 namespace ps {
 
-namespace {
-SamplingParams FromProto(const pipeshard::v1::SamplingParams& p) {
+SamplingParams SamplingParamsFromProto(const pipeshard::v1::SamplingParams& p) {
   SamplingParams s;
   s.temperature = p.temperature();
   s.top_k = p.top_k();
@@ -16,12 +15,11 @@ SamplingParams FromProto(const pipeshard::v1::SamplingParams& p) {
   s.seed = p.seed();
   return s;
 }
-}  // namespace
 
 void SequenceSamplers::Start(const pipeshard::v1::Frame& frame) {
   for (const auto& start : frame.starts()) {
     samplers_.erase(start.seq_id());
-    samplers_.emplace(start.seq_id(), Entry(FromProto(start.sampling())));
+    samplers_.emplace(start.seq_id(), Entry(SamplingParamsFromProto(start.sampling())));
   }
 }
 

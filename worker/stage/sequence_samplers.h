@@ -16,6 +16,9 @@
 
 namespace ps {
 
+// The engine's sampler settings from their wire form.
+SamplingParams SamplingParamsFromProto(const pipeshard::v1::SamplingParams& p);
+
 class SequenceSamplers {
  public:
   // Creates (or replaces: the slot was reused) the samplers of the frame's `starts`.
