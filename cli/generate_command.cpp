@@ -93,6 +93,7 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);  // the text ends before the timing line on a shared terminal
     std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %d tokens, %.2f tok/s (%s, seed %u)\n",
                  summary.prompt_tokens(), prefill_tps, summary.tokens_size(), decode_tps,
                  summary.stop_reason().c_str(), summary.seed());

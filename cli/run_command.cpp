@@ -84,6 +84,7 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
     const std::string rest = decoder.Flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
+    std::fflush(stdout);  // the text ends before the timing line on a shared terminal
     std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %zu tokens, %.2f tok/s (%s)\n",
                  result->prompt_tokens, prefill_tps, result->tokens.size(), decode_tps,
                  result->stop_reason.c_str());

@@ -70,6 +70,13 @@ void WorkerRegistry::MarkLinkError(const std::string& id, const std::string& err
   }
 }
 
+void WorkerRegistry::SetMemoryUsed(const std::string& id, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (WorkerRecord& w : workers_) {
+    if (w.id == id) w.memory_used_bytes = bytes;
+  }
+}
+
 double WorkerRegistry::SecondsSinceHeartbeat(const WorkerRecord& record) const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - record.last_heartbeat).count();
 }

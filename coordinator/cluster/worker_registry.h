@@ -48,6 +48,8 @@ class WorkerRegistry {
   std::vector<WorkerRecord> Snapshot() const;
 
   void MarkLinkError(const std::string& id, const std::string& error);
+  // Memory the worker reported after loading its shard, shown until its next heartbeat.
+  void SetMemoryUsed(const std::string& id, uint64_t bytes);
   // OK, or Unavailable saying why (stale heartbeat, broken link, unknown id).
   Status Health(const std::string& id) const;
   double heartbeat_interval_seconds() const { return interval_; }

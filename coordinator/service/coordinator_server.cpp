@@ -169,6 +169,7 @@ Status RunCoordinator(const CoordinatorOptions& options) {
     WorkerClient client(workers[i].address);
     auto loaded = client.LoadShard(request, kLoadTimeoutSeconds);
     if (!loaded.ok()) return shutdown(loaded.status().WithContext(stages[i].Describe()));
+    registry.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
     std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s\n", stages[i].Describe().c_str(),
                  request.first_layer(), request.last_layer(), loaded->load_seconds());
     if (stop.stopped()) return shutdown(Status::Ok());
