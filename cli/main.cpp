@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/bench_command.h"
 #include "cli/cli_error.h"
 #include "cli/generate_command.h"
 #include "cli/gguf_info_command.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   GenerateArgs generate;
   StatusArgs status;
   PlanArgs plan;
+  BenchArgs bench;
   CLI::App* run_cmd = AddRunCommand(app, run);
   CLI::App* tokenize_cmd = AddTokenizeCommand(app, tokenize);
   CLI::App* gguf_info_cmd = AddGgufInfoCommand(app, gguf_info);
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   CLI::App* generate_cmd = AddGenerateCommand(app, generate);
   CLI::App* status_cmd = AddStatusCommand(app, status);
   CLI::App* plan_cmd = AddPlanCommand(app, plan);
+  CLI::App* bench_cmd = AddBenchCommand(app, bench);
 
   try {
     app.parse(argc, argv);
@@ -49,5 +52,6 @@ int main(int argc, char** argv) {
   if (generate_cmd->parsed()) return RunGenerateCommand(generate, generate_cmd->count("--prompt") > 0);
   if (status_cmd->parsed()) return RunStatusCommand(status);
   if (plan_cmd->parsed()) return RunPlanCommand(plan);
+  if (bench_cmd->parsed()) return RunBenchCommand(bench);
   return kExitBadInput;
 }

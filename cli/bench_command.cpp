@@ -1,0 +1,287 @@
+#include "cli/bench_command.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "cli/cli_error.h"
+#include "cli/memory_bandwidth.h"
+#include "cli/model_loader.h"
+#include "worker/backend/cpu/cpu_backend.h"
+
+namespace ps::cli {
+
+namespace {
+
+constexpr int32_t kSeq = 0;
+// Fixed so that every run of the benchmark feeds the same tokens.
+constexpr uint32_t kTokenSeed = 1234;
+// The decode test starts after this many prompt tokens (BOS first), as llama-bench's tg test
+// starts after its BOS; the prompt itself is not timed.
+constexpr int32_t kDecodePromptTokens = 1;
+// Bandwidth probe: a buffer this many times the last-level cache (at least kMinProbeBytes) so
+// that the reads come from memory, best of kProbeRuns.
+constexpr size_t kProbeCacheMultiple = 8;
+constexpr size_t kMinProbeBytes = size_t{256} << 20;
+constexpr int kProbeRuns = 5;
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+
+Stats Summarize(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  const double median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return Stats{median, values.front(), values.back()};
+}
+
+// What the model file holds, for the report.
+struct ModelFacts {
+  std::string weight_type;     // the tensor type holding the most bytes
+  uint64_t size_bytes = 0;     // all tensors
+  uint64_t params = 0;         // all tensor elements
+  uint64_t decode_weight_bytes = 0;  // read once per decoded token: layer weights + output head
+};
+
+ModelFacts DescribeModel(const gguf::GgufFile& file) {
+  ModelFacts facts;
+  std::map<GgmlType, uint64_t> bytes_by_type;
+  const gguf::TensorInfo* embedding = nullptr;
+  bool has_output = false;
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    facts.size_bytes += t.nbytes;
+    facts.params += static_cast<uint64_t>(t.n_elements());
+    bytes_by_type[t.type] += t.nbytes;
+    // The embedding table is only gathered (one row per token), so it does not count as read.
+    if (t.name.rfind("blk.", 0) == 0 || t.name == "output_norm.weight") facts.decode_weight_bytes += t.nbytes;
+    if (t.name == "output.weight") {
+      facts.decode_weight_bytes += t.nbytes;
+      has_output = true;
+    }
+    if (t.name == "token_embd.weight") embedding = &t;
+  }
+  // Tied embeddings: the output head is the embedding table, read whole for each token's logits.
+  if (!has_output && embedding != nullptr) facts.decode_weight_bytes += embedding->nbytes;
+  const auto most = std::max_element(bytes_by_type.begin(), bytes_by_type.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (most != bytes_by_type.end()) facts.weight_type = std::string(TypeName(most->first));
+  return facts;
+}
+
+Status ForwardTokens(Backend& backend, const std::vector<int32_t>& tokens, size_t begin, size_t end,
+                     BatchOutput* out) {
+  Batch batch;
+  const size_t n = end - begin;
+  batch.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
+                      tokens.begin() + static_cast<std::ptrdiff_t>(end));
+  batch.positions.resize(n);
+  for (size_t i = 0; i < n; ++i) batch.positions[i] = static_cast<int32_t>(begin + i);
+  batch.seq_ids.assign(n, kSeq);
+  batch.logits.assign(n, 0);
+  batch.logits[n - 1] = 1;  // as in generation: logits for a chunk's last token only
+  return backend.Forward(batch, out);
+}
+
+// Prefills `tokens` on a fresh sequence in ubatch chunks; returns the seconds spent in Forward.
+Result<double> TimePrefill(Backend& backend, const std::vector<int32_t>& tokens, int32_t ubatch) {
+  backend.FreeSequence(kSeq);
+  BatchOutput out;
+  double seconds = 0;
+  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(ubatch)) {
+    const size_t end = std::min(tokens.size(), begin + static_cast<size_t>(ubatch));
+    const auto start = Clock::now();
+    PS_RETURN_IF_ERROR(ForwardTokens(backend, tokens, begin, end, &out));
+    seconds += SecondsSince(start);
+  }
+  backend.FreeSequence(kSeq);
+  return seconds;
+}
+
+// Runs the untimed short prompt, then the remaining tokens one Forward each; returns the seconds
+// spent in those one-token calls.
+Result<double> TimeDecode(Backend& backend, const std::vector<int32_t>& tokens) {
+  backend.FreeSequence(kSeq);
+  BatchOutput out;
+  PS_RETURN_IF_ERROR(ForwardTokens(backend, tokens, 0, kDecodePromptTokens, &out));
+  double seconds = 0;
+  for (size_t i = kDecodePromptTokens; i < tokens.size(); ++i) {
+    const auto start = Clock::now();
+    PS_RETURN_IF_ERROR(ForwardTokens(backend, tokens, i, i + 1, &out));
+    seconds += SecondsSince(start);
+  }
+  backend.FreeSequence(kSeq);
+  return seconds;
+}
+
+// `count` token ids drawn uniformly from the vocabulary, BOS first when the model has one.
+std::vector<int32_t> RandomTokens(std::mt19937& rng, int32_t count, int32_t n_vocab, int32_t bos) {
+  std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
+  std::vector<int32_t> tokens(static_cast<size_t>(count));
+  for (int32_t& t : tokens) t = pick(rng);
+  if (bos >= 0 && count > 0) tokens[0] = bos;
+  return tokens;
+}
+
+uint64_t PeakRssBytes() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
+}
+
+Status CheckArgs(const BenchArgs& args) {
+  if (args.prompt_tokens < 1) return Status::InvalidArgument("-p must be at least 1 (got " + std::to_string(args.prompt_tokens) + ")");
+  if (args.decode_tokens < 1) return Status::InvalidArgument("-n must be at least 1 (got " + std::to_string(args.decode_tokens) + ")");
+  if (args.reps < 1) return Status::InvalidArgument("--reps must be at least 1 (got " + std::to_string(args.reps) + ")");
+  if (args.ubatch < 1) return Status::InvalidArgument("--ubatch must be at least 1 (got " + std::to_string(args.ubatch) + ")");
+  if (args.threads < 0) return Status::InvalidArgument("--threads must not be negative (got " + std::to_string(args.threads) + ")");
+  return Status::Ok();
+}
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+}  // namespace
+
+CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
+  CLI::App* cmd = app.add_subcommand("bench", "measure prefill and decode speed in this process (like llama-bench)");
+  cmd->add_option("-m,--model", args.model, "GGUF model file")->required();
+  cmd->add_option("-p,--n-prompt", args.prompt_tokens, "prompt tokens per prefill test")->capture_default_str();
+  cmd->add_option("-n,--n-gen", args.decode_tokens, "tokens per decode test")->capture_default_str();
+  cmd->add_option("-t,--threads", args.threads, "CPU threads (0: all)");
+  cmd->add_option("-r,--reps", args.reps, "repetitions of each test")->capture_default_str();
+  cmd->add_option("-u,--ubatch", args.ubatch, "prompt tokens per forward pass")->capture_default_str();
+  cmd->add_option("--kv-type", args.kv_type, "KV cache element type")
+      ->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  cmd->add_flag("--roofline", args.roofline,
+                "measure memory read bandwidth and compare decode with weight bytes / bandwidth");
+  cmd->add_flag("--json", args.json, "print one JSON object");
+  return cmd;
+}
+
+int RunBenchCommand(const BenchArgs& args) {
+  if (Status s = CheckArgs(args); !s.ok()) return ReportError(s);
+
+  const auto load_start = Clock::now();
+  auto model = LoadModel(args.model);
+  if (!model.ok()) return ReportError(model.status());
+  const LlamaConfig& config = model->config;
+  const int32_t decode_sequence = kDecodePromptTokens + args.decode_tokens;
+  if (args.prompt_tokens > config.n_ctx_train || decode_sequence > config.n_ctx_train) {
+    return ReportError(Status::InvalidArgument(
+        args.model + ": the context holds " + std::to_string(config.n_ctx_train) + " tokens but -p " +
+        std::to_string(args.prompt_tokens) + " / -n " + std::to_string(args.decode_tokens) +
+        " (plus " + std::to_string(kDecodePromptTokens) + " prompt token) need more"));
+  }
+
+  CpuBackendOptions options;
+  options.threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Only as many positions as the tests use, as llama-bench sizes its context to the test.
+  options.n_ctx = std::max(args.prompt_tokens, decode_sequence);
+  options.max_seqs = 1;
+  options.kv_f16 = args.kv_type == "f16";
+  auto backend = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
+  if (!backend.ok()) return ReportError(backend.status().WithContext(args.model));
+  const double load_seconds = SecondsSince(load_start);
+
+  const auto n_vocab = static_cast<int32_t>(config.n_vocab);
+  const int32_t bos = model->tokenizer->bos();
+  std::mt19937 rng(kTokenSeed);
+  const std::vector<int32_t> prompt = RandomTokens(rng, args.prompt_tokens, n_vocab, bos);
+  const std::vector<int32_t> decode = RandomTokens(rng, decode_sequence, n_vocab, bos);
+
+  // Warm-up (not reported): first touches of the weights and the KV cache, thread start-up.
+  {
+    const std::vector<int32_t> warm(prompt.begin(), prompt.begin() + std::min(args.prompt_tokens, args.ubatch));
+    auto w = TimePrefill(**backend, warm, args.ubatch);
+    if (!w.ok()) return ReportError(w.status());
+    auto d = TimeDecode(**backend, {decode[0], decode[1]});
+    if (!d.ok()) return ReportError(d.status());
+  }
+
+  std::vector<double> prefill_tps, decode_tps;
+  for (int rep = 0; rep < args.reps; ++rep) {
+    auto p = TimePrefill(**backend, prompt, args.ubatch);
+    if (!p.ok()) return ReportError(p.status());
+    auto d = TimeDecode(**backend, decode);
+    if (!d.ok()) return ReportError(d.status());
+    prefill_tps.push_back(args.prompt_tokens / std::max(*p, 1e-9));
+    decode_tps.push_back(args.decode_tokens / std::max(*d, 1e-9));
+  }
+  const Stats prefill = Summarize(prefill_tps);
+  const Stats gen = Summarize(decode_tps);
+  const ModelFacts facts = DescribeModel(*model->file);
+  // Before the bandwidth probe, whose buffer would otherwise count as the model's memory.
+  const uint64_t peak_rss = PeakRssBytes();
+
+  double bandwidth = 0, roofline_tps = 0;
+  if (args.roofline) {
+    const size_t probe_bytes = std::max(kMinProbeBytes, kProbeCacheMultiple * LastLevelCacheBytes());
+    auto bw = MeasureReadBandwidth(probe_bytes, options.threads, kProbeRuns);
+    if (!bw.ok()) return ReportError(bw.status());
+    bandwidth = *bw;
+    roofline_tps = bandwidth / static_cast<double>(facts.decode_weight_bytes);
+  }
+
+  if (args.json) {
+    nlohmann::json j;
+    j["model"] = args.model;
+    j["model_type"] = facts.weight_type;
+    j["model_size_bytes"] = facts.size_bytes;
+    j["model_params"] = facts.params;
+    j["n_layer"] = config.n_layer;
+    j["n_embd"] = config.n_embd;
+    j["threads"] = options.threads;
+    j["reps"] = args.reps;
+    j["prompt_tokens"] = args.prompt_tokens;
+    j["decode_tokens"] = args.decode_tokens;
+    j["ubatch"] = args.ubatch;
+    j["kv_type"] = args.kv_type;
+    j["load_seconds"] = load_seconds;
+    j["peak_rss_bytes"] = peak_rss;
+    j["prefill_tokens_per_s"] = prefill.median;
+    j["prefill_tokens_per_s_min"] = prefill.min;
+    j["prefill_tokens_per_s_max"] = prefill.max;
+    j["decode_tokens_per_s"] = gen.median;
+    j["decode_tokens_per_s_min"] = gen.min;
+    j["decode_tokens_per_s_max"] = gen.max;
+    if (args.roofline) {
+      j["read_bandwidth_bytes_per_s"] = bandwidth;
+      j["decode_weight_bytes_per_token"] = facts.decode_weight_bytes;
+      j["roofline_decode_tokens_per_s"] = roofline_tps;
+      j["decode_roofline_fraction"] = gen.median / roofline_tps;
+    }
+    std::printf("%s\n", j.dump().c_str());
+    return kExitOk;
+  }
+
+  std::printf("model: %s (llama, %s, %lld layers, %lld embd), %.1f MiB, %.1f M params\n", args.model.c_str(),
+              facts.weight_type.c_str(), static_cast<long long>(config.n_layer),
+              static_cast<long long>(config.n_embd), static_cast<double>(facts.size_bytes) / kMiB,
+              static_cast<double>(facts.params) / 1e6);
+  std::printf("threads %d, ubatch %d, kv %s, reps %d, load %.2f s, peak RSS %.1f MiB\n", options.threads,
+              args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
+  std::printf("%-8s %12s %12s %12s\n", "test", "tok/s", "min", "max");
+  std::printf("pp%-6d %12.2f %12.2f %12.2f\n", args.prompt_tokens, prefill.median, prefill.min, prefill.max);
+  std::printf("tg%-6d %12.2f %12.2f %12.2f\n", args.decode_tokens, gen.median, gen.min, gen.max);
+  if (args.roofline) {
+    std::printf("roofline: read bandwidth %.2f GB/s, %.1f MiB of weights per token -> %.2f tok/s; decode at %.0f%%\n",
+                bandwidth / 1e9, static_cast<double>(facts.decode_weight_bytes) / kMiB, roofline_tps,
+                100.0 * gen.median / roofline_tps);
+  }
+  return kExitOk;
+}
+
+}  // namespace ps::cli

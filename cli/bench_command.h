@@ -1,0 +1,26 @@
+// `pipeshard bench`: single-process CPU speed in the manner of llama-bench. Loads the model once,
+// then repeats a prefill of p random tokens and a decode of n tokens, and reports medians.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace ps::cli {
+
+struct BenchArgs {
+  std::string model;
+  int32_t prompt_tokens = 512;   // -p
+  int32_t decode_tokens = 128;   // -n
+  int threads = 0;               // 0: all hardware threads
+  int reps = 5;
+  int32_t ubatch = 512;
+  std::string kv_type = "f16";
+  bool roofline = false;
+  bool json = false;
+};
+
+CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args);
+int RunBenchCommand(const BenchArgs& args);
+
+}  // namespace ps::cli

@@ -1,0 +1,96 @@
+// `pipeshard bench` end to end on the tiny model: the JSON report, the roofline fields, and the
+// exit code and one-line message of each kind of bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+namespace {
+
+class BenchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  // The fast defaults of every case here: -p 32 -n 8 --reps 2 on 2 threads.
+  static std::vector<std::string> Bench(std::vector<std::string> extra, const std::string& p = "32",
+                                        const std::string& n = "8", const std::string& reps = "2") {
+    std::vector<std::string> argv = {PipeshardBin(), "bench", "--model", dir_->file("tiny.gguf"),
+                                     "-p", p, "-n", n, "--reps", reps, "--threads", "2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+  static TempDir* dir_;
+};
+TempDir* BenchTest::dir_ = nullptr;
+
+void ExpectBadInput(const ProcessResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+}
+
+TEST_F(BenchTest, JsonReportsSpeedsLoadAndMemory) {
+  const ProcessResult r = RunProgram(Bench({"--json"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* field : {"prefill_tokens_per_s", "prefill_tokens_per_s_min", "prefill_tokens_per_s_max",
+                            "decode_tokens_per_s", "decode_tokens_per_s_min", "decode_tokens_per_s_max",
+                            "load_seconds", "peak_rss_bytes", "model_size_bytes", "model_params"}) {
+    ASSERT_TRUE(j.contains(field)) << field;
+    EXPECT_GT(j[field].get<double>(), 0.0) << field;
+  }
+  EXPECT_LE(j["prefill_tokens_per_s_min"].get<double>(), j["prefill_tokens_per_s"].get<double>());
+  EXPECT_GE(j["decode_tokens_per_s_max"].get<double>(), j["decode_tokens_per_s"].get<double>());
+  EXPECT_EQ(j["threads"], 2);
+  EXPECT_EQ(j["reps"], 2);
+  EXPECT_EQ(j["prompt_tokens"], 32);
+  EXPECT_EQ(j["decode_tokens"], 8);
+  EXPECT_FALSE(j["model_type"].get<std::string>().empty());
+  EXPECT_FALSE(j.contains("roofline_decode_tokens_per_s"));  // only with --roofline
+}
+
+TEST_F(BenchTest, RooflineComparesDecodeWithBandwidth) {
+  const ProcessResult r = RunProgram(Bench({"--json", "--roofline", "--kv-type", "f32"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* field : {"read_bandwidth_bytes_per_s", "decode_weight_bytes_per_token",
+                            "roofline_decode_tokens_per_s", "decode_roofline_fraction"}) {
+    ASSERT_TRUE(j.contains(field)) << field;
+    EXPECT_GT(j[field].get<double>(), 0.0) << field;
+  }
+  // The embedding table is not read whole per token, so fewer bytes than the file's tensors.
+  EXPECT_LT(j["decode_weight_bytes_per_token"].get<double>(), j["model_size_bytes"].get<double>());
+  EXPECT_NEAR(j["roofline_decode_tokens_per_s"].get<double>(),
+              j["read_bandwidth_bytes_per_s"].get<double>() / j["decode_weight_bytes_per_token"].get<double>(),
+              1e-6 * j["roofline_decode_tokens_per_s"].get<double>());
+}
+
+TEST_F(BenchTest, TextReportNamesTheTests) {
+  const ProcessResult r = RunProgram(Bench({}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("pp32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak RSS"), std::string::npos) << r.out;
+}
+
+TEST_F(BenchTest, BadInputExitsTwoWithOneLine) {
+  ExpectBadInput(RunProgram({PipeshardBin(), "bench", "--model", dir_->file("absent.gguf")}), "absent.gguf");
+  ExpectBadInput(RunProgram(Bench({}, "0")), "-p");
+  ExpectBadInput(RunProgram(Bench({}, "100000000")), "context");
+  ExpectBadInput(RunProgram(Bench({}, "32", "0")), "-n");
+  ExpectBadInput(RunProgram(Bench({}, "32", "8", "0")), "--reps");
+  ExpectBadInput(RunProgram({PipeshardBin(), "bench"}), "--model");
+}
+
+}  // namespace
+}  // namespace ps::test
