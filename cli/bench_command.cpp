@@ -263,7 +263,8 @@ int RunBenchCommand(const BenchArgs& args) {
       j["roofline_decode_tokens_per_s"] = roofline_tps;
       j["decode_roofline_fraction"] = gen.median / roofline_tps;
     }
-    std::printf("%s\n", j.dump().c_str());
+    // A model path that is not UTF-8 must not abort the dump: replace it.
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
   }
 
