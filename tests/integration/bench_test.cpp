@@ -6,38 +6,22 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/tiny_model_test.h"
 
 namespace ps::test {
 namespace {
 
-class BenchTest : public ::testing::Test {
+class BenchTest : public TinyModelTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   // The fast defaults of every case here: -p 32 -n 8 --reps 2 on 2 threads.
   static std::vector<std::string> Bench(std::vector<std::string> extra, const std::string& p = "32",
                                         const std::string& n = "8", const std::string& reps = "2") {
-    std::vector<std::string> argv = {PipeshardBin(), "bench", "--model", dir_->file("tiny.gguf"),
+    std::vector<std::string> argv = {PipeshardBin(), "bench", "--model", Tiny(),
                                      "-p", p, "-n", n, "--reps", reps, "--threads", "2"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
-  static TempDir* dir_;
 };
-TempDir* BenchTest::dir_ = nullptr;
-
-void ExpectBadInput(const ProcessResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-}
 
 TEST_F(BenchTest, JsonReportsSpeedsLoadAndMemory) {
   const ProcessResult r = RunProgram(Bench({"--json"}));
@@ -84,7 +68,7 @@ TEST_F(BenchTest, TextReportNamesTheTests) {
 }
 
 TEST_F(BenchTest, BadInputExitsTwoWithOneLine) {
-  ExpectBadInput(RunProgram({PipeshardBin(), "bench", "--model", dir_->file("absent.gguf")}), "absent.gguf");
+  ExpectBadInput(RunProgram({PipeshardBin(), "bench", "--model", File("absent.gguf")}), "absent.gguf");
   ExpectBadInput(RunProgram(Bench({}, "0")), "-p");
   ExpectBadInput(RunProgram(Bench({}, "100000000")), "context");
   ExpectBadInput(RunProgram(Bench({}, "32", "0")), "-n");

@@ -7,41 +7,21 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/tiny_model_test.h"
 
 namespace ps::test {
 namespace {
 
-class CliTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("tiny.gguf"), "--preset", "tiny"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::string Tiny() { return dir_->file("tiny.gguf"); }
-  static TempDir* dir_;
-};
-TempDir* CliTest::dir_ = nullptr;
-
-// Exit code 2 and one line on stderr that mentions `needle`.
-void ExpectBadInput(const ProcessResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-}
+class CliTest : public TinyModelTest {};
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
 TEST_F(CliTest, MakeModelIsDeterministic) {
-  const ProcessResult r = RunProgram({PipeshardBin(), "make-model", dir_->file("again.gguf"), "--preset", "tiny"});
+  const ProcessResult r = RunProgram({PipeshardBin(), "make-model", File("again.gguf"), "--preset", "tiny"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(dir_->file("again.gguf")));
+  EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(File("again.gguf")));
 }
 
 TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
@@ -111,21 +91,21 @@ TEST_F(CliTest, StreamedTextEqualsJsonText) {
 }
 
 TEST_F(CliTest, MissingModelFile) {
-  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("nope.gguf"), "--prompt", "x", "-n", "1"}),
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("nope.gguf"), "--prompt", "x", "-n", "1"}),
                  "nope.gguf");
 }
 
 TEST_F(CliTest, NotAGgufFile) {
-  WriteBytes(dir_->file("text.gguf"), "this is plainly not a model file at all");
-  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("text.gguf"), "--prompt", "x", "-n", "1"}),
+  WriteBytes(File("text.gguf"), "this is plainly not a model file at all");
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("text.gguf"), "--prompt", "x", "-n", "1"}),
                  "GGUF");
 }
 
 TEST_F(CliTest, TruncatedModel) {
   const std::string bytes = ReadFileText(Tiny());
   for (size_t cut : {size_t{10}, size_t{200}, bytes.size() / 2, bytes.size() - 1}) {
-    WriteBytes(dir_->file("cut.gguf"), bytes.substr(0, cut));
-    ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("cut.gguf"), "--prompt", "x", "-n", "1"}),
+    WriteBytes(File("cut.gguf"), bytes.substr(0, cut));
+    ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("cut.gguf"), "--prompt", "x", "-n", "1"}),
                    "cut.gguf");
   }
 }
@@ -139,8 +119,8 @@ TEST_F(CliTest, UnsupportedArchitecture) {
   const size_t value = at + key.size() + 4 + 8;  // type u32, length u64
   ASSERT_EQ(bytes.substr(value, 5), "llama");
   bytes.replace(value, 5, "gpt2x");
-  WriteBytes(dir_->file("arch.gguf"), bytes);
-  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("arch.gguf"), "--prompt", "x", "-n", "1"}),
+  WriteBytes(File("arch.gguf"), bytes);
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("arch.gguf"), "--prompt", "x", "-n", "1"}),
                  "gpt2x");
 }
 
@@ -153,8 +133,8 @@ TEST_F(CliTest, UnknownTensorType) {
   const size_t type_at = at + name.size() + 4 + 8;
   const uint32_t bogus = 77;
   bytes.replace(type_at, 4, reinterpret_cast<const char*>(&bogus), 4);
-  WriteBytes(dir_->file("type.gguf"), bytes);
-  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", dir_->file("type.gguf"), "--prompt", "x", "-n", "1"}), "77");
+  WriteBytes(File("type.gguf"), bytes);
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("type.gguf"), "--prompt", "x", "-n", "1"}), "77");
 }
 
 TEST_F(CliTest, PromptLongerThanContext) {
@@ -168,8 +148,8 @@ TEST_F(CliTest, UsageErrors) {
   EXPECT_EQ(RunProgram({PipeshardBin(), "frobnicate"}).exit_code, 2);
   ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "-n", "1"}), "--prompt");
   EXPECT_EQ(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "x", "--top-p", "3"}).exit_code, 2);
-  ExpectBadInput(RunProgram({PipeshardBin(), "make-model", dir_->file("bad.gguf"), "--type", "q9_9"}), "q9_9");
-  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "-f", dir_->file("missing.txt"), "-n", "1"}),
+  ExpectBadInput(RunProgram({PipeshardBin(), "make-model", File("bad.gguf"), "--type", "q9_9"}), "q9_9");
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", Tiny(), "-f", File("missing.txt"), "-n", "1"}),
                  "missing.txt");
 }
 
