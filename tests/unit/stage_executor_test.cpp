@@ -11,6 +11,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/model/llama_config.h"
+#include "tests/support/stage_server.h"
 #include "tests/support/subprocess.h"
 #include "tools/make_model/make_model.h"
 #include "worker/backend/cpu/cpu_backend.h"
@@ -29,13 +30,7 @@ constexpr int32_t kSeqs = 4;
 // Receives frames on a Stage server and hands them to a callback.
 struct StageServer {
   explicit StageServer(FrameHandler handler) : service(std::move(handler)) {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    AllowLargeFrames(builder);
-    builder.RegisterService(&service);
-    server = builder.BuildAndStart();
-    address = "127.0.0.1:" + std::to_string(port);
+    server = test::StartStageServer(service, &address);
   }
   ~StageServer() { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1)); }
   GrpcStageService service;

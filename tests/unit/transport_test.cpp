@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/stage_server.h"
 #include "worker/transport/frame_transport.h"
 #include "worker/transport/grpc_stage_service.h"
 
@@ -65,15 +66,7 @@ struct SinkServer {
   std::unique_ptr<grpc::Server> server;
   std::string address;
 
-  SinkServer() {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    AllowLargeFrames(builder);
-    builder.RegisterService(&service);
-    server = builder.BuildAndStart();
-    address = "127.0.0.1:" + std::to_string(port);
-  }
+  SinkServer() { server = test::StartStageServer(service, &address); }
   ~SinkServer() { server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1)); }
 };
 
