@@ -26,7 +26,10 @@ double MeasureMatmulGflops(int threads) {
   w.rows = kRows;
   w.row_bytes = static_cast<size_t>(kCols) * sizeof(float);
   cpu::ThreadPool pool(std::max(1, threads));
-  cpu::MatMul matmul(pool.threads(), kCols);
+  // The level the worker's backend will run (an invalid PIPESHARD_CPU_KERNELS fails the load
+  // later, with its own error; calibration then measures the reference kernels).
+  const Result<cpu::KernelLevel> level = cpu::ResolveKernelLevel(cpu::KernelLevel::kAuto);
+  cpu::MatMul matmul(pool.threads(), kCols, level.ok() ? *level : cpu::KernelLevel::kReference);
   matmul.Reserve(kBatch);
   matmul.Multiply(pool, w, x.data(), kBatch, y.data());  // warm-up: page in, spin up threads
 

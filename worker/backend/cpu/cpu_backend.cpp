@@ -112,7 +112,7 @@ struct CpuBackend::Impl {
         range(r),
         options(o),
         pool(o.threads),
-        matmul(o.threads, std::max(c.n_embd, c.n_ff)),
+        matmul(o.threads, std::max(c.n_embd, c.n_ff), o.kernels),
         cache(r.last - r.first, o.n_ctx, c.n_embd_kv(), o.max_seqs, o.kv_f16),
         attention(o.threads, {c.n_head, c.n_head_kv, c.head_dim()}),
         rope(c.head_dim(), c.n_rot, c.rope_freq_base, {}),
@@ -289,7 +289,9 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
   }
   PS_ASSIGN_OR_RETURN(LlamaWeights w, BindLlamaWeights(file, config, range));
 
-  auto impl = std::make_unique<Impl>(config, range, options);
+  CpuBackendOptions resolved = options;
+  PS_ASSIGN_OR_RETURN(resolved.kernels, cpu::ResolveKernelLevel(options.kernels));
+  auto impl = std::make_unique<Impl>(config, range, resolved);
   impl->first_stage = range.has_embedding(config);
   impl->last_stage = range.has_head(config);
   const int64_t e = config.n_embd;
@@ -363,6 +365,8 @@ Status CpuBackend::Forward(const Batch& batch, BatchOutput* out) {
 void CpuBackend::FreeSequence(int32_t seq_id) {
   if (seq_id >= 0 && seq_id < impl_->options.max_seqs) impl_->cache.Free(seq_id);
 }
+
+cpu::KernelLevel CpuBackend::kernel_level() const { return impl_->options.kernels; }
 
 int32_t CpuBackend::SequenceLength(int32_t seq_id) const {
   if (seq_id < 0 || seq_id >= impl_->options.max_seqs) return 0;

@@ -9,6 +9,7 @@
 #include "common/model/llama_config.h"
 #include "common/model/llama_weights.h"
 #include "worker/backend/backend.h"
+#include "worker/backend/cpu/kernel_level.h"
 
 namespace ps {
 
@@ -19,6 +20,8 @@ struct CpuBackendOptions {
   // Store K and V as F16 as llama.cpp's default cache does (attention numerics then follow
   // llama.cpp's F16 path, see attention.h); false keeps them, and everything else, in F32.
   bool kv_f16 = true;
+  // Kernel family (kernel_level.h); kAuto reads PIPESHARD_CPU_KERNELS, else picks the fastest.
+  cpu::KernelLevel kernels = cpu::KernelLevel::kAuto;
 };
 
 class CpuBackend : public Backend {
@@ -29,6 +32,8 @@ class CpuBackend : public Backend {
   Status Forward(const Batch& batch, BatchOutput* out) override;
   void FreeSequence(int32_t seq_id) override;
   int32_t SequenceLength(int32_t seq_id) const override;
+  // The resolved kernel level this backend runs.
+  cpu::KernelLevel kernel_level() const;
 
  private:
   struct Impl;

@@ -37,8 +37,9 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
   return w;
 }
 
-MatMul::MatMul(int threads, int64_t max_cols)
-    : max_cols_(max_cols),
+MatMul::MatMul(int threads, int64_t max_cols, KernelLevel level)
+    : level_(level),
+      max_cols_(max_cols),
       act_stride_(ActivationStride(max_cols)),
       row_scratch_(threads, std::vector<float>(4 * max_cols)) {}
 
@@ -49,6 +50,13 @@ void MatMul::Reserve(int64_t n) {
 }
 
 void MatMul::Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  if (n <= 0) return;
+  if (level_ == KernelLevel::kAvx2) {
+    if (const FastGemmKernel* kernel = FindFastGemm(w.type)) {
+      MultiplyFast(pool, *kernel, w, x, n, y);
+      return;
+    }
+  }
   const std::optional<GgmlType> act_type = ActivationType(w.type);
   if (act_type) {
     MultiplyQuantized(pool, w, *act_type, x, n, y);
@@ -68,7 +76,8 @@ void MatMul::MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType
       QuantizeActivationRow(act_type, x + i * cols, qx + static_cast<size_t>(i) * act_stride_, cols);
     }
   });
-  const QuantizedDotFn dot = FindQuantizedDot(w.type);
+  const QuantizedDotFn dot =
+      FindQuantizedDot(w.type, level_ == KernelLevel::kScalar ? DotKernels::kScalar : DotKernels::kFastest);
   pool.ParallelFor(w.rows, [&](int, int64_t r0, int64_t r1) {
     for (int64_t t0 = r0; t0 < r1; t0 += kRowTile) {
       const int64_t t1 = std::min(r1, t0 + kRowTile);
@@ -77,6 +86,35 @@ void MatMul::MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType
         for (int64_t r = t0; r < t1; ++r) y[i * w.rows + r] = dot(w.row(r), act, cols);
       }
     }
+  });
+}
+
+void MatMul::MultiplyFast(ThreadPool& pool, const FastGemmKernel& kernel, const WeightMatrix& w, const float* x,
+                          int64_t n, float* y) {
+  const int64_t cols = w.cols;
+  const size_t stride = (kernel.prepared_row_bytes(cols) + 63) / 64 * 64;
+  // Grows only when a batch is larger than any before, so steady-state calls allocate nothing.
+  if (prepared_.size() < static_cast<size_t>(n) * stride + 64) prepared_.resize(static_cast<size_t>(n) * stride + 64);
+  const auto base = reinterpret_cast<uintptr_t>(prepared_.data());
+  uint8_t* act = prepared_.data() + ((64 - base % 64) % 64);
+  pool.ParallelFor(n, [&](int, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) kernel.prepare(x + i * cols, act + static_cast<size_t>(i) * stride, cols);
+  });
+  // Rows go to threads in groups of kRowTile so that tiles rarely straddle two threads.
+  const int64_t groups = (w.rows + kRowTile - 1) / kRowTile;
+  pool.ParallelFor(groups, [&](int, int64_t g0, int64_t g1) {
+    FastGemmArgs a;
+    a.w = w.data;
+    a.w_row_bytes = w.row_bytes;
+    a.r0 = g0 * kRowTile;
+    a.r1 = std::min(w.rows, g1 * kRowTile);
+    a.act = act;
+    a.act_stride = stride;
+    a.n = n;
+    a.k = cols;
+    a.y = y;
+    a.ldy = w.rows;
+    kernel.gemm(a);
   });
 }
 

@@ -8,6 +8,8 @@
 //   - F32 weights: a plain F32 dot.
 // Each output element is computed by one kernel call on one activation row and one weight row,
 // so results are the same whatever the batch size, batch composition or thread count.
+// At KernelLevel::kAvx2 the types with a fast kernel (kernels/fast_gemm.h) run it instead: other
+// roundings, the same reproducibility.
 // Thread-safety: a MatMul owns scratch; one call at a time per instance.
 #pragma once
 
@@ -16,6 +18,8 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/quant/ggml_type.h"
+#include "worker/backend/cpu/kernel_level.h"
+#include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/thread_pool.h"
 
 namespace ps::cpu {
@@ -34,8 +38,9 @@ struct WeightMatrix {
 
 class MatMul {
  public:
-  // max_cols: the widest input of any matrix this instance will multiply.
-  MatMul(int threads, int64_t max_cols);
+  // max_cols: the widest input of any matrix this instance will multiply. level: a resolved
+  // level (not kAuto).
+  MatMul(int threads, int64_t max_cols, KernelLevel level);
 
   // y[i * w.rows + r] = dot(W row r, x[i * w.cols ...]) for i < n, with llama.cpp's numerics for
   // w.type (see above). x and y must not overlap. Needs n <= the last Reserve(n).
@@ -47,13 +52,17 @@ class MatMul {
  private:
   void MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType act_type, const float* x, int64_t n,
                          float* y);
+  void MultiplyFast(ThreadPool& pool, const FastGemmKernel& kernel, const WeightMatrix& w, const float* x,
+                    int64_t n, float* y);
   void MultiplyFloat(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y);
 
+  KernelLevel level_;
   int64_t max_cols_;
   size_t act_stride_;                            // bytes between quantized activation rows
   std::vector<std::vector<float>> row_scratch_;  // [threads][4 * max_cols]: F16/BF16 rows as F32
   std::vector<float> rounded_x_;                 // [n, max_cols]: x rounded to F16 / BF16
   std::vector<uint8_t> quantized_x_;             // [n, act_stride_]: x in the activation format
+  std::vector<uint8_t> prepared_;                // fast kernels' prepared rows (+ 64 for alignment)
 };
 
 }  // namespace ps::cpu

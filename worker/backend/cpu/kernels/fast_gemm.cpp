@@ -1,0 +1,14 @@
+#include "worker/backend/cpu/kernels/fast_gemm.h"
+
+#include "worker/backend/cpu/kernel_level.h"
+
+namespace ps::cpu {
+
+const FastGemmKernel* FindFastGemm(GgmlType weight) {
+  if (!CpuHasAvx2Fma()) return nullptr;
+  if (const FastGemmKernel* k = FindLegacyGemmAvx2(weight)) return k;
+  if (const FastGemmKernel* k = FindKQuantGemmAvx2(weight)) return k;
+  return FindFloatGemmAvx2(weight);
+}
+
+}  // namespace ps::cpu

@@ -1,0 +1,8 @@
+// PLACEHOLDER until the float fast kernels land: no fast kernel, MatMul uses the reference ones.
+#include "worker/backend/cpu/kernels/fast_gemm.h"
+
+namespace ps::cpu {
+
+const FastGemmKernel* FindFloatGemmAvx2(GgmlType) { return nullptr; }
+
+}  // namespace ps::cpu
