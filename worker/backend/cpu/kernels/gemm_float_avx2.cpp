@@ -1,8 +1,218 @@
-// PLACEHOLDER until the float fast kernels land: no fast kernel, MatMul uses the reference ones.
+// The fast (avx2) matrix products for float weights: F32, F16 and BF16 (fast_gemm.h).
+//
+// Activations stay F32: `prepare` copies the row and pads it with zeros to a whole number of
+// 8-float chunks. (llama.cpp rounds activations to F16 / BF16 for F16 / BF16 weights; keeping them
+// F32 is a little more accurate, and widening only the weights is no slower here.) Weights are
+// widened in registers: F16 with F16C, BF16 by a 16-bit shift, F32 loaded as is.
+//
+// Every output element y[i, r] owns one 8-lane accumulator. It runs one FMA per whole 8-element
+// chunk of k, in k order, then one FMA on the zero-padded tail (k % 8 elements, when there are
+// any), then one fixed horizontal sum. Register tiles, cache blocks and the thread split only
+// decide which elements are computed side by side and when an accumulator waits in memory
+// between k blocks (stored and reloaded exactly), never the per-element arithmetic: results are
+// bitwise the same for any n, r0/r1 split or tile position.
+//
+// Work order: weight rows in blocks of kRowBlock, activation rows in blocks of kActBlock; for a
+// prompt batch, k in blocks of kChunkBlock chunks so that the block's weight slice stays in L1
+// while every activation tile of the block passes over it. Inside, register tiles of kTileRows
+// weight rows x kTileActs activation rows (12 accumulators, 3 activation registers, one weight
+// register: the 16 YMM registers). Decode (n <= kTileActs) streams whole weight rows, kTileRows at
+// a time sharing each activation load, so weights are read once at memory bandwidth.
+// Thread-safety: pure functions.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 
 namespace ps::cpu {
 
-const FastGemmKernel* FindFloatGemmAvx2(GgmlType) { return nullptr; }
+namespace {
+
+#define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+enum class WeightKind { kF32, kF16, kBf16 };
+
+constexpr int kTileRows = 4;         // weight rows per register tile
+constexpr int kTileActs = 3;         // activation rows per register tile
+constexpr int64_t kRowBlock = 16;    // weight rows per cache block (a multiple of kTileRows)
+constexpr int64_t kActBlock = 48;    // activation rows per cache block (a multiple of kTileActs)
+constexpr int64_t kChunkBlock = 32;  // 8-element chunks of k per cache block (prompt batches)
+
+template <WeightKind W>
+constexpr size_t kElementBytes = W == WeightKind::kF32 ? 4 : 2;
+
+// Eight weights starting at element e of `row`, widened to F32.
+template <WeightKind W>
+PS_AVX2 inline __m256 Load8(const uint8_t* row, int64_t e) {
+  const uint8_t* p = row + static_cast<size_t>(e) * kElementBytes<W>;
+  if constexpr (W == WeightKind::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  } else if constexpr (W == WeightKind::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  } else {
+    // BF16 is the top half of an F32: widen to 32 bits and shift into place.
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+}
+
+// The last `count` (< 8) weights of a row from element e, zero-padded to eight lanes; reads only
+// the row's own bytes.
+template <WeightKind W>
+PS_AVX2 inline __m256 LoadTail(const uint8_t* row, int64_t e, int64_t count) {
+  alignas(32) uint8_t buf[8 * kElementBytes<W>] = {};
+  std::memcpy(buf, row + static_cast<size_t>(e) * kElementBytes<W>, static_cast<size_t>(count) * kElementBytes<W>);
+  return Load8<W>(buf, 0);
+}
+
+// The one horizontal sum every element ends with.
+PS_AVX2 inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Accumulators of one cache block, acc[(row * kActBlock + act) * 8 + lane]: the running sums of
+// every (weight row, activation row) pair in the block between k blocks.
+struct BlockSums {
+  alignas(32) float lanes[kRowBlock * kActBlock * 8];
+  float* at(int64_t row, int64_t act) { return lanes + (row * kActBlock + act) * 8; }
+};
+
+// Where one register tile reads and writes.
+struct TileArgs {
+  const uint8_t* w;     // first weight row of the tile
+  size_t w_row_bytes;
+  const float* act;     // first prepared activation row of the tile
+  size_t act_floats;    // floats between prepared rows
+  float* acc;           // accumulator of (tile row 0, tile act 0) in BlockSums
+  int64_t e0, e1;       // elements [e0, e1) of k, whole chunks
+};
+
+// RM weight rows x RN activation rows over elements [e0, e1): accumulators in registers, loaded
+// from and stored back to the block's sums.
+template <WeightKind W, int RM, int RN>
+PS_AVX2 void Tile(const TileArgs& t) {
+  __m256 c[RM][RN];
+  for (int m = 0; m < RM; ++m) {
+    for (int j = 0; j < RN; ++j) c[m][j] = _mm256_load_ps(t.acc + (m * kActBlock + j) * 8);
+  }
+  for (int64_t e = t.e0; e < t.e1; e += 8) {
+    __m256 a[RN];
+    for (int j = 0; j < RN; ++j) a[j] = _mm256_load_ps(t.act + static_cast<size_t>(j) * t.act_floats + e);
+    for (int m = 0; m < RM; ++m) {
+      const __m256 w = Load8<W>(t.w + static_cast<size_t>(m) * t.w_row_bytes, e);
+      for (int j = 0; j < RN; ++j) c[m][j] = _mm256_fmadd_ps(w, a[j], c[m][j]);
+    }
+  }
+  for (int m = 0; m < RM; ++m) {
+    for (int j = 0; j < RN; ++j) _mm256_store_ps(t.acc + (m * kActBlock + j) * 8, c[m][j]);
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+// Tile<W, rows, acts> for every tail shape, indexed [rows - 1][acts - 1].
+template <WeightKind W>
+struct TileTable {
+  template <int RM, int... RN>
+  static constexpr std::array<TileFn, kTileActs> Row(std::integer_sequence<int, RN...>) {
+    return {&Tile<W, RM, RN + 1>...};
+  }
+  template <int... RM>
+  static constexpr std::array<std::array<TileFn, kTileActs>, kTileRows> Make(std::integer_sequence<int, RM...>) {
+    return {Row<RM + 1>(std::make_integer_sequence<int, kTileActs>())...};
+  }
+  static constexpr std::array<std::array<TileFn, kTileActs>, kTileRows> kFns =
+      Make(std::make_integer_sequence<int, kTileRows>());
+};
+
+template <WeightKind W>
+PS_AVX2 void Gemm(const FastGemmArgs& a) {
+  const int64_t whole = a.k / 8 * 8;  // elements in whole chunks
+  const int64_t tail = a.k - whole;
+  const size_t act_floats = a.act_stride / sizeof(float);
+  const auto* act = reinterpret_cast<const float*>(a.act);
+  // Decode reuses each weight only n times: stream whole rows instead of blocking k.
+  const int64_t k_block = a.n <= kTileActs ? std::max<int64_t>(whole, 8) : kChunkBlock * 8;
+  BlockSums sums;
+  for (int64_t rb = a.r0; rb < a.r1; rb += kRowBlock) {
+    const int64_t rows = std::min(kRowBlock, a.r1 - rb);
+    const uint8_t* w_block = a.w + static_cast<size_t>(rb) * a.w_row_bytes;
+    for (int64_t nb = 0; nb < a.n; nb += kActBlock) {
+      const int64_t acts = std::min(kActBlock, a.n - nb);
+      const float* act_block = act + static_cast<size_t>(nb) * act_floats;
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < acts; ++i) _mm256_store_ps(sums.at(r, i), _mm256_setzero_ps());
+      }
+      for (int64_t e0 = 0; e0 < whole; e0 += k_block) {
+        const int64_t e1 = std::min(whole, e0 + k_block);
+        for (int64_t i = 0; i < acts; i += kTileActs) {
+          const auto tile_acts = static_cast<int>(std::min<int64_t>(kTileActs, acts - i));
+          for (int64_t r = 0; r < rows; r += kTileRows) {
+            const auto tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r));
+            const TileArgs t{w_block + static_cast<size_t>(r) * a.w_row_bytes,
+                             a.w_row_bytes,
+                             act_block + static_cast<size_t>(i) * act_floats,
+                             act_floats,
+                             sums.at(r, i),
+                             e0,
+                             e1};
+            TileTable<W>::kFns[tile_rows - 1][tile_acts - 1](t);
+          }
+        }
+      }
+      for (int64_t i = 0; i < acts; ++i) {
+        const float* x = act_block + static_cast<size_t>(i) * act_floats;
+        float* y = a.y + (nb + i) * a.ldy + rb;
+        for (int64_t r = 0; r < rows; ++r) {
+          __m256 c = _mm256_load_ps(sums.at(r, i));
+          if (tail > 0) {
+            // The prepared row is zero-padded past k, so the padded lanes add 0 * 0.
+            const __m256 w = LoadTail<W>(w_block + static_cast<size_t>(r) * a.w_row_bytes, whole, tail);
+            c = _mm256_fmadd_ps(w, _mm256_load_ps(x + whole), c);
+          }
+          y[r] = HorizontalSum(c);
+        }
+      }
+    }
+  }
+}
+
+size_t PreparedRowBytes(int64_t k) { return static_cast<size_t>((k + 7) / 8 * 8) * sizeof(float); }
+
+void Prepare(const float* x, void* dst, int64_t k) {
+  auto* out = static_cast<float*>(dst);
+  std::memcpy(out, x, static_cast<size_t>(k) * sizeof(float));
+  std::fill(out + k, out + (k + 7) / 8 * 8, 0.0f);
+}
+
+PS_AVX2 void GemmF32(const FastGemmArgs& a) { Gemm<WeightKind::kF32>(a); }
+PS_AVX2 void GemmF16(const FastGemmArgs& a) { Gemm<WeightKind::kF16>(a); }
+PS_AVX2 void GemmBf16(const FastGemmArgs& a) { Gemm<WeightKind::kBf16>(a); }
+
+constexpr FastGemmKernel kF32Kernel{&PreparedRowBytes, &Prepare, &GemmF32};
+constexpr FastGemmKernel kF16Kernel{&PreparedRowBytes, &Prepare, &GemmF16};
+constexpr FastGemmKernel kBf16Kernel{&PreparedRowBytes, &Prepare, &GemmBf16};
+
+}  // namespace
+
+const FastGemmKernel* FindFloatGemmAvx2(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::F32:
+      return &kF32Kernel;
+    case GgmlType::F16:
+      return &kF16Kernel;
+    case GgmlType::BF16:
+      return &kBf16Kernel;
+    default:
+      return nullptr;
+  }
+}
 
 }  // namespace ps::cpu
