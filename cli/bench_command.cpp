@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -14,6 +16,9 @@
 #include "cli/cli_error.h"
 #include "cli/memory_bandwidth.h"
 #include "cli/model_loader.h"
+#include "cli/ref_bench.h"
+#include "cli/ref_prompt.h"
+#include "cli/subprocess.h"
 #include "worker/backend/cpu/cpu_backend.h"
 
 namespace ps::cli {
@@ -148,7 +153,41 @@ Status CheckArgs(const BenchArgs& args) {
   if (args.reps < 1) return Status::InvalidArgument("--reps must be at least 1 (got " + std::to_string(args.reps) + ")");
   if (args.ubatch < 1) return Status::InvalidArgument("--ubatch must be at least 1 (got " + std::to_string(args.ubatch) + ")");
   if (args.threads < 0) return Status::InvalidArgument("--threads must not be negative (got " + std::to_string(args.threads) + ")");
+  if (!(args.ref_timeout > 0)) return Status::InvalidArgument("--ref-timeout must be positive (got " + std::to_string(args.ref_timeout) + ")");
   return Status::Ok();
+}
+
+// The reference's program and kind, checked before the model is loaded so that a wrong path
+// fails at once. Threads and the prompt file are filled in once the backend exists.
+Result<RefTest> PrepareReference(const BenchArgs& args) {
+  auto binary = ResolveExecutable(args.ref_binary);
+  if (!binary.ok()) return binary.status().WithContext("--ref-binary");
+  PS_ASSIGN_OR_RETURN(RefKind kind, ChooseRefKind(args.ref_kind, *binary));
+  RefTest test;
+  test.binary = *binary;
+  test.kind = kind;
+  test.model = args.model;
+  test.prompt_tokens = args.prompt_tokens;
+  test.decode_tokens = args.decode_tokens;
+  test.ubatch = args.ubatch;
+  test.kv_type = args.kv_type;
+  test.limits.timeout_seconds = args.ref_timeout;
+  return test;
+}
+
+// The reference's side of the report: its speeds over the reps, as for pipeshard's.
+struct RefReport {
+  RefTest test;
+  std::vector<double> prefill_tps, decode_tps;
+  RefSample last;  // token counts as the reference saw them (the same in every run)
+};
+
+// One row of the text table: pipeshard's median, min, max and, with a reference, its median,
+// min, max and the ratio of the medians.
+void PrintRow(const std::string& test, const Stats& ours, const std::optional<Stats>& ref) {
+  std::printf("%-8s %12.2f %12.2f %12.2f", test.c_str(), ours.median, ours.min, ours.max);
+  if (ref) std::printf(" %12.2f %12.2f %12.2f %8.2f", ref->median, ref->min, ref->max, ours.median / ref->median);
+  std::printf("\n");
 }
 
 constexpr double kMiB = 1024.0 * 1024.0;
@@ -168,11 +207,28 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   cmd->add_flag("--roofline", args.roofline,
                 "measure memory read bandwidth and compare decode with weight bytes / bandwidth");
   cmd->add_flag("--json", args.json, "print one JSON object");
+  CLI::Option* ref = cmd->add_option(
+      "--ref-binary", args.ref_binary,
+      "also run this llama.cpp program on the same model, -p, -n, threads, ubatch and KV type, once after each "
+      "of pipeshard's reps (they alternate), and print both with the ratio pipeshard / llama.cpp; llama-bench "
+      "runs with -r 1 -o json, llama-cli with a text prompt of about p tokens, --temp 0 --ignore-eos");
+  cmd->add_option("--ref-kind", args.ref_kind,
+                  "how to run --ref-binary: auto (llama-bench when its file name says so, else llama-cli)")
+      ->check(CLI::IsMember({"auto", "llama-bench", "llama-cli"}))->needs(ref)->capture_default_str();
+  cmd->add_option("--ref-timeout", args.ref_timeout, "seconds one reference run may take before it is killed")
+      ->needs(ref)->capture_default_str();
   return cmd;
 }
 
 int RunBenchCommand(const BenchArgs& args) {
   if (Status s = CheckArgs(args); !s.ok()) return ReportError(s);
+  std::optional<RefReport> ref;
+  if (!args.ref_binary.empty()) {
+    auto test = PrepareReference(args);
+    if (!test.ok()) return ReportError(test.status());
+    ref.emplace();
+    ref->test = std::move(*test);
+  }
 
   const auto load_start = Clock::now();
   auto model = LoadModel(args.model);
@@ -195,6 +251,19 @@ int RunBenchCommand(const BenchArgs& args) {
   auto backend = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
   if (!backend.ok()) return ReportError(backend.status().WithContext(args.model));
   const double load_seconds = SecondsSince(load_start);
+  const char* kernels = cpu::KernelLevelName((*backend)->kernel_level());
+
+  // llama-cli reads its prompt as text from this file, removed when the command returns.
+  std::unique_ptr<PromptFile> ref_prompt;
+  if (ref) {
+    ref->test.threads = options.threads;
+    if (ref->test.kind == RefKind::kLlamaCli) {
+      auto file = PromptFile::Create(PromptOfTokens(*model->tokenizer, args.prompt_tokens));
+      if (!file.ok()) return ReportError(file.status());
+      ref_prompt = std::move(*file);
+      ref->test.prompt_file = ref_prompt->path();
+    }
+  }
 
   const auto n_vocab = static_cast<int32_t>(config.n_vocab);
   const int32_t bos = model->tokenizer->bos();
@@ -211,6 +280,8 @@ int RunBenchCommand(const BenchArgs& args) {
     if (!d.ok()) return ReportError(d.status());
   }
 
+  // Each rep runs pipeshard's two tests, then the reference once, so that both see the same
+  // machine conditions over the run (a shared machine's load drifts).
   std::vector<double> prefill_tps, decode_tps;
   for (int rep = 0; rep < args.reps; ++rep) {
     auto p = TimePrefill(**backend, prompt, args.ubatch);
@@ -219,9 +290,21 @@ int RunBenchCommand(const BenchArgs& args) {
     if (!d.ok()) return ReportError(d.status());
     prefill_tps.push_back(args.prompt_tokens / std::max(*p, 1e-9));
     decode_tps.push_back(args.decode_tokens / std::max(*d, 1e-9));
+    if (ref) {
+      auto sample = RunReference(ref->test);
+      if (!sample.ok()) return ReportError(sample.status().WithContext("--ref-binary"));
+      ref->prefill_tps.push_back(sample->prefill_tokens_per_s);
+      ref->decode_tps.push_back(sample->decode_tokens_per_s);
+      ref->last = *sample;
+    }
   }
   const Stats prefill = Summarize(prefill_tps);
   const Stats gen = Summarize(decode_tps);
+  std::optional<Stats> ref_prefill, ref_gen;
+  if (ref) {
+    ref_prefill = Summarize(ref->prefill_tps);
+    ref_gen = Summarize(ref->decode_tps);
+  }
   const ModelFacts facts = DescribeModel(*model->file);
   // Before the bandwidth probe, whose buffer would otherwise count as the model's memory.
   const uint64_t peak_rss = PeakRssBytes();
@@ -244,6 +327,7 @@ int RunBenchCommand(const BenchArgs& args) {
     j["n_layer"] = config.n_layer;
     j["n_embd"] = config.n_embd;
     j["threads"] = options.threads;
+    j["kernels"] = kernels;
     j["reps"] = args.reps;
     j["prompt_tokens"] = args.prompt_tokens;
     j["decode_tokens"] = args.decode_tokens;
@@ -263,6 +347,22 @@ int RunBenchCommand(const BenchArgs& args) {
       j["roofline_decode_tokens_per_s"] = roofline_tps;
       j["decode_roofline_fraction"] = gen.median / roofline_tps;
     }
+    if (ref) {
+      nlohmann::json r;
+      r["binary"] = ref->test.binary;
+      r["kind"] = RefKindName(ref->test.kind);
+      r["prompt_tokens"] = ref->last.prompt_tokens;
+      r["decode_tokens"] = ref->last.decode_tokens;
+      r["prefill_tokens_per_s"] = ref_prefill->median;
+      r["prefill_tokens_per_s_min"] = ref_prefill->min;
+      r["prefill_tokens_per_s_max"] = ref_prefill->max;
+      r["decode_tokens_per_s"] = ref_gen->median;
+      r["decode_tokens_per_s_min"] = ref_gen->min;
+      r["decode_tokens_per_s_max"] = ref_gen->max;
+      j["ref"] = r;
+      j["prefill_ratio"] = prefill.median / ref_prefill->median;
+      j["decode_ratio"] = gen.median / ref_gen->median;
+    }
     // A model path that is not UTF-8 must not abort the dump: replace it.
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
@@ -272,11 +372,20 @@ int RunBenchCommand(const BenchArgs& args) {
               facts.weight_type.c_str(), static_cast<long long>(config.n_layer),
               static_cast<long long>(config.n_embd), static_cast<double>(facts.size_bytes) / kMiB,
               static_cast<double>(facts.params) / 1e6);
-  std::printf("threads %d, ubatch %d, kv %s, reps %d, load %.2f s, peak RSS %.1f MiB\n", options.threads,
-              args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
-  std::printf("%-8s %12s %12s %12s\n", "test", "tok/s", "min", "max");
-  std::printf("pp%-6d %12.2f %12.2f %12.2f\n", args.prompt_tokens, prefill.median, prefill.min, prefill.max);
-  std::printf("tg%-6d %12.2f %12.2f %12.2f\n", args.decode_tokens, gen.median, gen.min, gen.max);
+  std::printf("threads %d, kernels %s, ubatch %d, kv %s, reps %d, load %.2f s, peak RSS %.1f MiB\n", options.threads,
+              kernels, args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
+  std::printf("%-8s %12s %12s %12s", "test", "tok/s", "min", "max");
+  if (ref) {
+    std::printf(" %12s %12s %12s %8s", "llama.cpp", "min", "max", "ratio");
+  }
+  std::printf("\n");
+  PrintRow("pp" + std::to_string(args.prompt_tokens), prefill, ref_prefill);
+  PrintRow("tg" + std::to_string(args.decode_tokens), gen, ref_gen);
+  if (ref) {
+    std::printf("llama.cpp: %s (%s, %d prompt / %d decode tokens as it counted them), one run after each rep; "
+                "ratio = pipeshard / llama.cpp\n",
+                ref->test.binary.c_str(), RefKindName(ref->test.kind), ref->last.prompt_tokens, ref->last.decode_tokens);
+  }
   if (args.roofline) {
     std::printf("roofline: read bandwidth %.2f GB/s, %.1f MiB of weights per token -> %.2f tok/s; decode at %.0f%%\n",
                 bandwidth / 1e9, static_cast<double>(facts.decode_weight_bytes) / kMiB, roofline_tps,

@@ -1,5 +1,7 @@
 // `pipeshard bench`: single-process CPU speed in the manner of llama-bench. Loads the model once,
-// then repeats a prefill of p random tokens and a decode of n tokens, and reports medians.
+// then repeats a prefill of p random tokens and a decode of n tokens, and reports medians. With
+// --ref-binary it also runs llama.cpp (llama-bench or llama-cli, see ref_bench.h) once after each
+// of its own repetitions, and reports both side by side with the ratio pipeshard / llama.cpp.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,6 +20,9 @@ struct BenchArgs {
   std::string kv_type = "f16";
   bool roofline = false;
   bool json = false;
+  std::string ref_binary;     // a llama.cpp program to compare with; empty: none
+  std::string ref_kind = "auto";
+  double ref_timeout = 600;  // seconds one reference run may take
 };
 
 CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args);
