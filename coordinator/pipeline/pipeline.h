@@ -53,6 +53,7 @@ struct PipelineStage {
   std::string worker_id;
   std::string name;
   std::string address;
+  std::string transport;  // to the next hop, for status: "nccl 10.0.0.3:5001" (empty: gRPC)
   std::string Describe() const;  // "stage 1 (gpu-b, 10.0.0.2:5001)"
 };
 

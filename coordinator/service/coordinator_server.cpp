@@ -18,6 +18,7 @@
 #include "coordinator/cluster/coordinator_service.h"
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/cluster/worker_registry.h"
+#include "coordinator/pipeline/hop_setup.h"
 #include "coordinator/pipeline/pipeline.h"
 #include "coordinator/service/inference_service.h"
 #include "worker/transport/grpc_stage_service.h"
@@ -147,14 +148,22 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   plan_options.kv_cache_tokens = static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(options.max_seqs);
   auto partition = plan::PlanPartition(*cost, capacities, plan_options);
   if (!partition.ok()) return shutdown(partition.status());
+  // Each hop's transport, from what both of its ends reported.
+  std::vector<plan::StageEndpoint> endpoints;
+  for (const WorkerRecord& w : workers) endpoints.push_back(EndpointOf(w));
+  const std::vector<plan::HopChoice> hops = plan::ChooseTransports(endpoints);
+  partition->explanation += plan::ExplainTransports(hops);
   std::fprintf(stderr, "pipeshard-coordinator: %s\n", partition->explanation.c_str());
 
-  // Load the shards.
+  // Load the shards in stage order: a stage's reply carries what it created for its GPU hop to
+  // the next stage (NCCL id, CUDA IPC ring), which that stage's request then gets.
   inference.SetState("loading");
   std::vector<PipelineStage> stages;
   for (size_t i = 0; i < workers.size(); ++i) {
-    stages.push_back({static_cast<int32_t>(i), workers[i].id, workers[i].name, workers[i].address});
+    stages.push_back({static_cast<int32_t>(i), workers[i].id, workers[i].name, workers[i].address,
+                      plan::DescribeHop(endpoints, hops, i)});
   }
+  pipeshard::v1::LoadShardResponse previous;
   for (size_t i = 0; i < workers.size(); ++i) {
     pipeshard::v1::LoadShardRequest request;
     request.set_model_path(options.model);
@@ -166,9 +175,12 @@ Status RunCoordinator(const CoordinatorOptions& options) {
     request.set_n_ctx(n_ctx);
     request.set_max_seqs(options.max_seqs);
     request.set_kv_type(options.kv_type);
+    const Status hop = SetHopFields(hops, i, previous, &request);
+    if (!hop.ok()) return shutdown(hop.WithContext(stages[i].Describe()));
     WorkerClient client(workers[i].address);
     auto loaded = client.LoadShard(request, kLoadTimeoutSeconds);
     if (!loaded.ok()) return shutdown(loaded.status().WithContext(stages[i].Describe()));
+    previous = *loaded;
     registry.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
     std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s\n", stages[i].Describe().c_str(),
                  request.first_layer(), request.last_layer(), loaded->load_seconds());

@@ -152,7 +152,11 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
     s->set_embedding(p.embedding);
     s->set_head(p.head);
     s->set_predicted_cost(p.relative_cost);
-    s->set_transport(i + 1 < stages_.size() ? "grpc " + stages_[i + 1].address : "grpc coordinator");
+    if (!stage.transport.empty()) {
+      s->set_transport(stage.transport);
+    } else {
+      s->set_transport(i + 1 < stages_.size() ? "grpc " + stages_[i + 1].address : "grpc coordinator");
+    }
     const Status h = registry_.Health(stage.worker_id);
     s->set_healthy(h.ok());
     s->set_error(h.ok() ? "" : h.message());
