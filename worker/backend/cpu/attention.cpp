@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/quant/quant.h"
+#include "worker/backend/cpu/kernels/attention_avx2.h"
 #include "worker/backend/cpu/ops.h"
 
 namespace ps::cpu {
@@ -31,8 +32,15 @@ float RoundF16(float x) { return Fp16ToFp32(Fp32ToFp16(x)); }
 
 }  // namespace
 
-Attention::Attention(int threads, const AttentionShape& shape)
-    : shape_(shape), scale_(1.0f / std::sqrt(static_cast<float>(shape.head_dim))), scratch_(threads) {
+Attention::Attention(int threads, const AttentionShape& shape, KernelLevel level)
+    : shape_(shape), scale_(1.0f / std::sqrt(static_cast<float>(shape.head_dim))), level_(level) {
+  if (level_ == KernelLevel::kAvx2) {
+    const size_t floats = AttendGroupScratchFloats(shape.n_head / shape.n_head_kv, shape.head_dim);
+    group_scratch_.assign(threads, std::vector<float>(floats, 0.0f));
+    bounds_.resize(threads + 1);
+    return;
+  }
+  scratch_.resize(threads);
   for (Scratch& s : scratch_) {
     s.q.resize(shape.head_dim);
     s.k.resize(shape.head_dim);
@@ -85,6 +93,65 @@ void Attention::AttendHead(const Elem* keys, const Elem* values, size_t row_stri
 
 void Attention::Run(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q, const int32_t* seq_ids,
                     const int32_t* positions, const uint8_t* half_rows, int64_t n, float* out) {
+  if (level_ == KernelLevel::kAvx2) {
+    RunAvx2(pool, cache, layer, q, seq_ids, positions, n, out);
+  } else {
+    RunReference(pool, cache, layer, q, seq_ids, positions, half_rows, n, out);
+  }
+}
+
+void Attention::RunAvx2(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q,
+                        const int32_t* seq_ids, const int32_t* positions, int64_t n, float* out) {
+  const int64_t d = shape_.head_dim;
+  const int64_t n_kv = shape_.n_head_kv;
+  const int64_t group = shape_.n_head / n_kv;
+  const int64_t width = shape_.n_head * d;
+  const int threads = static_cast<int>(group_scratch_.size());
+  // An item is (row, kv head); its cost is the positions it reads plus a fixed part for the
+  // query, the output and the tile set-up. Contiguous runs of about total / threads each: in a
+  // prompt the later rows read more positions, so equal item counts would leave threads idle.
+  constexpr int64_t kItemOverhead = 16;
+  int64_t total = 0;
+  for (int64_t row = 0; row < n; ++row) total += n_kv * (positions[row] + 1 + kItemOverhead);
+  int64_t done = 0;
+  int next = 1;
+  bounds_[0] = 0;
+  for (int64_t item = 0; item < n * n_kv; ++item) {
+    while (next < threads && done * threads >= total * next) bounds_[next++] = item;
+    done += positions[item / n_kv] + 1 + kItemOverhead;
+  }
+  while (next <= threads) bounds_[next++] = n * n_kv;
+
+  pool.ParallelFor(threads, [&](int thread, int64_t t0, int64_t t1) {
+    float* scratch = group_scratch_[thread].data();
+    for (int64_t item = bounds_[t0]; item < bounds_[t1]; ++item) {
+      const int64_t row = item / n_kv;
+      const int64_t kvh = item % n_kv;
+      const int32_t seq = seq_ids[row];
+      AttendGroupArgs a;
+      a.f16 = cache.f16();
+      if (a.f16) {
+        a.keys = cache.KeyF16(seq, layer, 0) + kvh * d;
+        a.values = cache.ValueF16(seq, layer, 0) + kvh * d;
+      } else {
+        a.keys = cache.KeyF32(seq, layer, 0) + kvh * d;
+        a.values = cache.ValueF32(seq, layer, 0) + kvh * d;
+      }
+      a.row_stride = static_cast<size_t>(cache.n_embd_kv());
+      a.n_pos = positions[row] + 1;  // causal: 0..pos
+      a.group = group;
+      a.head_dim = d;
+      a.scale = scale_;
+      a.q = q + row * width + kvh * group * d;
+      a.out = out + row * width + kvh * group * d;
+      AttendGroupAvx2(a, scratch);
+    }
+  });
+}
+
+void Attention::RunReference(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q,
+                             const int32_t* seq_ids, const int32_t* positions, const uint8_t* half_rows, int64_t n,
+                             float* out) {
   const int64_t d = shape_.head_dim;
   const int64_t group = shape_.n_head / shape_.n_head_kv;  // query heads per kv head
   const int64_t width = shape_.n_head * d;

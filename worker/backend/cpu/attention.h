@@ -12,12 +12,17 @@
 //    rescale and each multiply-add rounded to F16); S and M stay F32; output = V_acc / S.
 // Not mirrored: ggml's single-token split-KV path for >= 512 cached positions (partial sums
 // per thread, so ggml's own result depends on its thread count).
+// That is the scalar / reference level. At KernelLevel::kAvx2 one SIMD path serves both cache
+// types and every batch shape (kernels/attention_avx2.h): the query heads of a KV head attend
+// together, K and V are widened to F32 once per tile, and half_rows is ignored. Work is split
+// over the threads by (row, KV head), in contiguous runs of about equal cost (positions read).
 // Thread-safety: Attention owns per-thread scratch; one call at a time per instance.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "worker/backend/cpu/kernel_level.h"
 #include "worker/backend/cpu/kv_cache.h"
 #include "worker/backend/cpu/thread_pool.h"
 
@@ -34,11 +39,13 @@ struct AttentionShape {
 
 class Attention {
  public:
-  Attention(int threads, const AttentionShape& shape);
+  // level: a resolved kernel level (not kAuto).
+  Attention(int threads, const AttentionShape& shape, KernelLevel level = KernelLevel::kScalar);
 
   // q: [n, n_head * head_dim] (after rope); out: same shape. Row i belongs to seq_ids[i] at
   // positions[i], whose keys/values for 0..positions[i] are in `cache` at `layer`.
-  // half_rows[i] != 0 selects the F16 one-row numerics above (only with an F16 cache).
+  // half_rows[i] != 0 selects the F16 one-row numerics above (only with an F16 cache; not read
+  // at kAvx2).
   void Run(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q, const int32_t* seq_ids,
            const int32_t* positions, const uint8_t* half_rows, int64_t n, float* out);
 
@@ -46,13 +53,20 @@ class Attention {
   struct Scratch {
     std::vector<float> q, k, v, acc;  // [head_dim] each
   };
+  void RunReference(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q, const int32_t* seq_ids,
+                    const int32_t* positions, const uint8_t* half_rows, int64_t n, float* out);
+  void RunAvx2(ThreadPool& pool, const KvCache& cache, int64_t layer, const float* q, const int32_t* seq_ids,
+               const int32_t* positions, int64_t n, float* out);
   template <bool kHalf, typename Elem>
   void AttendHead(const Elem* keys, const Elem* values, size_t row_stride, int32_t n_pos, const float* q,
                   Scratch& s, float* out) const;
 
   AttentionShape shape_;
   float scale_;
-  std::vector<Scratch> scratch_;  // [threads]
+  KernelLevel level_;
+  std::vector<Scratch> scratch_;                  // [threads], scalar / reference
+  std::vector<std::vector<float>> group_scratch_;  // [threads], avx2 (AttendGroupScratchFloats)
+  std::vector<int64_t> bounds_;                   // [threads + 1] first item of each thread, avx2
 };
 
 }  // namespace ps::cpu

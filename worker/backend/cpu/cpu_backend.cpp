@@ -10,6 +10,12 @@
 //     x += (silu(h Wgate) * (h Wup)) Wdown
 //   logits = (rmsnorm(x) * output_norm) output^T   (last stage, rows asking for logits)
 //   or hidden = x
+//
+// Each step is one parallel pass over the batch (one ParallelFor): a residual add is folded into
+// the norm that follows it (x += down-projection happens at the next layer's attention norm, or
+// after the last layer), RoPE and the KV store share a pass, and the rotation angles of every
+// row are computed once per batch, next to the embedding, for all layers. The per-row kernels
+// and the attention follow the resolved kernel level (kernel_level.h).
 #include "worker/backend/cpu/cpu_backend.h"
 
 #include <algorithm>
@@ -89,6 +95,7 @@ struct CpuBackend::Impl {
   cpu::KvCache cache;
   cpu::Attention attention;
   cpu::RopeTable rope;
+  const cpu::RowKernels& row_ops;  // the level's add + norm, SwiGLU and rotation kernels
 
   // Activations, grown to the largest batch seen and reused, so steady-state calls allocate
   // nothing. Shapes for a batch of n rows:
@@ -102,7 +109,7 @@ struct CpuBackend::Impl {
   std::vector<float> proj;     // [n, n_embd] a sub-block's output before the residual add
   std::vector<float> gate;     // [n, n_ff]
   std::vector<float> up;       // [n, n_ff]
-  std::vector<float> cos_sin;  // [threads, n_rot]
+  std::vector<float> rope_cs;  // [n, n_rot] each row's rotation angles (RopeTable::Angles)
   std::vector<uint8_t> half_rows;       // [n] attention numerics per row (see attention.h)
   std::vector<int32_t> end_pos;         // [max_seqs] next position while validating
   std::vector<int32_t> seq_tokens;      // [max_seqs] tokens of each sequence in the batch
@@ -113,19 +120,20 @@ struct CpuBackend::Impl {
         options(o),
         pool(o.threads),
         matmul(o.threads, std::max(c.n_embd, c.n_ff), o.kernels),
-        cache(r.last - r.first, o.n_ctx, c.n_embd_kv(), o.max_seqs, o.kv_f16),
-        attention(o.threads, {c.n_head, c.n_head_kv, c.head_dim()}),
+        cache(r.last - r.first, o.n_ctx, c.n_embd_kv(), o.max_seqs, o.kv_f16, o.kernels),
+        attention(o.threads, {c.n_head, c.n_head_kv, c.head_dim()}, o.kernels),
         rope(c.head_dim(), c.n_rot, c.rope_freq_base, {}),
-        cos_sin(static_cast<size_t>(o.threads) * c.n_rot),
+        row_ops(cpu::RowKernelsFor(o.kernels)),
         end_pos(o.max_seqs),
         seq_tokens(o.max_seqs) {}
 
   Status Validate(const Batch& b);
   void Grow(int64_t n);
   void Embed(const Batch& b, int64_t n);
+  // Leaves the layer's feed-forward output in proj, not yet added to x.
   void RunLayer(int64_t il, const Batch& b, int64_t n);
   void Head(const Batch& b, int64_t n, std::vector<float>* logits);
-  void NormRows(const float* in, const std::vector<float>& weight, int64_t n, float* out);
+  void AddNormRows(const float* add, const std::vector<float>& weight, int64_t n);
   void AddInto(float* dst, const float* src, int64_t count);
 };
 
@@ -189,25 +197,34 @@ void CpuBackend::Impl::Grow(int64_t n) {
   gate.resize(n * ff);
   up.resize(n * ff);
   half_rows.resize(n);
+  rope_cs.resize(n * config.n_rot);
   matmul.Reserve(n);
   capacity = n;
 }
 
 void CpuBackend::Impl::Embed(const Batch& b, int64_t n) {
   const int64_t e = config.n_embd;
-  if (!first_stage) {
-    std::copy(b.embeddings.begin(), b.embeddings.begin() + n * e, x.begin());
-    return;
-  }
+  const int64_t n_rot = config.n_rot;
   pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) DequantizeRow(tok_embd.type, tok_embd.row(b.tokens[i]), &x[i * e], e);
+    for (int64_t i = r0; i < r1; ++i) {
+      if (first_stage) {
+        DequantizeRow(tok_embd.type, tok_embd.row(b.tokens[i]), &x[i * e], e);
+      } else {
+        std::copy(&b.embeddings[i * e], &b.embeddings[i * e] + e, &x[i * e]);
+      }
+      rope.Angles(b.positions[i], &rope_cs[i * n_rot]);
+    }
   });
 }
 
-void CpuBackend::Impl::NormRows(const float* in, const std::vector<float>& weight, int64_t n, float* out) {
+// x += add (when not null), then h = rmsnorm(x) * weight, row by row.
+void CpuBackend::Impl::AddNormRows(const float* add, const std::vector<float>& weight, int64_t n) {
   const int64_t e = config.n_embd;
   pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) cpu::RmsNorm(in + i * e, weight.data(), e, config.rms_eps, out + i * e);
+    for (int64_t i = r0; i < r1; ++i) {
+      row_ops.add_rms_norm(&x[i * e], add == nullptr ? nullptr : add + i * e, weight.data(), e, config.rms_eps,
+                           &h[i * e]);
+    }
   });
 }
 
@@ -223,33 +240,33 @@ void CpuBackend::Impl::RunLayer(int64_t il, const Batch& b, int64_t n) {
   const int64_t ekv = config.n_embd_kv();
   const int64_t ff = config.n_ff;
 
-  // Attention block.
-  NormRows(x.data(), L.attn_norm, n, h.data());  // h[n, e]
+  // Attention block; x += the previous layer's feed-forward output, still in proj.
+  AddNormRows(il == 0 ? nullptr : proj.data(), L.attn_norm, n);  // h[n, e]
   matmul.Multiply(pool, L.wq, h.data(), n, q.data());  // q[n, e]
   matmul.Multiply(pool, L.wk, h.data(), n, k.data());  // k[n, ekv]
   matmul.Multiply(pool, L.wv, h.data(), n, v.data());  // v[n, ekv]
-  pool.ParallelFor(n, [&](int thread, int64_t r0, int64_t r1) {
-    float* cs = &cos_sin[static_cast<size_t>(thread) * config.n_rot];
+  const int64_t hd = config.head_dim();
+  pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
-      rope.Apply(&q[i * e], config.n_head, b.positions[i], cs);
-      rope.Apply(&k[i * ekv], config.n_head_kv, b.positions[i], cs);
+      const float* cs = &rope_cs[i * config.n_rot];
+      row_ops.rope_rotate(&q[i * e], config.n_head, hd, config.n_rot, cs);
+      row_ops.rope_rotate(&k[i * ekv], config.n_head_kv, hd, config.n_rot, cs);
       cache.Store(b.seq_ids[i], il, b.positions[i], &k[i * ekv], &v[i * ekv]);
     }
   });
   attention.Run(pool, cache, il, q.data(), b.seq_ids.data(), b.positions.data(), half_rows.data(), n,
                 attn.data());                                  // attn[n, e]
   matmul.Multiply(pool, L.wo, attn.data(), n, proj.data());   // proj[n, e]
-  AddInto(x.data(), proj.data(), n * e);
 
-  // Feed-forward block.
-  NormRows(x.data(), L.ffn_norm, n, h.data());                // h[n, e]
+  // Feed-forward block; x += the attention output.
+  AddNormRows(proj.data(), L.ffn_norm, n);                     // h[n, e]
   matmul.Multiply(pool, L.gate, h.data(), n, gate.data());    // gate[n, ff]
   matmul.Multiply(pool, L.up, h.data(), n, up.data());        // up[n, ff]
-  pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) cpu::SwiGlu(&gate[i * ff], &up[i * ff], ff, &gate[i * ff]);
+  // Element-wise, so split by elements: a single decode row still uses every thread.
+  pool.ParallelFor(n * ff, [&](int, int64_t i0, int64_t i1) {
+    row_ops.swiglu(&gate[i0], &up[i0], i1 - i0, &gate[i0]);
   });
-  matmul.Multiply(pool, L.down, gate.data(), n, proj.data());  // proj[n, e]
-  AddInto(x.data(), proj.data(), n * e);
+  matmul.Multiply(pool, L.down, gate.data(), n, proj.data());  // proj[n, e], added by the caller
 }
 
 void CpuBackend::Impl::Head(const Batch& b, int64_t n, std::vector<float>* logits) {
@@ -262,7 +279,11 @@ void CpuBackend::Impl::Head(const Batch& b, int64_t n, std::vector<float>* logit
       ++m;
     }
   }
-  NormRows(h.data(), output_norm, m, h.data());  // h[m, e]
+  pool.ParallelFor(m, [&](int, int64_t r0, int64_t r1) {  // h[m, e], normed in place
+    for (int64_t i = r0; i < r1; ++i) {
+      row_ops.add_rms_norm(&h[i * e], nullptr, output_norm.data(), e, config.rms_eps, &h[i * e]);
+    }
+  });
   logits->resize(static_cast<size_t>(m) * config.n_vocab);
   matmul.Multiply(pool, output, h.data(), m, logits->data());  // logits[m, n_vocab]
 }
@@ -348,6 +369,7 @@ Status CpuBackend::Forward(const Batch& batch, BatchOutput* out) {
 
   s.Embed(batch, n);  // x[n, e]
   for (int64_t il = 0; il < static_cast<int64_t>(s.layers.size()); ++il) s.RunLayer(il, batch, n);
+  s.AddInto(s.x.data(), s.proj.data(), n * s.config.n_embd);  // the last layer's feed-forward output
   for (int32_t seq = 0; seq < s.options.max_seqs; ++seq) {
     if (s.seq_tokens[seq] > 0) s.cache.Commit(seq, s.end_pos[seq]);
   }

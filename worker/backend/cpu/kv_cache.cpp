@@ -4,14 +4,17 @@
 #include <string>
 
 #include "common/quant/quant.h"
+#include "worker/backend/cpu/kernels/ops_avx2.h"
 
 namespace ps::cpu {
 
-KvCache::KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_embd_kv, int32_t max_seqs, bool f16)
+KvCache::KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_embd_kv, int32_t max_seqs, bool f16,
+                 KernelLevel level)
     : n_layers_(n_layers),
       n_ctx_(n_ctx),
       n_embd_kv_(n_embd_kv),
       f16_(f16),
+      f16c_(level == KernelLevel::kAvx2),
       length_(max_seqs, 0),
       f16_k_(max_seqs),
       f16_v_(max_seqs),
@@ -54,6 +57,11 @@ void KvCache::Store(int32_t seq, int64_t layer, int32_t pos, const float* k, con
   if (f16_) {
     uint16_t* kd = f16_k_[seq].get() + off;
     uint16_t* vd = f16_v_[seq].get() + off;
+    if (f16c_) {
+      RoundToF16RowAvx2(k, kd, n_embd_kv_);
+      RoundToF16RowAvx2(v, vd, n_embd_kv_);
+      return;
+    }
     for (int64_t i = 0; i < n_embd_kv_; ++i) {
       kd[i] = Fp32ToFp16(k[i]);
       vd[i] = Fp32ToFp16(v[i]);

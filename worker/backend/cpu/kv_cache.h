@@ -2,7 +2,8 @@
 // K and V as [n_ctx, n_embd_kv] rows (row p = position p, kv heads side by side). Elements are
 // F16 (uint16_t, as llama.cpp's default cache stores them) or F32. A sequence's memory is
 // allocated on first use and released by Free; its length (the next position it expects) only
-// moves through Commit, so a failed batch leaves nothing behind.
+// moves through Commit, so a failed batch leaves nothing behind. At KernelLevel::kAvx2 rows are
+// rounded to F16 with the F16C instruction (round to nearest even), else by Fp32ToFp16.
 // Thread-safety: Store* on distinct (seq, layer, pos) cells and concurrent reads are safe;
 // Reserve, Commit and Free need exclusive access.
 #pragma once
@@ -12,12 +13,15 @@
 #include <vector>
 
 #include "common/util/status.h"
+#include "worker/backend/cpu/kernel_level.h"
 
 namespace ps::cpu {
 
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_embd_kv, int32_t max_seqs, bool f16);
+  // level: a resolved kernel level (not kAuto).
+  KvCache(int64_t n_layers, int64_t n_ctx, int64_t n_embd_kv, int32_t max_seqs, bool f16,
+          KernelLevel level = KernelLevel::kScalar);
 
   bool f16() const { return f16_; }
   int64_t n_embd_kv() const { return n_embd_kv_; }
@@ -48,6 +52,7 @@ class KvCache {
   int64_t n_ctx_;
   int64_t n_embd_kv_;
   bool f16_;
+  bool f16c_;  // round with F16C (kAvx2)
   std::vector<int32_t> length_;                      // [max_seqs]
   std::vector<std::unique_ptr<uint16_t[]>> f16_k_;  // [max_seqs][n_layers * n_ctx * n_embd_kv]
   std::vector<std::unique_ptr<uint16_t[]>> f16_v_;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/quant/quant.h"
+#include "worker/backend/cpu/kernels/ops_avx2.h"
 
 namespace ps::cpu {
 
@@ -88,6 +89,13 @@ float ExpPoly(float x) {
   return (s2 * poly + s2) * s1;
 }
 
+void AddRmsNorm(float* x, const float* add, const float* weight, int64_t n, float eps, float* out) {
+  if (add != nullptr) {
+    for (int64_t i = 0; i < n; ++i) x[i] += add[i];
+  }
+  RmsNorm(x, weight, n, eps, out);
+}
+
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
@@ -109,7 +117,7 @@ RopeTable::RopeTable(int64_t head_dim, int64_t n_rot, float freq_base, std::vect
       theta_scale_(std::pow(freq_base, -2.0f / static_cast<float>(n_rot))),
       freq_factors_(std::move(freq_factors)) {}
 
-void RopeTable::Apply(float* x, int64_t n_heads, int32_t pos, float* cos_sin) const {
+void RopeTable::Angles(int32_t pos, float* cos_sin) const {
   // ggml computes theta_i = pos * theta_scale^i by multiplying theta_scale in once per pair, in
   // F32; the rounding of that product decides the last bits, so we do the same.
   float theta = static_cast<float>(pos);
@@ -119,9 +127,12 @@ void RopeTable::Apply(float* x, int64_t n_heads, int32_t pos, float* cos_sin) co
     cos_sin[2 * i + 1] = std::sin(t);
     theta *= theta_scale_;
   }
+}
+
+void RopeRotate(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
   for (int64_t h = 0; h < n_heads; ++h) {
-    float* v = x + h * head_dim_;
-    for (int64_t i = 0; i < n_rot_; i += 2) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < n_rot; i += 2) {
       const float c = cos_sin[i];
       const float s = cos_sin[i + 1];
       const float x0 = v[i];
@@ -130,6 +141,12 @@ void RopeTable::Apply(float* x, int64_t n_heads, int32_t pos, float* cos_sin) co
       v[i + 1] = x0 * s + x1 * c;
     }
   }
+}
+
+const RowKernels& RowKernelsFor(KernelLevel level) {
+  static constexpr RowKernels kScalarKernels = {AddRmsNorm, SwiGlu, RopeRotate};
+  static constexpr RowKernels kAvx2Kernels = {AddRmsNormAvx2, SwiGluAvx2, RopeRotateAvx2};
+  return level == KernelLevel::kAvx2 ? kAvx2Kernels : kScalarKernels;
 }
 
 }  // namespace ps::cpu

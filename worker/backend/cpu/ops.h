@@ -1,11 +1,15 @@
 // The element-wise and per-row operations of a Llama layer, on F32 rows, written so the compiler
 // can vectorise the inner loops. Their rounding follows ggml's CPU kernels where that decides
 // llama.cpp's tokens (rms_norm sums in double; rope advances theta by repeated multiplication).
+// These are the scalar / reference level kernels; RowKernelsFor picks them or the avx2 ones
+// (kernels/ops_avx2.h) for the per-row steps of the forward pass.
 // Thread-safety: pure functions; RopeTable is immutable after construction.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "worker/backend/cpu/kernel_level.h"
 
 namespace ps::cpu {
 
@@ -24,8 +28,27 @@ void AxpyF32(float a, const float* x, float* y, int64_t n);
 // the mean to float before adding eps; so does this.
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 
-// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+// When add != nullptr: x[i] += add[i] (written back, in F32, as ggml's add). Then
+// RmsNorm(x, weight) into out. out may equal x.
+void AddRmsNorm(float* x, const float* add, const float* weight, int64_t n, float eps, float* out);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). Element-wise, so any split of a
+// range gives the same values.
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
+
+// Rotates the first n_rot dimensions of each of n_heads heads (head_dim apart) by the angles
+// RopeTable::Angles wrote to cos_sin: x0' = x0 c - x1 s, x1' = x0 s + x1 c.
+void RopeRotate(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
+
+// The per-row kernels of one kernel level: the scalar functions above for kScalar and
+// kReference, the kernels/ops_avx2.h ones for kAvx2.
+struct RowKernels {
+  void (*add_rms_norm)(float* x, const float* add, const float* weight, int64_t n, float eps, float* out);
+  void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  void (*rope_rotate)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
+};
+// level: a resolved level (not kAuto).
+const RowKernels& RowKernelsFor(KernelLevel level);
 
 // llama.cpp parity: with quantized weights every layer re-quantizes its activations to 8 bits,
 // which turns last-bit differences into whole quantization steps and, later, other tokens. So
@@ -44,9 +67,11 @@ class RopeTable {
  public:
   // freq_factors: n_rot/2 divisors (Llama 3.1 rope_freqs) or empty.
   RopeTable(int64_t head_dim, int64_t n_rot, float freq_base, std::vector<float> freq_factors);
-  // Rotates each of the n_heads heads of one token's row x [n_heads * head_dim] in place.
-  // cos_sin: scratch of n_rot floats.
-  void Apply(float* x, int64_t n_heads, int32_t pos, float* cos_sin) const;
+  int64_t head_dim() const { return head_dim_; }
+  int64_t n_rot() const { return n_rot_; }
+  // The rotation of position pos: cos_sin[2i] = cos(theta_i), cos_sin[2i + 1] = sin(theta_i) for
+  // the n_rot / 2 pairs. Computed once per token and used by every layer (RowKernels::rope_rotate).
+  void Angles(int32_t pos, float* cos_sin) const;
 
  private:
   int64_t head_dim_;
