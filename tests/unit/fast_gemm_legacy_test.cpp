@@ -1,0 +1,333 @@
+// The legacy fast kernels (worker/backend/cpu/kernels/gemm_legacy_avx2.cpp, legacy_act_avx2.h):
+// the activation preparer's rounding, the product against a double-precision oracle and against
+// the float product, bitwise reproducibility across batch sizes and row splits, and MatMul at
+// kAvx2 against kReference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "common/quant/blocks.h"
+#include "common/quant/quant.h"
+#include "worker/backend/cpu/kernel_level.h"
+#include "worker/backend/cpu/kernels/fast_gemm.h"
+#include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+#include "worker/backend/cpu/matmul.h"
+#include "worker/backend/cpu/thread_pool.h"
+
+namespace ps::cpu {
+namespace {
+
+constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
+
+#define SKIP_WITHOUT_AVX2()                                                                     \
+  if (!CpuHasAvx2Fma()) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C, so there are " \
+                                        "no fast kernels to test"
+
+// Prepared activation rows, 64-byte aligned, at the stride MatMul uses.
+class PreparedRows {
+ public:
+  PreparedRows(const FastGemmKernel& kernel, const std::vector<float>& x, int64_t n, int64_t k)
+      : k_(k), stride_((kernel.prepared_row_bytes(k) + 63) / 64 * 64), bytes_(n * stride_ + 64) {
+    const auto base = reinterpret_cast<uintptr_t>(bytes_.data());
+    start_ = bytes_.data() + (64 - base % 64) % 64;
+    for (int64_t i = 0; i < n; ++i) kernel.prepare(x.data() + i * k, row(i), k);
+  }
+  uint8_t* row(int64_t i) { return start_ + i * stride_; }
+  const uint8_t* row(int64_t i) const { return start_ + i * stride_; }
+  size_t stride() const { return stride_; }
+  // The activation value the kernel multiplies with: d[b] * q[e].
+  double Value(int64_t i, int64_t e) const {
+    const LegacyActLayout l = LegacyActLayout::Of(k_, false);
+    const auto* q = reinterpret_cast<const int8_t*>(row(i));
+    const auto* d = reinterpret_cast<const float*>(row(i) + l.scales_offset);
+    return static_cast<double>(d[e / kQK]) * q[e];
+  }
+
+ private:
+  int64_t k_;
+  size_t stride_;
+  std::vector<uint8_t> bytes_;
+  uint8_t* start_ = nullptr;
+};
+
+struct Weights {
+  GgmlType type;
+  int64_t rows, k;
+  size_t row_bytes;
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;  // dequantized
+};
+
+Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
+  Weights w{type, rows, k, *RowBytes(type, k), {}, {}};
+  w.bytes.resize(w.row_bytes * rows);
+  w.values.resize(rows * k);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> src(k);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : src) v = dist(rng);
+    QuantizeRow(type, src.data(), w.bytes.data() + r * w.row_bytes, k);
+    DequantizeRow(type, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
+  }
+  return w;
+}
+
+std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
+  std::vector<float> x(n * k);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (float& v : x) v = dist(rng);
+  // A few outliers, as real activations have, so blocks get very different scales.
+  for (size_t i = 0; i < x.size(); i += 97) x[i] *= 40.0f;
+  return x;
+}
+
+// y[i * ldy + r] for rows [r0, r1) and all n prepared rows.
+void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& act, int64_t n, int64_t r0,
+             int64_t r1, float* y, int64_t ldy) {
+  FastGemmArgs a;
+  a.w = w.bytes.data();
+  a.w_row_bytes = w.row_bytes;
+  a.r0 = r0;
+  a.r1 = r1;
+  a.act = act.row(0);
+  a.act_stride = act.stride();
+  a.n = n;
+  a.k = w.k;
+  a.y = y;
+  a.ldy = ldy;
+  kernel.gemm(a);
+}
+
+// The stated accuracy of one output: each of the nb block steps rounds once in the scale product
+// and once in the FMA, each by at most 2^-24 of a partial sum bounded by sum|w * a|; the final
+// horizontal sum adds three more roundings.
+double Tolerance(int64_t k, double abs_sum) {
+  return static_cast<double>(k / kQK + 4) * 0x1p-23 * abs_sum + 1e-30;
+}
+
+TEST(LegacyPrepareTest, RoundsEachBlockToItsOwnScale) {
+  SKIP_WITHOUT_AVX2();
+  std::mt19937 rng(1);
+  const int64_t k = 256;
+  const std::vector<float> x = RandomActivations(1, k, rng);
+  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q8_0);
+  PreparedRows p(kernel, x, 1, k);
+  const LegacyActLayout l = LegacyActLayout::Of(k, false);
+  const auto* q = reinterpret_cast<const int8_t*>(p.row(0));
+  const auto* d = reinterpret_cast<const float*>(p.row(0) + l.scales_offset);
+  for (int64_t b = 0; b < k / kQK; ++b) {
+    float amax = 0.0f;
+    for (int e = 0; e < kQK; ++e) amax = std::max(amax, std::fabs(x[b * kQK + e]));
+    EXPECT_EQ(d[b], amax / 127.0f) << "block " << b;
+    for (int e = 0; e < kQK; ++e) {
+      const int64_t idx = b * kQK + e;
+      EXPECT_GE(q[idx], -127) << idx;
+      // Nearest rounding: within half a step (plus the rounding of x * 127 / amax).
+      EXPECT_LE(std::fabs(x[idx] - static_cast<double>(d[b]) * q[idx]), 0.5001 * d[b]) << idx;
+    }
+  }
+}
+
+TEST(LegacyPrepareTest, ZeroExtremeAndTinyBlocksAreSane) {
+  SKIP_WITHOUT_AVX2();
+  const int64_t k = 128;
+  std::vector<float> x(k, 0.0f);  // block 0: zeros
+  for (int e = 0; e < kQK; ++e) x[kQK + e] = (e % 2 ? 1e30f : -1e30f) * (e + 1) / 32;  // block 1: huge
+  for (int e = 0; e < kQK; ++e) x[2 * kQK + e] = 1e-35f * (e - 16);  // block 2: below 2^-100
+  for (int e = 0; e < kQK; ++e) x[3 * kQK + e] = 1e-20f * (e - 16);  // block 3: small but normal
+  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q8_0);
+  PreparedRows p(kernel, x, 1, k);
+  const LegacyActLayout l = LegacyActLayout::Of(k, false);
+  const auto* q = reinterpret_cast<const int8_t*>(p.row(0));
+  const auto* d = reinterpret_cast<const float*>(p.row(0) + l.scales_offset);
+  EXPECT_EQ(d[0], 0.0f);
+  EXPECT_EQ(d[2], 0.0f);
+  for (int e = 0; e < kQK; ++e) {
+    EXPECT_EQ(q[e], 0);
+    EXPECT_EQ(q[2 * kQK + e], 0);
+  }
+  EXPECT_TRUE(std::isfinite(d[1]));
+  EXPECT_EQ(q[kQK + 31], 127);  // the largest, +1e30
+  EXPECT_EQ(q[kQK + 30], -123);  // -1e30 * 31 / 32 at a step of 1e30 / 127
+  for (int e = 0; e < kQK; ++e) {
+    const double v = static_cast<double>(d[1]) * q[kQK + e];
+    EXPECT_LE(std::fabs(v - x[kQK + e]), 0.5001 * d[1]) << e;
+    const double t = static_cast<double>(d[3]) * q[3 * kQK + e];
+    EXPECT_LE(std::fabs(t - x[3 * kQK + e]), 0.5001 * d[3]) << e;
+  }
+  EXPECT_GT(d[3], 0.0f);
+
+  // The product of such a row with real weights is finite and close to the float product.
+  std::mt19937 rng(2);
+  const Weights w = RandomWeights(GgmlType::Q8_0, 3, k, rng);
+  float y[3];
+  RunGemm(kernel, w, p, 1, 0, 3, y, 3);
+  for (int r = 0; r < 3; ++r) {
+    double exact = 0.0, bound = 0.0;
+    for (int64_t e = 0; e < k; ++e) {
+      exact += static_cast<double>(w.values[r * k + e]) * x[e];
+      bound += std::fabs(w.values[r * k + e]) * (0.5001 * d[e / kQK] + 1e-30);
+    }
+    EXPECT_TRUE(std::isfinite(y[r]));
+    EXPECT_LE(std::fabs(y[r] - exact), bound + 1e-5 * std::fabs(exact)) << r;
+  }
+}
+
+class LegacyGemmTest : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(LegacyGemmTest, MatchesDoubleOracleAndFloatProduct) {
+  SKIP_WITHOUT_AVX2();
+  const GgmlType type = GetParam();
+  const FastGemmKernel* kernel = FindFastGemm(type);
+  ASSERT_NE(kernel, nullptr);
+  std::mt19937 rng(3);
+  for (int64_t k : {32, 96, 1024 + 32}) {
+    for (int64_t rows : {1, 3, 4, 7, 18}) {
+      const int64_t n = 67;
+      const Weights w = RandomWeights(type, rows, k, rng);
+      const std::vector<float> x = RandomActivations(n, k, rng);
+      PreparedRows p(*kernel, x, n, k);
+      std::vector<float> y(n * rows);
+      RunGemm(*kernel, w, p, n, 0, rows, y.data(), rows);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double oracle = 0.0, abs_sum = 0.0, exact = 0.0, quant_bound = 0.0;
+          for (int64_t e = 0; e < k; ++e) {
+            const double wv = w.values[r * k + e];
+            const double a = p.Value(i, e);
+            oracle += wv * a;
+            abs_sum += std::fabs(wv * a);
+            exact += wv * x[i * k + e];
+            // Half a quantization step of the activation's block.
+            float amax = 0.0f;
+            for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[i * k + e / kQK * kQK + j]));
+            quant_bound += std::fabs(wv) * 0.5001 * amax / 127.0;
+          }
+          const float got = y[i * rows + r];
+          ASSERT_LE(std::fabs(got - oracle), Tolerance(k, abs_sum))
+              << TypeName(type) << " k " << k << " rows " << rows << " i " << i << " r " << r;
+          ASSERT_LE(std::fabs(got - exact), quant_bound + Tolerance(k, abs_sum))
+              << TypeName(type) << " k " << k << " rows " << rows << " i " << i << " r " << r;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(LegacyGemmTest, BitwiseSameForAnyBatchAndRowSplit) {
+  SKIP_WITHOUT_AVX2();
+  const GgmlType type = GetParam();
+  const FastGemmKernel* kernel = FindFastGemm(type);
+  ASSERT_NE(kernel, nullptr);
+  std::mt19937 rng(4);
+  const int64_t k = 1024 + 32, rows = 23, n = 64 + 3;
+  const Weights w = RandomWeights(type, rows, k, rng);
+  const std::vector<float> x = RandomActivations(n, k, rng);
+  PreparedRows p(*kernel, x, n, k);
+  std::vector<float> whole(n * rows);
+  RunGemm(*kernel, w, p, n, 0, rows, whole.data(), rows);
+
+  // Row splits at odd places, all rows at once.
+  std::vector<float> split(n * rows, NAN);
+  const int64_t cuts[] = {0, 1, 6, 13, 14, rows};
+  for (size_t c = 0; c + 1 < std::size(cuts); ++c) RunGemm(*kernel, w, p, n, cuts[c], cuts[c + 1], split.data(), rows);
+  EXPECT_EQ(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)), 0);
+
+  // Each activation row alone and in small batches that start at odd rows (other tile positions).
+  for (int64_t batch : {1, 2, 3, 5, 7}) {
+    std::vector<float> parts(n * rows, NAN);
+    for (int64_t i = 0; i < n; i += batch) {
+      const int64_t b = std::min(batch, n - i);
+      FastGemmArgs a;
+      a.w = w.bytes.data();
+      a.w_row_bytes = w.row_bytes;
+      a.r0 = 3;  // rows 3.. first, then 0..3: a tile grid shifted by three rows
+      a.r1 = rows;
+      a.act = p.row(i);
+      a.act_stride = p.stride();
+      a.n = b;
+      a.k = k;
+      a.y = parts.data() + i * rows;
+      a.ldy = rows;
+      kernel->gemm(a);
+      a.r0 = 0;
+      a.r1 = 3;
+      kernel->gemm(a);
+    }
+    EXPECT_EQ(std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)), 0) << "batch " << batch;
+  }
+}
+
+TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
+  SKIP_WITHOUT_AVX2();
+  const GgmlType type = GetParam();
+  std::mt19937 rng(5);
+  const int64_t k = 512, rows = 70, n = 9;
+  const Weights w = RandomWeights(type, rows, k, rng);
+  const std::vector<float> x = RandomActivations(n, k, rng);
+  WeightMatrix wm;
+  wm.type = type;
+  wm.data = w.bytes.data();
+  wm.cols = k;
+  wm.rows = rows;
+  wm.row_bytes = w.row_bytes;
+  ThreadPool pool(2);
+  std::vector<float> fast(n * rows), ref(n * rows);
+  MatMul fast_mm(2, k, KernelLevel::kAvx2);
+  fast_mm.Reserve(n);
+  fast_mm.Multiply(pool, wm, x.data(), n, fast.data());
+  MatMul ref_mm(2, k, KernelLevel::kReference);
+  ref_mm.Reserve(n);
+  ref_mm.Multiply(pool, wm, x.data(), n, ref.data());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t r = 0; r < rows; ++r) {
+      // Both quantize the activations (the reference with a binary16 scale): each is within half
+      // a step (d = amax / 127, +0.1% for the binary16 rounding) of the float product.
+      double bound = 0.0, abs_sum = 0.0;
+      for (int64_t e = 0; e < k; ++e) {
+        float amax = 0.0f;
+        for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[i * k + e / kQK * kQK + j]));
+        bound += std::fabs(w.values[r * k + e]) * 1.002 * amax / 127.0;
+        abs_sum += std::fabs(w.values[r * k + e] * x[i * k + e]);
+      }
+      EXPECT_LE(std::fabs(fast[i * rows + r] - ref[i * rows + r]), bound + 2 * Tolerance(k, abs_sum))
+          << TypeName(type) << " i " << i << " r " << r;
+    }
+  }
+}
+
+TEST(LegacyQ8_0Test, WeightOfMinus128IsExact) {
+  SKIP_WITHOUT_AVX2();
+  // ggml's quantizer never writes -128, but a file may hold it; the sign trick must still be exact.
+  const int64_t k = 64;
+  Weights w{GgmlType::Q8_0, 1, k, *RowBytes(GgmlType::Q8_0, k), {}, {}};
+  w.bytes.resize(w.row_bytes);
+  auto* blocks = reinterpret_cast<block_q8_0*>(w.bytes.data());
+  for (int b = 0; b < 2; ++b) {
+    blocks[b].d = Fp32ToFp16(b == 0 ? 0.5f : 0.25f);
+    for (int e = 0; e < kQK; ++e) blocks[b].qs[e] = static_cast<int8_t>(e % 3 == 0 ? -128 : 127 - e);
+  }
+  w.values.resize(k);
+  DequantizeRow(GgmlType::Q8_0, w.bytes.data(), w.values.data(), k);
+  std::vector<float> x(k);
+  for (int64_t e = 0; e < k; ++e) x[e] = (e % 2 ? -1.0f : 1.0f) * static_cast<float>(e % 13) / 12.0f;
+  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q8_0);
+  PreparedRows p(kernel, x, 1, k);
+  float y = 0.0f;
+  RunGemm(kernel, w, p, 1, 0, 1, &y, 1);
+  double oracle = 0.0, abs_sum = 0.0;
+  for (int64_t e = 0; e < k; ++e) {
+    oracle += w.values[e] * p.Value(0, e);
+    abs_sum += std::fabs(w.values[e] * p.Value(0, e));
+  }
+  EXPECT_LE(std::fabs(y - oracle), Tolerance(k, abs_sum));
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, LegacyGemmTest, ::testing::ValuesIn(kTypes),
+                         [](const auto& info) { return std::string(TypeName(info.param)); });
+
+}  // namespace
+}  // namespace ps::cpu

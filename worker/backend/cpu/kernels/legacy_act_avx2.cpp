@@ -1,0 +1,80 @@
+#include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+
+#include <immintrin.h>
+
+#include "common/quant/blocks.h"
+
+#define PS_ACT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace ps::cpu {
+
+LegacyActLayout LegacyActLayout::Of(int64_t k, bool with_sums) {
+  LegacyActLayout l;
+  l.blocks = k / kQK;
+  l.scales_offset = static_cast<size_t>(l.blocks) * kQK;
+  l.sums_offset = l.scales_offset + static_cast<size_t>(l.blocks) * sizeof(float);
+  l.bytes = l.sums_offset + (with_sums ? static_cast<size_t>(l.blocks) * sizeof(float) : 0);
+  return l;
+}
+
+namespace {
+
+PS_ACT_AVX2 inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+PS_ACT_AVX2 inline int32_t HorizontalSum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+}  // namespace
+
+PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool with_sums) {
+  const LegacyActLayout layout = LegacyActLayout::Of(k, with_sums);
+  auto* q = static_cast<int8_t*>(dst);
+  auto* d = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + layout.scales_offset);
+  auto* s = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + layout.sums_offset);
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  const __m256i min_q = _mm256_set1_epi8(-127);
+  // packs_epi32 / packs_epi16 interleave the 128-bit halves; this puts the 32-bit groups back
+  // in element order.
+  const __m256i unshuffle = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < layout.blocks; ++b) {
+    const float* xb = x + b * kQK;
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xb + 8 * j);
+    __m256 amax = _mm256_andnot_ps(sign_bit, v[0]);
+    for (int j = 1; j < 4; ++j) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
+    const float max_abs = HorizontalMax(amax);
+    int8_t* qb = q + b * kQK;
+    // Written as "not >=" so that a NaN maximum takes the general path and is clamped there.
+    if (!(max_abs >= kTinyBlockMax) && max_abs == max_abs) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(qb), _mm256_setzero_si256());
+      d[b] = 0.0f;
+      if (with_sums) s[b] = 0.0f;
+      continue;
+    }
+    const __m256 inv = _mm256_set1_ps(127.0f / max_abs);
+    __m256i i32[4];
+    for (int j = 0; j < 4; ++j) i32[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], inv));
+    const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+    const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+    __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), unshuffle);
+    i8 = _mm256_max_epi8(i8, min_q);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(qb), i8);
+    d[b] = max_abs / 127.0f;
+    if (with_sums) {
+      const __m256i sum16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), i8);
+      const int32_t sum = HorizontalSum(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
+      s[b] = d[b] * static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace ps::cpu
