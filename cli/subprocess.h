@@ -2,8 +2,8 @@
 // execv, stdin is /dev/null, stdout and stderr are captured up to a byte limit, and a program that
 // runs past its time limit or writes past the byte limit is killed (its whole process group, so a
 // script's children die with it). Used by `pipeshard bench --ref-binary` to run llama.cpp.
-// Thread-safety: RunProgram may be called from any thread; it forks, so call it where no other
-// thread holds locks the child could need (the child only calls async-signal-safe functions).
+// Thread-safety: RunProgram may be called from any thread, also while other threads run: between
+// fork and exec the child calls only async-signal-safe functions.
 #pragma once
 
 #include <cstddef>
