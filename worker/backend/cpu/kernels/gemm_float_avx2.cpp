@@ -7,17 +7,17 @@
 //
 // Every output element y[i, r] owns one 8-lane accumulator. It runs one FMA per whole 8-element
 // chunk of k, in k order, then one FMA on the zero-padded tail (k % 8 elements, when there are
-// any), then one fixed horizontal sum. Register tiles, cache blocks and the thread split only
-// decide which elements are computed side by side and when an accumulator waits in memory
-// between k blocks (stored and reloaded exactly), never the per-element arithmetic: results are
-// bitwise the same for any n, r0/r1 split or tile position.
+// any), then one fixed horizontal sum. Register tiles and the thread split only decide which
+// elements are computed side by side, never the per-element arithmetic: results are bitwise the
+// same for any n, r0/r1 split or tile position.
 //
-// Work order: weight rows in blocks of kRowBlock, activation rows in blocks of kActBlock; for a
-// prompt batch, k in blocks of kChunkBlock chunks so that the block's weight slice stays in L1
-// while every activation tile of the block passes over it. Inside, register tiles of kTileRows
-// weight rows x kTileActs activation rows (12 accumulators, 3 activation registers, one weight
-// register: the 16 YMM registers). Decode (n <= kTileActs) streams whole weight rows, kTileRows at
-// a time sharing each activation load, so weights are read once at memory bandwidth.
+// Work order: weight rows in blocks of kRowBlock (a block stays in L2 while every activation row
+// passes over it); inside a block, register tiles of kTileRows weight rows x kTileActs activation
+// rows (12 accumulators, 3 activation registers, one weight register: the 16 YMM registers) that
+// each run over all of k. Blocking k as well (so a weight slice stays in L1) measured slower here:
+// the accumulators must then wait in memory between k blocks, and the long streams over whole
+// rows prefetch well. Decode (n <= kTileActs) is the same loop with one tile of activation rows:
+// it streams each weight row once, kTileRows rows at a time sharing each activation load.
 // Thread-safety: pure functions.
 #include <immintrin.h>
 
@@ -39,8 +39,6 @@ enum class WeightKind { kF32, kF16, kBf16 };
 constexpr int kTileRows = 4;         // weight rows per register tile
 constexpr int kTileActs = 3;         // activation rows per register tile
 constexpr int64_t kRowBlock = 16;    // weight rows per cache block (a multiple of kTileRows)
-constexpr int64_t kActBlock = 48;    // activation rows per cache block (a multiple of kTileActs)
-constexpr int64_t kChunkBlock = 32;  // 8-element chunks of k per cache block (prompt batches)
 
 template <WeightKind W>
 constexpr size_t kElementBytes = W == WeightKind::kF32 ? 4 : 2;
@@ -77,32 +75,27 @@ PS_AVX2 inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Accumulators of one cache block, acc[(row * kActBlock + act) * 8 + lane]: the running sums of
-// every (weight row, activation row) pair in the block between k blocks.
-struct BlockSums {
-  alignas(32) float lanes[kRowBlock * kActBlock * 8];
-  float* at(int64_t row, int64_t act) { return lanes + (row * kActBlock + act) * 8; }
-};
-
 // Where one register tile reads and writes.
 struct TileArgs {
-  const uint8_t* w;     // first weight row of the tile
+  const uint8_t* w;   // first weight row of the tile
   size_t w_row_bytes;
-  const float* act;     // first prepared activation row of the tile
-  size_t act_floats;    // floats between prepared rows
-  float* acc;           // accumulator of (tile row 0, tile act 0) in BlockSums
-  int64_t e0, e1;       // elements [e0, e1) of k, whole chunks
+  const float* act;   // first prepared activation row of the tile
+  size_t act_floats;  // floats between prepared rows
+  int64_t whole;      // elements of k in whole 8-element chunks
+  int64_t tail;       // the k % 8 elements after them
+  float* y;           // y of (tile row 0, tile activation 0)
+  int64_t ldy;
 };
 
-// RM weight rows x RN activation rows over elements [e0, e1): accumulators in registers, loaded
-// from and stored back to the block's sums.
+// RM weight rows x RN activation rows: RM * RN accumulators in registers over all of k, then each
+// finishes on its own (tail FMA, horizontal sum).
 template <WeightKind W, int RM, int RN>
 PS_AVX2 void Tile(const TileArgs& t) {
   __m256 c[RM][RN];
   for (int m = 0; m < RM; ++m) {
-    for (int j = 0; j < RN; ++j) c[m][j] = _mm256_load_ps(t.acc + (m * kActBlock + j) * 8);
+    for (int j = 0; j < RN; ++j) c[m][j] = _mm256_setzero_ps();
   }
-  for (int64_t e = t.e0; e < t.e1; e += 8) {
+  for (int64_t e = 0; e < t.whole; e += 8) {
     __m256 a[RN];
     for (int j = 0; j < RN; ++j) a[j] = _mm256_load_ps(t.act + static_cast<size_t>(j) * t.act_floats + e);
     for (int m = 0; m < RM; ++m) {
@@ -111,7 +104,15 @@ PS_AVX2 void Tile(const TileArgs& t) {
     }
   }
   for (int m = 0; m < RM; ++m) {
-    for (int j = 0; j < RN; ++j) _mm256_store_ps(t.acc + (m * kActBlock + j) * 8, c[m][j]);
+    if (t.tail > 0) {
+      // The prepared rows are zero-padded past k, so the padded lanes add 0 * 0.
+      const __m256 w = LoadTail<W>(t.w + static_cast<size_t>(m) * t.w_row_bytes, t.whole, t.tail);
+      for (int j = 0; j < RN; ++j) {
+        const __m256 x = _mm256_load_ps(t.act + static_cast<size_t>(j) * t.act_floats + t.whole);
+        c[m][j] = _mm256_fmadd_ps(w, x, c[m][j]);
+      }
+    }
+    for (int j = 0; j < RN; ++j) t.y[j * t.ldy + m] = HorizontalSum(c[m][j]);
   }
 }
 
@@ -134,51 +135,24 @@ struct TileTable {
 
 template <WeightKind W>
 PS_AVX2 void Gemm(const FastGemmArgs& a) {
-  const int64_t whole = a.k / 8 * 8;  // elements in whole chunks
-  const int64_t tail = a.k - whole;
   const size_t act_floats = a.act_stride / sizeof(float);
   const auto* act = reinterpret_cast<const float*>(a.act);
-  // Decode reuses each weight only n times: stream whole rows instead of blocking k.
-  const int64_t k_block = a.n <= kTileActs ? std::max<int64_t>(whole, 8) : kChunkBlock * 8;
-  BlockSums sums;
+  TileArgs t{};
+  t.w_row_bytes = a.w_row_bytes;
+  t.act_floats = act_floats;
+  t.whole = a.k / 8 * 8;
+  t.tail = a.k - t.whole;
+  t.ldy = a.ldy;
   for (int64_t rb = a.r0; rb < a.r1; rb += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, a.r1 - rb);
-    const uint8_t* w_block = a.w + static_cast<size_t>(rb) * a.w_row_bytes;
-    for (int64_t nb = 0; nb < a.n; nb += kActBlock) {
-      const int64_t acts = std::min(kActBlock, a.n - nb);
-      const float* act_block = act + static_cast<size_t>(nb) * act_floats;
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t i = 0; i < acts; ++i) _mm256_store_ps(sums.at(r, i), _mm256_setzero_ps());
-      }
-      for (int64_t e0 = 0; e0 < whole; e0 += k_block) {
-        const int64_t e1 = std::min(whole, e0 + k_block);
-        for (int64_t i = 0; i < acts; i += kTileActs) {
-          const auto tile_acts = static_cast<int>(std::min<int64_t>(kTileActs, acts - i));
-          for (int64_t r = 0; r < rows; r += kTileRows) {
-            const auto tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r));
-            const TileArgs t{w_block + static_cast<size_t>(r) * a.w_row_bytes,
-                             a.w_row_bytes,
-                             act_block + static_cast<size_t>(i) * act_floats,
-                             act_floats,
-                             sums.at(r, i),
-                             e0,
-                             e1};
-            TileTable<W>::kFns[tile_rows - 1][tile_acts - 1](t);
-          }
-        }
-      }
-      for (int64_t i = 0; i < acts; ++i) {
-        const float* x = act_block + static_cast<size_t>(i) * act_floats;
-        float* y = a.y + (nb + i) * a.ldy + rb;
-        for (int64_t r = 0; r < rows; ++r) {
-          __m256 c = _mm256_load_ps(sums.at(r, i));
-          if (tail > 0) {
-            // The prepared row is zero-padded past k, so the padded lanes add 0 * 0.
-            const __m256 w = LoadTail<W>(w_block + static_cast<size_t>(r) * a.w_row_bytes, whole, tail);
-            c = _mm256_fmadd_ps(w, _mm256_load_ps(x + whole), c);
-          }
-          y[r] = HorizontalSum(c);
-        }
+    for (int64_t i = 0; i < a.n; i += kTileActs) {
+      const auto tile_acts = static_cast<int>(std::min<int64_t>(kTileActs, a.n - i));
+      for (int64_t r = rb; r < rb + rows; r += kTileRows) {
+        const auto tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rb + rows - r));
+        t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
+        t.act = act + static_cast<size_t>(i) * act_floats;
+        t.y = a.y + i * a.ldy + r;
+        TileTable<W>::kFns[tile_rows - 1][tile_acts - 1](t);
       }
     }
   }
