@@ -384,7 +384,8 @@ TEST(FastGemmKQuantTest, MatMulAtAvx2MatchesTheKernelAndAgreesWithReference) {
         double wsum = 0.0;
         for (int64_t j = 0; j < k; ++j) wsum += std::fabs(w.values[r * k + j]) + w.offsets[r * k + j];
         // Both sides quantize the activations to half a step of amax / 127 (ggml's rounding and ours).
-        ASSERT_NEAR(fast[i * rows + r], ref[i * rows + r], wsum * amax / 127) << TypeName(type) << " i=" << i << " r=" << r;
+        ASSERT_NEAR(fast[i * rows + r], ref[i * rows + r], wsum * amax / 127)
+            << TypeName(type) << " i=" << i << " r=" << r;
       }
     }
   }

@@ -15,12 +15,12 @@
 // only decide which elements run side by side, never the per-element arithmetic, so results are
 // bitwise the same for any n, r0/r1 split or tile position.
 //
-// Work order: weight rows in groups of kRowGroup; for each group, activation rows in tiles of
-// kTileActs; for each tile, each weight row of the group streams over all of k once, its
-// super-blocks decoded in registers (nibbles, fifth / high bits, scale broadcasts) and shared by
-// the tile's activation rows. The tile's activation rows (kTileActs x k bytes) stay in L1 while
-// the group's weight rows pass from L2; a decode batch (n <= kTileActs) reads every weight once,
-// streaming at memory bandwidth.
+// Work order: weight rows in groups of about kRowGroupBytes (they stay in L2); for each group,
+// activation rows in tiles of kTileActs; for each tile, each weight row of the group streams over
+// all of k once, its super-blocks decoded in registers (nibbles, fifth / high bits, scale
+// broadcasts) and shared by the tile's activation rows, which stay in L1. A big batch's
+// activations are read from L3 once per group; a decode batch (n <= kTileActs) reads every weight
+// once, streaming at memory bandwidth.
 // Thread-safety: pure functions.
 #include <immintrin.h>
 
@@ -37,10 +37,19 @@ namespace {
 
 #define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-constexpr int kTileActs = 4;       // activation rows sharing one decoded weight super-block
-constexpr int64_t kRowGroup = 16;  // weight rows passed over by every activation tile in turn
+constexpr int kTileActs = 4;  // activation rows sharing one decoded weight super-block
+// Weight rows per group: as many as fill kRowGroupBytes (a quarter of Zen 3's 512 KiB L2), at
+// least kMinRowGroup.
+constexpr size_t kRowGroupBytes = 128 * 1024;
+constexpr int64_t kMinRowGroup = 16;
 
 PS_AVX2 inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
+
+// An empty asm that GCC must assume reads and changes v. Placed after each add to a block's int32
+// sums, it stops GCC from reassociating a block's adds into one tree that first computes (and
+// spills to the stack) every product: about 20% fewer cycles per super-block (llvm-mca, znver3). Integer sums
+// are exact, so this changes no result.
+PS_AVX2 inline void KeepInRegister(__m256i& v) { asm("" : "+x"(v)); }
 
 // Fixed order: the two 128-bit halves, then lanes (0 + 2, 1 + 3), then those two.
 PS_AVX2 inline float HorizontalSum(__m256 v) {
@@ -74,7 +83,8 @@ PS_AVX2 inline ScalesMinsK4 UnpackScalesMinsK4(const uint8_t* packed) {
   const uint32_t mins_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
   const __m128i scales8 = _mm_cvtsi64_si128(static_cast<long long>((uint64_t{scales_hi} << 32) | scales_lo));
   const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>((uint64_t{mins_hi} << 32) | mins_lo));
-  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales8)), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8))};
+  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales8)),
+          _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8))};
 }
 
 // Adds one q4_K / q5_K super-block to the accumulators of C activation rows; decode(g, low, high)
@@ -94,6 +104,7 @@ PS_AVX2 inline void AccumulateK4(const ScalesMinsK4& sm, uint16_t d_bits, uint16
       const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(low, _mm256_load_si256(a)), scale[2 * g]);
       const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(high, _mm256_load_si256(a + 1)), scale[2 * g + 1]);
       sum[c] = _mm256_add_epi32(sum[c], _mm256_add_epi32(pl, ph));
+      KeepInRegister(sum[c]);
     }
   }
   const __m256 d = _mm256_set1_ps(HalfToFloat(d_bits));
@@ -168,17 +179,14 @@ struct Q6K {
     const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
     const __m256i first_half = _mm256_permute4x64_epi64(scales16, 0x44);   // [s0..s7 | s0..s7]
     const __m256i second_half = _mm256_permute4x64_epi64(scales16, 0xee);  // [s8..s15 | s8..s15]
-    const __m256i word_pair[4] = {
-        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
-        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
-        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10,
-                         11, 10, 11, 10, 11),
-        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14,
-                         15, 14, 15, 14, 15, 14, 15, 14, 15)};
     __m256i scale[8];
     for (int t = 0; t < 4; ++t) {
-      scale[t] = _mm256_shuffle_epi8(first_half, word_pair[t]);
-      scale[t + 4] = _mm256_shuffle_epi8(second_half, word_pair[t]);
+      // Word 2t of the low lane and word 2t + 1 of the high lane, each into all 8 words of its lane.
+      const auto low_word = static_cast<int16_t>(((4 * t + 1) << 8) | (4 * t));
+      const auto high_word = static_cast<int16_t>(((4 * t + 3) << 8) | (4 * t + 2));
+      const __m256i word_pair = _mm256_setr_m128i(_mm_set1_epi16(low_word), _mm_set1_epi16(high_word));
+      scale[t] = _mm256_shuffle_epi8(first_half, word_pair);
+      scale[t + 4] = _mm256_shuffle_epi8(second_half, word_pair);
     }
     __m256i sum[C];
     for (int c = 0; c < C; ++c) sum[c] = _mm256_setzero_si256();
@@ -199,6 +207,7 @@ struct Q6K {
           const auto* a = reinterpret_cast<const __m256i*>(act[c]->q + 128 * h + 32 * k);
           sum[c] = _mm256_add_epi32(
               sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], _mm256_load_si256(a)), scale[4 * h + k]));
+          KeepInRegister(sum[c]);
         }
       }
     }
@@ -241,19 +250,27 @@ PS_AVX2 void GroupTimesTile(const FastGemmArgs& a, int64_t g0, int64_t g1, int64
   }
 }
 
+// Weight rows [g0, g1) times the last `rows` (< C) activation rows from i0: a narrower tile.
+template <class Kind, int C>
+PS_AVX2 void GroupTimesTail(const FastGemmArgs& a, int64_t g0, int64_t g1, int64_t i0, int64_t rows) {
+  if constexpr (C > 1) {
+    if (rows == C - 1) {
+      GroupTimesTile<Kind, C - 1>(a, g0, g1, i0);
+    } else {
+      GroupTimesTail<Kind, C - 1>(a, g0, g1, i0, rows);
+    }
+  }
+}
+
 template <class Kind>
 PS_AVX2 void Gemm(const FastGemmArgs& a) {
-  static_assert(kTileActs == 4, "the tail dispatch below covers tiles of 1 to 4 activation rows");
-  for (int64_t g0 = a.r0; g0 < a.r1; g0 += kRowGroup) {
-    const int64_t g1 = std::min(a.r1, g0 + kRowGroup);
+  const auto fitting = static_cast<int64_t>(kRowGroupBytes / std::max<size_t>(a.w_row_bytes, 1));
+  const int64_t group = std::max(kMinRowGroup, fitting);
+  for (int64_t g0 = a.r0; g0 < a.r1; g0 += group) {
+    const int64_t g1 = std::min(a.r1, g0 + group);
     int64_t i = 0;
     for (; i + kTileActs <= a.n; i += kTileActs) GroupTimesTile<Kind, kTileActs>(a, g0, g1, i);
-    switch (a.n - i) {
-      case 1: GroupTimesTile<Kind, 1>(a, g0, g1, i); break;
-      case 2: GroupTimesTile<Kind, 2>(a, g0, g1, i); break;
-      case 3: GroupTimesTile<Kind, 3>(a, g0, g1, i); break;
-      default: break;
-    }
+    if (i < a.n) GroupTimesTail<Kind, kTileActs>(a, g0, g1, i, a.n - i);
   }
 }
 
