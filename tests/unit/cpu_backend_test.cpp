@@ -18,6 +18,7 @@
 #include "common/model/llama_config.h"
 #include "common/quant/quant.h"
 #include "tools/make_model/make_model.h"
+#include "worker/backend/cpu/kernel_level.h"
 
 namespace ps {
 namespace {
@@ -396,12 +397,14 @@ class CpuBackendTest : public testing::Test {
     delete loaded_;
     delete model_;
   }
-  static CpuBackendOptions Options(bool kv_f16, int threads = 1) {
+  static CpuBackendOptions Options(bool kv_f16, int threads = 1,
+                                   cpu::KernelLevel kernels = cpu::KernelLevel::kAuto) {
     CpuBackendOptions o;
     o.kv_f16 = kv_f16;
     o.threads = threads;
     o.n_ctx = 128;
     o.max_seqs = 4;
+    o.kernels = kernels;
     return o;
   }
   static int64_t Vocab() { return model_->shape.n_vocab; }
@@ -615,6 +618,101 @@ TEST_F(CpuBackendTest, ThreadCountDoesNotChangeResults) {
   }
 }
 
+// (8) Kernel levels. scalar and reference are one set of numerics (llama.cpp's), bit for bit,
+// on both attention paths of an F16 cache (70 prompt tokens: F32 tiles; steps: F16 rows).
+TEST_F(CpuBackendTest, ScalarAndReferenceLevelsAgreeBitwise) {
+  const std::vector<int32_t> prompt = Prompt(70, Vocab(), 41);
+  for (bool kv_f16 : {false, true}) {
+    SCOPED_TRACE(kv_f16 ? "kv_f16" : "kv_f32");
+    auto scalar = MakeBackend(*loaded_, Options(kv_f16, 2, cpu::KernelLevel::kScalar));
+    auto reference = MakeBackend(*loaded_, Options(kv_f16, 2, cpu::KernelLevel::kReference));
+    ASSERT_TRUE(scalar && reference);
+    EXPECT_EQ(scalar->kernel_level(), cpu::KernelLevel::kScalar);
+    EXPECT_EQ(reference->kernel_level(), cpu::KernelLevel::kReference);
+    EXPECT_EQ(Logits(*scalar, SeqBatch(prompt, 0, 0)), Logits(*reference, SeqBatch(prompt, 0, 0)));
+    EXPECT_EQ(RunTokenByToken(*scalar, {5, 6}, 0), RunTokenByToken(*reference, {5, 6}, 0));
+  }
+}
+
+// At avx2 a row's logits depend only on its own tokens: not on the thread count, on how a prompt
+// is cut into batches (one, ubatches of 32, token by token), or on other sequences in the batch.
+TEST_F(CpuBackendTest, Avx2ResultsDependOnlyOnEachRowsInputs) {
+  if (!cpu::CpuHasAvx2Fma()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
+  const std::vector<int32_t> prompt = Prompt(70, Vocab(), 43), other = Prompt(40, Vocab(), 44);
+  for (bool kv_f16 : {false, true}) {
+    SCOPED_TRACE(kv_f16 ? "kv_f16" : "kv_f32");
+    auto options = [&](int threads) { return Options(kv_f16, threads, cpu::KernelLevel::kAvx2); };
+    // Reference run: one thread, the prompt in one batch, then two steps.
+    auto base = MakeBackend(*loaded_, options(1));
+    ASSERT_TRUE(base);
+    EXPECT_EQ(base->kernel_level(), cpu::KernelLevel::kAvx2);
+    std::vector<float> want = Logits(*base, SeqBatch(prompt, 0, 0));
+    for (int32_t t : {7, 8}) {
+      const std::vector<float> step = Logits(*base, SeqBatch({t}, 0, base->SequenceLength(0)));
+      want.insert(want.end(), step.begin(), step.end());
+    }
+    const std::vector<int32_t> all = [&] {
+      std::vector<int32_t> v = prompt;
+      v.push_back(7);
+      v.push_back(8);
+      return v;
+    }();
+    for (int threads : {2, 3}) {
+      SCOPED_TRACE("threads " + std::to_string(threads));
+      auto b = MakeBackend(*loaded_, options(threads));
+      std::vector<float> got = Logits(*b, SeqBatch(prompt, 0, 0));
+      const std::vector<float> steps = RunTokenByToken(*b, {7, 8}, 0);
+      got.insert(got.end(), steps.begin(), steps.end());
+      EXPECT_EQ(got, want);
+    }
+    {
+      SCOPED_TRACE("ubatches of 32");
+      auto b = MakeBackend(*loaded_, options(2));
+      std::vector<float> got;
+      for (size_t begin = 0; begin < all.size(); begin += 32) {
+        const size_t end = std::min(all.size(), begin + 32);
+        const std::vector<float> part = Logits(
+            *b, SeqBatch(std::vector<int32_t>(all.begin() + begin, all.begin() + end), 0, static_cast<int32_t>(begin)));
+        got.insert(got.end(), part.begin(), part.end());
+      }
+      EXPECT_EQ(got, want);
+    }
+    {
+      SCOPED_TRACE("token by token");
+      auto b = MakeBackend(*loaded_, options(2));
+      EXPECT_EQ(RunTokenByToken(*b, all, 0), want);
+    }
+    {
+      SCOPED_TRACE("interleaved with another sequence");
+      auto b = MakeBackend(*loaded_, options(3));
+      Batch mixed;
+      std::vector<size_t> prompt_rows;  // rows of `mixed` that belong to the prompt
+      for (size_t i = 0; i < prompt.size(); ++i) {
+        if (i < other.size()) {
+          mixed.tokens.push_back(other[i]);
+          mixed.positions.push_back(static_cast<int32_t>(i));
+          mixed.seq_ids.push_back(3);
+          mixed.logits.push_back(0);
+        }
+        prompt_rows.push_back(mixed.size());
+        mixed.tokens.push_back(prompt[i]);
+        mixed.positions.push_back(static_cast<int32_t>(i));
+        mixed.seq_ids.push_back(0);
+        mixed.logits.push_back(1);
+      }
+      std::vector<float> got = Logits(*b, mixed);
+      Batch step;  // both sequences' next tokens in one batch, the other one first
+      step.tokens = {9, 7};
+      step.positions = {static_cast<int32_t>(other.size()), static_cast<int32_t>(prompt.size())};
+      step.seq_ids = {3, 0};
+      step.logits = {1, 1};
+      const std::vector<float> both = Logits(*b, step);
+      got.insert(got.end(), both.begin() + Vocab(), both.end());
+      EXPECT_EQ(got, std::vector<float>(want.begin(), want.end() - Vocab()));
+    }
+  }
+}
+
 TEST_F(CpuBackendTest, CreateRejectsBadOptions) {
   CpuBackendOptions o;
   o.threads = 0;
@@ -650,6 +748,41 @@ TEST(CpuBackendMakeModelTest, TinyQuantizedModelRuns) {
   ASSERT_EQ(logits.size(), prompt.size() * l.config.n_vocab);
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
   EXPECT_EQ(logits, RunTokenByToken(*stepped, prompt, 0));
+}
+
+// The avx2 kernels round differently from llama.cpp's numerics, but on make-model's tiny model
+// (F32 weights) the logits stay close to the reference level's, prompt and steps, both caches.
+TEST(CpuBackendMakeModelTest, TinyModelAvx2IsCloseToReference) {
+  if (!cpu::CpuHasAvx2Fma()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
+  auto options = PresetOptions("tiny");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  TestModel m;
+  m.path = testing::TempDir() + "/cpu_backend_test_tiny_f32.gguf";
+  const Status st = MakeModel(m.path, *options);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const Loaded l = Load(m);
+  ASSERT_TRUE(l.file);
+  const std::vector<int32_t> prompt = Prompt(80, l.config.n_vocab, 6);
+  for (bool kv_f16 : {false, true}) {
+    SCOPED_TRACE(kv_f16 ? "kv_f16" : "kv_f32");
+    CpuBackendOptions o;
+    o.kv_f16 = kv_f16;
+    o.n_ctx = 128;
+    o.threads = 2;
+    o.kernels = cpu::KernelLevel::kReference;
+    auto reference = MakeBackend(l, o);
+    o.kernels = cpu::KernelLevel::kAvx2;
+    auto fast = MakeBackend(l, o);
+    ASSERT_TRUE(reference && fast);
+    const double prompt_err = RelErr(Logits(*fast, SeqBatch(prompt, 0, 0)), Logits(*reference, SeqBatch(prompt, 0, 0)));
+    const double step_err = RelErr(RunTokenByToken(*fast, {1, 2, 3}, 0), RunTokenByToken(*reference, {1, 2, 3}, 0));
+    // Measured: 4e-7 of the largest logit with an F32 cache (F32 sums in another order, a
+    // polynomial exp). With an F16 cache a last-bit difference can flip a K/V rounding to F16
+    // (3e-5 for the prompt), and the reference's steps round the query and the attention
+    // accumulator to F16 (llama.cpp's one-row path) where avx2 keeps F32 (6e-4).
+    EXPECT_LE(prompt_err, kv_f16 ? 3e-4 : 1e-5);
+    EXPECT_LE(step_err, kv_f16 ? 5e-3 : 1e-5);
+  }
 }
 
 }  // namespace
