@@ -12,12 +12,13 @@
 // same for any n, r0/r1 split or tile position.
 //
 // Work order: weight rows in blocks of kRowBlock (a block stays in L2 while every activation row
-// passes over it); inside a block, register tiles of kTileRows weight rows x kTileActs activation
-// rows (12 accumulators, 3 activation registers, one weight register: the 16 YMM registers) that
-// each run over all of k. Blocking k as well (so a weight slice stays in L1) measured slower here:
-// the accumulators must then wait in memory between k blocks, and the long streams over whole
-// rows prefetch well. Decode (n <= kTileActs) is the same loop with one tile of activation rows:
-// it streams each weight row once, kTileRows rows at a time sharing each activation load.
+// passes over it); inside a block, register tiles of up to kTileActs activation rows x
+// TileRowsFor(acts) weight rows (4 x 3 for prompt batches: 12 accumulators, 3 activation
+// registers, one weight register, the 16 YMM registers) that each run over all of k. Blocking k
+// as well (so a weight slice stays in L1) measured slower here: the accumulators must then wait in
+// memory between k blocks, and the long streams over whole rows prefetch well. Decode (n = 1)
+// uses 8 x 1 tiles: each weight row is streamed once, 8 rows at a time sharing each activation
+// load, which keeps more loads in flight (about 10% faster than 4 x 1 here).
 // Thread-safety: pure functions.
 #include <immintrin.h>
 
@@ -36,9 +37,12 @@ namespace {
 
 enum class WeightKind { kF32, kF16, kBf16 };
 
-constexpr int kTileRows = 4;         // weight rows per register tile
-constexpr int kTileActs = 3;         // activation rows per register tile
-constexpr int64_t kRowBlock = 16;    // weight rows per cache block (a multiple of kTileRows)
+// Register tiles: up to kTileActs activation rows, and as many weight rows as keep the
+// accumulators, the activation registers and one weight register within the 16 YMM registers.
+constexpr int kTileActs = 3;
+constexpr int kMaxTileRows = 8;
+constexpr int TileRowsFor(int acts) { return acts == 1 ? 8 : 4; }
+constexpr int64_t kRowBlock = 16;  // weight rows per cache block (a multiple of every TileRowsFor)
 
 template <WeightKind W>
 constexpr size_t kElementBytes = W == WeightKind::kF32 ? 4 : 2;
@@ -118,19 +122,28 @@ PS_AVX2 void Tile(const TileArgs& t) {
 
 using TileFn = void (*)(const TileArgs&);
 
-// Tile<W, rows, acts> for every tail shape, indexed [rows - 1][acts - 1].
+// Tile<W, rows, acts> for every shape a block can need, indexed [rows - 1][acts - 1]; null where
+// rows > TileRowsFor(acts).
 template <WeightKind W>
 struct TileTable {
+  using Table = std::array<std::array<TileFn, kTileActs>, kMaxTileRows>;
+  template <int RM, int RN>
+  static constexpr TileFn Entry() {
+    if constexpr (RM <= TileRowsFor(RN)) {
+      return &Tile<W, RM, RN>;
+    } else {
+      return nullptr;
+    }
+  }
   template <int RM, int... RN>
   static constexpr std::array<TileFn, kTileActs> Row(std::integer_sequence<int, RN...>) {
-    return {&Tile<W, RM, RN + 1>...};
+    return {Entry<RM, RN + 1>()...};
   }
   template <int... RM>
-  static constexpr std::array<std::array<TileFn, kTileActs>, kTileRows> Make(std::integer_sequence<int, RM...>) {
+  static constexpr Table Make(std::integer_sequence<int, RM...>) {
     return {Row<RM + 1>(std::make_integer_sequence<int, kTileActs>())...};
   }
-  static constexpr std::array<std::array<TileFn, kTileActs>, kTileRows> kFns =
-      Make(std::make_integer_sequence<int, kTileRows>());
+  static constexpr Table kFns = Make(std::make_integer_sequence<int, kMaxTileRows>());
 };
 
 template <WeightKind W>
@@ -147,8 +160,9 @@ PS_AVX2 void Gemm(const FastGemmArgs& a) {
     const int64_t rows = std::min(kRowBlock, a.r1 - rb);
     for (int64_t i = 0; i < a.n; i += kTileActs) {
       const auto tile_acts = static_cast<int>(std::min<int64_t>(kTileActs, a.n - i));
-      for (int64_t r = rb; r < rb + rows; r += kTileRows) {
-        const auto tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rb + rows - r));
+      const int64_t max_rows = TileRowsFor(tile_acts);
+      for (int64_t r = rb; r < rb + rows; r += max_rows) {
+        const auto tile_rows = static_cast<int>(std::min<int64_t>(max_rows, rb + rows - r));
         t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
         t.act = act + static_cast<size_t>(i) * act_floats;
         t.y = a.y + i * a.ldy + r;
