@@ -20,7 +20,7 @@
 namespace ps::cpu {
 namespace {
 
-constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
+constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1};
 
 #define SKIP_WITHOUT_AVX2()                                                                     \
   if (!CpuHasAvx2Fma()) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C, so there are " \
@@ -40,7 +40,7 @@ class PreparedRows {
   size_t stride() const { return stride_; }
   // The activation value the kernel multiplies with: d[b] * q[e].
   double Value(int64_t i, int64_t e) const {
-    const LegacyActLayout l = LegacyActLayout::Of(k_, false);
+    const LegacyActLayout l = LegacyActLayout::Of(k_, /*with_sums=*/false);  // q and d sit alike
     const auto* q = reinterpret_cast<const int8_t*>(row(i));
     const auto* d = reinterpret_cast<const float*>(row(i) + l.scales_offset);
     return static_cast<double>(d[e / kQK]) * q[e];
@@ -59,6 +59,17 @@ struct Weights {
   size_t row_bytes;
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // dequantized
+
+  // |w[r, e]| plus, for Q4_1, its block's |m|: the size of the terms the kernel sums, which for
+  // the affine type is not bounded by |w| (d q and m may nearly cancel).
+  double Magnitude(int64_t r, int64_t e) const {
+    double m = 0.0;
+    if (type == GgmlType::Q4_1) {
+      const auto* blocks = reinterpret_cast<const block_q4_1*>(bytes.data() + r * row_bytes);
+      m = std::fabs(Fp16ToFp32(blocks[e / kQK].m));
+    }
+    return std::fabs(values[r * k + e]) + m;
+  }
 };
 
 Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
@@ -199,7 +210,7 @@ TEST_P(LegacyGemmTest, MatchesDoubleOracleAndFloatProduct) {
             const double wv = w.values[r * k + e];
             const double a = p.Value(i, e);
             oracle += wv * a;
-            abs_sum += std::fabs(wv * a);
+            abs_sum += w.Magnitude(r, e) * std::fabs(a);
             exact += wv * x[i * k + e];
             // Half a quantization step of the activation's block.
             float amax = 0.0f;
@@ -285,13 +296,15 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t r = 0; r < rows; ++r) {
       // Both quantize the activations (the reference with a binary16 scale): each is within half
-      // a step (d = amax / 127, +0.1% for the binary16 rounding) of the float product.
+      // a step (d = amax / 127, +0.1% for the binary16 rounding) of the float product. Q4_1's
+      // reference also rounds the block sum d * sum(q) to binary16 (2^-11 of sum |m a|).
       double bound = 0.0, abs_sum = 0.0;
       for (int64_t e = 0; e < k; ++e) {
         float amax = 0.0f;
         for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[i * k + e / kQK * kQK + j]));
         bound += std::fabs(w.values[r * k + e]) * 1.002 * amax / 127.0;
-        abs_sum += std::fabs(w.values[r * k + e] * x[i * k + e]);
+        abs_sum += w.Magnitude(r, e) * std::fabs(x[i * k + e]);
+        bound += (w.Magnitude(r, e) - std::fabs(w.values[r * k + e])) * std::fabs(x[i * k + e]) * 0x1p-10;
       }
       EXPECT_LE(std::fabs(fast[i * rows + r] - ref[i * rows + r]), bound + 2 * Tolerance(k, abs_sum))
           << TypeName(type) << " i " << i << " r " << r;

@@ -1,4 +1,4 @@
-// Fast AVX2 products of the legacy symmetric quant types (Q8_0, Q4_0, Q5_0) with activations
+// Fast AVX2 products of the legacy quant types (Q8_0, Q4_0, Q5_0, Q4_1) with activations
 // prepared by PrepareLegacyActAvx2 (legacy_act_avx2.h).
 //
 // Numerics, the same for every output element whatever the tile it falls in (fast_gemm.h):
@@ -9,6 +9,9 @@
 //   y = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))
 // The int8 dot uses the sign trick: maddubs(|w|, sign(a, w)) multiplies unsigned |w| by a with
 // w's sign, exact because a is never -128 (the preparer clamps) and |w| <= 128.
+// Q4_1 (x = dw * q + m, q in [0, 15]) multiplies the unsigned q directly, and its offset term
+// m * (da * sum a) goes into a separate float chain per element, one FMA per block in block
+// order (m[b] * s[b], s from the prepared row), added last: y = hsum(acc) + offsets.
 //
 // Work order: activation rows are cut into chunks that fit in L2 next to the weight rows being
 // read; inside a chunk each group of kTileRows weight rows is decoded block by block from memory
@@ -46,10 +49,11 @@ constexpr size_t kActChunkBytes = 256 * 1024;
 PS_GEMM_INLINE __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 PS_GEMM_INLINE __m128i Load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// The fp16 scales of block b of RM weight rows (at most 4) as floats in lanes 0..RM-1. The
-// halves are gathered with scalar loads and shifts, which run beside the vector work.
+// The fp16 values at blk0 + i * row_bytes (a field of block b in RM <= 4 weight rows: the scale,
+// or Q4_1's offset) as floats in lanes 0..RM-1. The halves are gathered with scalar loads and
+// shifts, which run beside the vector work.
 template <int RM>
-PS_GEMM_INLINE __m128 BlockScales(const uint8_t* blk0, size_t row_bytes) {
+PS_GEMM_INLINE __m128 BlockHalves(const uint8_t* blk0, size_t row_bytes) {
   uint64_t halves = 0;
 #pragma GCC unroll 4
   for (int i = 0; i < RM; ++i) {
@@ -67,14 +71,17 @@ PS_GEMM_INLINE __m256i Nibbles(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
-// Weight formats: block size in bytes and the block's 32 values as signed bytes.
+// Weight formats: block size in bytes, the block's 32 values (signed bytes; for the affine Q4_1
+// unsigned, with the offset m as a second fp16 after the scale).
 struct Q8_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q8_0);
+  static constexpr bool kAffine = false;
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Load32(blk + offsetof(block_q8_0, qs)); }
 };
 
 struct Q4_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q4_0);
+  static constexpr bool kAffine = false;
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) {
     return _mm256_sub_epi8(Nibbles(blk + offsetof(block_q4_0, qs)), _mm256_set1_epi8(8));
   }
@@ -82,6 +89,7 @@ struct Q4_0Weights {
 
 struct Q5_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q5_0);
+  static constexpr bool kAffine = false;
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) {
     uint32_t bits;
     std::memcpy(&bits, blk + offsetof(block_q5_0, qh), sizeof(bits));
@@ -97,9 +105,23 @@ struct Q5_0Weights {
   }
 };
 
-// The 8 int32 lane sums of one block's products (see the file comment).
+struct Q4_1Weights {
+  static constexpr size_t kBlockBytes = sizeof(block_q4_1);
+  static constexpr bool kAffine = true;
+  static constexpr size_t kOffsetAt = offsetof(block_q4_1, m);
+  PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Nibbles(blk + offsetof(block_q4_1, qs)); }
+};
+
+// The 8 int32 lane sums of one block's products (see the file comment). For the symmetric types
+// w_abs = |w|; for Q4_1 w itself is unsigned (q <= 15) and w_abs is unused.
+template <typename W>
 PS_GEMM_INLINE __m256i BlockLanes(__m256i w_abs, __m256i w, const int8_t* a) {
-  const __m256i prod16 = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(Load32(a), w));
+  __m256i prod16;
+  if constexpr (W::kAffine) {
+    prod16 = _mm256_maddubs_epi16(w, Load32(a));
+  } else {
+    prod16 = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(Load32(a), w));
+  }
   return _mm256_madd_epi16(prod16, _mm256_set1_epi16(1));
 }
 
@@ -116,6 +138,7 @@ struct TileArgs {
   const uint8_t* act;  // first prepared activation row of the tile
   size_t act_stride;
   size_t scales_offset;  // of d[] inside a prepared row
+  size_t sums_offset;    // of s[] (Q4_1 only)
   int64_t blocks;
   float* y;  // y of (first activation row, first weight row)
   int64_t ldy;
@@ -136,34 +159,50 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
   }
   const int8_t* aq[RN];
   const float* ad[RN];
+  const float* as[RN];
 #pragma GCC unroll 4
   for (int j = 0; j < RN; ++j) {
     aq[j] = reinterpret_cast<const int8_t*>(t.act + j * t.act_stride);
     ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + t.scales_offset);
+    as[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + t.sums_offset);
   }
+  // Q4_1's offset chains: lane i of offsets[j] belongs to weight row i, activation row j.
+  __m128 offsets[RN];
+#pragma GCC unroll 4
+  for (int j = 0; j < RN; ++j) offsets[j] = _mm_setzero_ps();
   // The tile's scale products of the current block, scale[j][i] = dw_i * da_j: computed four at a
   // time, then broadcast from memory, which costs a load instead of a vector multiply per pair.
   alignas(16) float scale[RN][4];
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t w_off = static_cast<size_t>(b) * W::kBlockBytes;
-    const __m128 dw = BlockScales<RM>(w0 + w_off, w_row_bytes);
+    const __m128 dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) _mm_store_ps(scale[j], _mm_mul_ps(dw, _mm_broadcast_ss(ad[j] + b)));
+    if constexpr (W::kAffine) {
+      const __m128 m = BlockHalves<RM>(w0 + w_off + W::kOffsetAt, w_row_bytes);
+#pragma GCC unroll 4
+      for (int j = 0; j < RN; ++j) offsets[j] = _mm_fmadd_ps(m, _mm_broadcast_ss(as[j] + b), offsets[j]);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < RM; ++i) {
       const __m256i w = W::Values(w0 + i * w_row_bytes + w_off);
-      const __m256i w_abs = _mm256_sign_epi8(w, w);
+      const __m256i w_abs = W::kAffine ? w : _mm256_sign_epi8(w, w);
 #pragma GCC unroll 4
       for (int j = 0; j < RN; ++j) {
-        const __m256i lanes = BlockLanes(w_abs, w, aq[j] + b * kQK);
+        const __m256i lanes = BlockLanes<W>(w_abs, w, aq[j] + b * kQK);
         acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(&scale[j][i]), acc[i][j]);
       }
     }
   }
 #pragma GCC unroll 4
   for (int j = 0; j < RN; ++j) {
+    alignas(16) float offset[4];
+    _mm_store_ps(offset, offsets[j]);
 #pragma GCC unroll 4
-    for (int i = 0; i < RM; ++i) t.y[j * t.ldy + i] = HorizontalSum(acc[i][j]);
+    for (int i = 0; i < RM; ++i) {
+      const float sum = HorizontalSum(acc[i][j]);
+      t.y[j * t.ldy + i] = W::kAffine ? sum + offset[i] : sum;
+    }
   }
 }
 
@@ -185,13 +224,14 @@ constexpr auto kTiles = TileTable<W>(std::make_integer_sequence<int, kTileRows>(
 
 template <typename W>
 PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
-  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/false);
+  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/W::kAffine);
   const int64_t chunk = std::max<int64_t>(
       kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
   TileArgs t;
   t.w_row_bytes = a.w_row_bytes;
   t.act_stride = a.act_stride;
   t.scales_offset = layout.scales_offset;
+  t.sums_offset = layout.sums_offset;
   t.blocks = layout.blocks;
   t.ldy = a.ldy;
   for (int64_t i0 = 0; i0 < a.n; i0 += chunk) {
@@ -209,23 +249,30 @@ PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
   }
 }
 
-size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/false).bytes; }
-void Prepare(const float* x, void* dst, int64_t k) { PrepareLegacyActAvx2(x, dst, k, /*with_sums=*/false); }
+template <bool kWithSums>
+size_t PreparedBytes(int64_t k) {
+  return LegacyActLayout::Of(k, kWithSums).bytes;
+}
+template <bool kWithSums>
+void Prepare(const float* x, void* dst, int64_t k) {
+  PrepareLegacyActAvx2(x, dst, k, kWithSums);
+}
 
-constexpr FastGemmKernel kQ8_0Kernel = {&PreparedBytes, &Prepare, &Gemm<Q8_0Weights>};
-constexpr FastGemmKernel kQ4_0Kernel = {&PreparedBytes, &Prepare, &Gemm<Q4_0Weights>};
-constexpr FastGemmKernel kQ5_0Kernel = {&PreparedBytes, &Prepare, &Gemm<Q5_0Weights>};
+template <typename W>
+constexpr FastGemmKernel kKernel = {&PreparedBytes<W::kAffine>, &Prepare<W::kAffine>, &Gemm<W>};
 
 }  // namespace
 
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight) {
   switch (weight) {
     case GgmlType::Q8_0:
-      return &kQ8_0Kernel;
+      return &kKernel<Q8_0Weights>;
     case GgmlType::Q4_0:
-      return &kQ4_0Kernel;
+      return &kKernel<Q4_0Weights>;
     case GgmlType::Q5_0:
-      return &kQ5_0Kernel;
+      return &kKernel<Q5_0Weights>;
+    case GgmlType::Q4_1:
+      return &kKernel<Q4_1Weights>;
     default:
       return nullptr;
   }
