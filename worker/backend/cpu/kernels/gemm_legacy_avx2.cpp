@@ -38,9 +38,10 @@ namespace ps::cpu {
 
 namespace {
 
-// Register tile: 4 weight rows x 3 activation rows = 12 accumulators, plus the weight block, its
-// absolute value, a temporary and the int16 ones: the 16 ymm registers. (4 x 2, 2 x 4 and 3 x 4 measured
-// within noise of it on Zen 3; 4 x 3 was ahead by a few percent for both Q8_0 and Q4_0.)
+// Register tile: 4 weight rows x 3 activation rows = 12 accumulators. With the weight block, its
+// absolute value, a temporary and the int16 ones that is one more than the 16 ymm registers, so
+// GCC keeps a few accumulators on the stack; still, on Zen 3 4 x 3 measured a few percent ahead
+// of 4 x 2, 2 x 4 and 3 x 4 for Q8_0 and Q4_0 (single-thread CPU time, noisy shared machine).
 constexpr int kTileRows = 4;
 constexpr int kTileActs = 3;
 // Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
