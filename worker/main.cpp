@@ -6,7 +6,24 @@
 
 #include <CLI/CLI.hpp>
 
+#include "worker/backend/cuda/cuda_backend_factory.h"
+#include "worker/backend/cuda/device_spec.h"
 #include "worker/service/worker_server.h"
+
+namespace {
+
+// Ok when this build has the CUDA backend and the runtime sees device `index`.
+ps::Status CheckCudaDevice(int index) {
+  if (!ps::CudaBackendBuilt()) return ps::CudaDeviceCount().status();  // names -DPIPESHARD_CUDA
+  const auto count = ps::CudaDeviceCount();
+  if (!count.ok()) return count.status();
+  if (index >= *count) {
+    return ps::Status::InvalidArgument("no such device (" + std::to_string(*count) + " CUDA devices)");
+  }
+  return ps::Status::Ok();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"pipeshard-worker: one stage of a pipeshard cluster"};
@@ -26,13 +43,23 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (device.rfind("cuda:", 0) == 0) {
-    std::cerr << "pipeshard-worker: --device " << device << ": CUDA backend not built yet\n";
+  const auto spec = ps::ParseDeviceSpec(device);
+  if (!spec.ok()) {
+    std::cerr << "pipeshard-worker: " << spec.status().message() << "\n";
     return 2;
   }
-  if (device != "cpu") {
-    std::cerr << "pipeshard-worker: --device '" << device << "' is not cpu or cuda:N\n";
-    return 2;
+  if (spec->kind == ps::DeviceSpec::Kind::kCuda) {
+    const ps::Status cuda = CheckCudaDevice(spec->index);
+    if (!cuda.ok()) {
+      std::cerr << "pipeshard-worker: --device " << spec->ToString() << ": " << cuda.message() << "\n";
+      return cuda.IsBadInput() ? 2 : 1;
+    }
+    // The backend is ready (CreateCudaBackend) but the worker service builds its shard's backend
+    // itself and knows only the CPU one; until it takes a backend factory, refuse rather than
+    // silently run on the CPU.
+    std::cerr << "pipeshard-worker: --device " << spec->ToString()
+              << ": the worker service cannot host the CUDA backend yet; use --device cpu\n";
+    return 1;
   }
 
   // Signals are taken by sigwait below; block them before any thread starts so none gets them.
