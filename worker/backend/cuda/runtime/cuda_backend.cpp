@@ -246,6 +246,9 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const gguf::GgufFile& f
                       cuda::DeviceMatMul::Create(impl->stream.get(), impl->cublas.get(), max_weight_elems));
   PS_ASSIGN_OR_RETURN(impl->cache,
                       cuda::DeviceKvCache::Create(range.last - range.first, options.n_ctx, ekv, options.max_seqs));
+  // Uploads ran on the legacy default stream, which the backend's non-blocking stream does not
+  // wait for: finish them before the first Forward.
+  PS_CUDA_CHECK(cudaDeviceSynchronize());
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }
 

@@ -22,7 +22,12 @@ Status DeviceMatMul::Multiply(const DeviceMatrix& w, const float* x, int64_t n, 
 
   const int64_t rows = w.rows();
   const int64_t cols = w.cols();
-  PS_RETURN_IF_ERROR(EnsureCapacity(x_f16_, static_cast<size_t>(n * cols) * sizeof(uint16_t)));
+  const size_t x_bytes = static_cast<size_t>(n * cols) * sizeof(uint16_t);
+  if (x_f16_.bytes() < x_bytes) {
+    // Earlier products on the stream may still read the old buffer: let them finish first.
+    PS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    PS_RETURN_IF_ERROR(EnsureCapacity(x_f16_, x_bytes));
+  }
   PS_RETURN_IF_ERROR(ToF16(x, n * cols, x_f16_.as<uint16_t>(), stream_));
   const int64_t budget = static_cast<int64_t>(weight_f16_.bytes() / sizeof(uint16_t));
   const int64_t chunk = GemmChunkRows(rows, cols, budget);
