@@ -1,15 +1,19 @@
 // The fast (avx2) matrix products for float weights: F32, F16 and BF16 (fast_gemm.h).
 //
-// Activations stay F32: `prepare` copies the row and pads it with zeros to a whole number of
-// 8-float chunks. (llama.cpp rounds activations to F16 / BF16 for F16 / BF16 weights; keeping them
-// F32 is a little more accurate, and widening only the weights is no slower here.) Weights are
-// widened in registers: F16 with F16C, BF16 by a 16-bit shift, F32 loaded as is.
+// Activations stay F32. (llama.cpp rounds activations to F16 / BF16 for F16 / BF16 weights;
+// keeping them F32 is a little more accurate, and widening only the weights is no slower here.)
+// Weights are widened in registers, one step of k at a time: F32 loaded as is and F16 with F16C,
+// 8 elements a step; BF16 16 elements a step from one 32-byte load, the even elements shifted into
+// place and the odd ones masked (each is the top half of an F32), two cheap integer ops instead
+// of a widening shuffle per 8. `prepare` lays each activation step out in the lanes its weights
+// land in (for BF16: the step's even elements, then its odd ones) and zero-pads the row to a whole
+// number of steps.
 //
-// Every output element y[i, r] owns one 8-lane accumulator. It runs one FMA per whole 8-element
-// chunk of k, in k order, then one FMA on the zero-padded tail (k % 8 elements, when there are
-// any), then one fixed horizontal sum. Register tiles and the thread split only decide which
-// elements are computed side by side, never the per-element arithmetic: results are bitwise the
-// same for any n, r0/r1 split or tile position.
+// Every output element y[i, r] owns one 8-lane accumulator. It runs the FMAs of each whole step
+// of k, in k order, then those of the zero-padded tail (k modulo the step, when there is one),
+// then one fixed horizontal sum. Register tiles and the thread split only decide which elements
+// are computed side by side, never the per-element arithmetic: results are bitwise the same for
+// any n, r0/r1 split or tile position.
 //
 // Work order: weight rows in blocks of kRowBlock (a block stays in L2 while every activation row
 // passes over it); inside a block, register tiles of up to kTileActs activation rows x
@@ -46,29 +50,26 @@ constexpr int64_t kRowBlock = 16;  // weight rows per cache block (a multiple of
 
 template <WeightKind W>
 constexpr size_t kElementBytes = W == WeightKind::kF32 ? 4 : 2;
-
-// Eight weights starting at element e of `row`, widened to F32.
+// Elements of k per step, and 8-float vectors per step.
 template <WeightKind W>
-PS_AVX2 inline __m256 Load8(const uint8_t* row, int64_t e) {
-  const uint8_t* p = row + static_cast<size_t>(e) * kElementBytes<W>;
+constexpr int kStep = W == WeightKind::kBf16 ? 16 : 8;
+template <WeightKind W>
+constexpr int kVectorsPerStep = kStep<W> / 8;
+static_assert(kVectorsPerStep<WeightKind::kF32> == 1 && kVectorsPerStep<WeightKind::kBf16> == 2);
+
+// Vector h of the step starting at p, widened to F32.
+template <WeightKind W, int H>
+PS_AVX2 inline __m256 LoadWeights(const uint8_t* p) {
   if constexpr (W == WeightKind::kF32) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
   } else if constexpr (W == WeightKind::kF16) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   } else {
-    // BF16 is the top half of an F32: widen to 32 bits and shift into place.
-    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    // 32-bit lane i holds element 2i in its low half and element 2i + 1 in its high half.
+    const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if constexpr (H == 0) return _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+    return _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
   }
-}
-
-// The last `count` (< 8) weights of a row from element e, zero-padded to eight lanes; reads only
-// the row's own bytes.
-template <WeightKind W>
-PS_AVX2 inline __m256 LoadTail(const uint8_t* row, int64_t e, int64_t count) {
-  alignas(32) uint8_t buf[8 * kElementBytes<W>] = {};
-  std::memcpy(buf, row + static_cast<size_t>(e) * kElementBytes<W>, static_cast<size_t>(count) * kElementBytes<W>);
-  return Load8<W>(buf, 0);
 }
 
 // The one horizontal sum every element ends with.
@@ -79,42 +80,54 @@ PS_AVX2 inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Vector h of one step for RM weight rows x RN activation rows, c[m][j] += w[m] * a[j]; w and act
+// point at the step in weight row 0 and prepared row 0.
+template <WeightKind W, int RM, int RN, int H>
+PS_AVX2 inline void Step(const uint8_t* w, size_t w_row_bytes, const float* act, size_t act_floats,
+                         __m256 (*c)[RN]) {
+  __m256 a[RN];
+  for (int j = 0; j < RN; ++j) a[j] = _mm256_load_ps(act + static_cast<size_t>(j) * act_floats + 8 * H);
+  for (int m = 0; m < RM; ++m) {
+    const __m256 wv = LoadWeights<W, H>(w + static_cast<size_t>(m) * w_row_bytes);
+    for (int j = 0; j < RN; ++j) c[m][j] = _mm256_fmadd_ps(wv, a[j], c[m][j]);
+  }
+}
+
 // Where one register tile reads and writes.
 struct TileArgs {
   const uint8_t* w;   // first weight row of the tile
   size_t w_row_bytes;
   const float* act;   // first prepared activation row of the tile
   size_t act_floats;  // floats between prepared rows
-  int64_t whole;      // elements of k in whole 8-element chunks
-  int64_t tail;       // the k % 8 elements after them
+  int64_t whole;      // elements of k in whole steps
+  int64_t tail;       // the k % kStep elements after them
   float* y;           // y of (tile row 0, tile activation 0)
   int64_t ldy;
 };
 
 // RM weight rows x RN activation rows: RM * RN accumulators in registers over all of k, then each
-// finishes on its own (tail FMA, horizontal sum).
+// finishes on its own (tail, horizontal sum).
 template <WeightKind W, int RM, int RN>
 PS_AVX2 void Tile(const TileArgs& t) {
+  constexpr size_t kBytesPerStep = kStep<W> * kElementBytes<W>;
   __m256 c[RM][RN];
   for (int m = 0; m < RM; ++m) {
     for (int j = 0; j < RN; ++j) c[m][j] = _mm256_setzero_ps();
   }
-  for (int64_t e = 0; e < t.whole; e += 8) {
-    __m256 a[RN];
-    for (int j = 0; j < RN; ++j) a[j] = _mm256_load_ps(t.act + static_cast<size_t>(j) * t.act_floats + e);
-    for (int m = 0; m < RM; ++m) {
-      const __m256 w = Load8<W>(t.w + static_cast<size_t>(m) * t.w_row_bytes, e);
-      for (int j = 0; j < RN; ++j) c[m][j] = _mm256_fmadd_ps(w, a[j], c[m][j]);
-    }
+  for (int64_t e = 0; e < t.whole; e += kStep<W>) {
+    const uint8_t* w = t.w + static_cast<size_t>(e) * kElementBytes<W>;
+    Step<W, RM, RN, 0>(w, t.w_row_bytes, t.act + e, t.act_floats, c);
+    if constexpr (kVectorsPerStep<W> == 2) Step<W, RM, RN, 1>(w, t.w_row_bytes, t.act + e, t.act_floats, c);
   }
   for (int m = 0; m < RM; ++m) {
     if (t.tail > 0) {
-      // The prepared rows are zero-padded past k, so the padded lanes add 0 * 0.
-      const __m256 w = LoadTail<W>(t.w + static_cast<size_t>(m) * t.w_row_bytes, t.whole, t.tail);
-      for (int j = 0; j < RN; ++j) {
-        const __m256 x = _mm256_load_ps(t.act + static_cast<size_t>(j) * t.act_floats + t.whole);
-        c[m][j] = _mm256_fmadd_ps(w, x, c[m][j]);
-      }
+      // The row's last weights, zero-padded to a whole step without reading past the row; the
+      // prepared rows are zero-padded too, so the padded lanes add 0 * 0.
+      alignas(32) uint8_t last[kBytesPerStep] = {};
+      std::memcpy(last, t.w + static_cast<size_t>(m) * t.w_row_bytes + static_cast<size_t>(t.whole) * kElementBytes<W>,
+                  static_cast<size_t>(t.tail) * kElementBytes<W>);
+      Step<W, 1, RN, 0>(last, 0, t.act + t.whole, t.act_floats, &c[m]);
+      if constexpr (kVectorsPerStep<W> == 2) Step<W, 1, RN, 1>(last, 0, t.act + t.whole, t.act_floats, &c[m]);
     }
     for (int j = 0; j < RN; ++j) t.y[j * t.ldy + m] = HorizontalSum(c[m][j]);
   }
@@ -153,7 +166,7 @@ PS_AVX2 void Gemm(const FastGemmArgs& a) {
   TileArgs t{};
   t.w_row_bytes = a.w_row_bytes;
   t.act_floats = act_floats;
-  t.whole = a.k / 8 * 8;
+  t.whole = a.k / kStep<W> * kStep<W>;
   t.tail = a.k - t.whole;
   t.ldy = a.ldy;
   for (int64_t rb = a.r0; rb < a.r1; rb += kRowBlock) {
@@ -172,21 +185,37 @@ PS_AVX2 void Gemm(const FastGemmArgs& a) {
   }
 }
 
-size_t PreparedRowBytes(int64_t k) { return static_cast<size_t>((k + 7) / 8 * 8) * sizeof(float); }
+template <WeightKind W>
+size_t PreparedRowBytes(int64_t k) {
+  return static_cast<size_t>((k + kStep<W> - 1) / kStep<W> * kStep<W>) * sizeof(float);
+}
 
+template <WeightKind W>
 void Prepare(const float* x, void* dst, int64_t k) {
   auto* out = static_cast<float*>(dst);
-  std::memcpy(out, x, static_cast<size_t>(k) * sizeof(float));
-  std::fill(out + k, out + (k + 7) / 8 * 8, 0.0f);
+  const int64_t padded = (k + kStep<W> - 1) / kStep<W> * kStep<W>;
+  if constexpr (W != WeightKind::kBf16) {
+    std::memcpy(out, x, static_cast<size_t>(k) * sizeof(float));
+    std::fill(out + k, out + padded, 0.0f);
+  } else {
+    // Each 16-element step: its 8 even elements, then its 8 odd ones (LoadWeights' lanes).
+    for (int64_t e = 0; e < padded; e += 16) {
+      for (int64_t l = 0; l < 16; ++l) {
+        const int64_t src = e + l;
+        out[e + (l % 2) * 8 + l / 2] = src < k ? x[src] : 0.0f;
+      }
+    }
+  }
 }
 
 PS_AVX2 void GemmF32(const FastGemmArgs& a) { Gemm<WeightKind::kF32>(a); }
 PS_AVX2 void GemmF16(const FastGemmArgs& a) { Gemm<WeightKind::kF16>(a); }
 PS_AVX2 void GemmBf16(const FastGemmArgs& a) { Gemm<WeightKind::kBf16>(a); }
 
-constexpr FastGemmKernel kF32Kernel{&PreparedRowBytes, &Prepare, &GemmF32};
-constexpr FastGemmKernel kF16Kernel{&PreparedRowBytes, &Prepare, &GemmF16};
-constexpr FastGemmKernel kBf16Kernel{&PreparedRowBytes, &Prepare, &GemmBf16};
+constexpr FastGemmKernel kF32Kernel{&PreparedRowBytes<WeightKind::kF32>, &Prepare<WeightKind::kF32>, &GemmF32};
+constexpr FastGemmKernel kF16Kernel{&PreparedRowBytes<WeightKind::kF16>, &Prepare<WeightKind::kF16>, &GemmF16};
+constexpr FastGemmKernel kBf16Kernel{&PreparedRowBytes<WeightKind::kBf16>, &Prepare<WeightKind::kBf16>,
+                                     &GemmBf16};
 
 }  // namespace
 
