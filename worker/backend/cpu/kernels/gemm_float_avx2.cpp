@@ -4,8 +4,8 @@
 // keeping them F32 is a little more accurate, and widening only the weights is no slower here.)
 // Weights are widened in registers, one step of k at a time: F32 loaded as is and F16 with F16C,
 // 8 elements a step; BF16 16 elements a step from one 32-byte load, the even elements shifted into
-// place and the odd ones masked (each is the top half of an F32), two cheap integer ops instead
-// of a widening shuffle per 8. `prepare` lays each activation step out in the lanes its weights
+// place and the odd ones masked (each is the top half of an F32): one integer op per 8 weights
+// instead of a widening shuffle and a shift. `prepare` lays each activation step out in the lanes its weights
 // land in (for BF16: the step's even elements, then its odd ones) and zero-pads the row to a whole
 // number of steps.
 //
@@ -33,11 +33,11 @@
 
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 
+#define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
+
 namespace ps::cpu {
 
 namespace {
-
-#define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 enum class WeightKind { kF32, kF16, kBf16 };
 
