@@ -20,6 +20,8 @@
 #include "cli/ref_prompt.h"
 #include "cli/subprocess.h"
 #include "worker/backend/cpu/cpu_backend.h"
+#include "worker/backend/cuda/cuda_backend_factory.h"
+#include "worker/backend/cuda/device_spec.h"
 
 namespace ps::cli {
 
@@ -153,6 +155,7 @@ Status CheckArgs(const BenchArgs& args) {
   if (args.reps < 1) return Status::InvalidArgument("--reps must be at least 1 (got " + std::to_string(args.reps) + ")");
   if (args.ubatch < 1) return Status::InvalidArgument("--ubatch must be at least 1 (got " + std::to_string(args.ubatch) + ")");
   if (args.threads < 0) return Status::InvalidArgument("--threads must not be negative (got " + std::to_string(args.threads) + ")");
+  if (args.bandwidth_gbs < 0) return Status::InvalidArgument("--bandwidth must not be negative (got " + std::to_string(args.bandwidth_gbs) + ")");
   if (!(args.ref_timeout > 0)) return Status::InvalidArgument("--ref-timeout must be positive (got " + std::to_string(args.ref_timeout) + ")");
   return Status::Ok();
 }
@@ -204,8 +207,12 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   cmd->add_option("-u,--ubatch", args.ubatch, "prompt tokens per forward pass")->capture_default_str();
   cmd->add_option("--kv-type", args.kv_type, "KV cache element type")
       ->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  cmd->add_option("--device", args.device, "cpu, or cuda:N for the CUDA backend")->capture_default_str();
   cmd->add_flag("--roofline", args.roofline,
                 "measure memory read bandwidth and compare decode with weight bytes / bandwidth");
+  cmd->add_option("--bandwidth", args.bandwidth_gbs,
+                  "with --roofline: use this memory bandwidth in GB/s instead of measuring the host's (e.g. 3350 "
+                  "for an H100 SXM's HBM3)");
   cmd->add_flag("--json", args.json, "print one JSON object");
   CLI::Option* ref = cmd->add_option(
       "--ref-binary", args.ref_binary,
@@ -242,16 +249,37 @@ int RunBenchCommand(const BenchArgs& args) {
         " (plus " + std::to_string(kDecodePromptTokens) + " prompt token) need more"));
   }
 
+  auto device = ParseDeviceSpec(args.device);
+  if (!device.ok()) return ReportError(device.status());
+  if (args.roofline && args.bandwidth_gbs == 0 && device->kind == DeviceSpec::Kind::kCuda) {
+    return ReportError(Status::InvalidArgument(
+        "--roofline with --device " + args.device + " needs --bandwidth GB/s (the probe measures host memory)"));
+  }
   CpuBackendOptions options;
   options.threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Only as many positions as the tests use, as llama-bench sizes its context to the test.
   options.n_ctx = std::max(args.prompt_tokens, decode_sequence);
   options.max_seqs = 1;
   options.kv_f16 = args.kv_type == "f16";
-  auto backend = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
-  if (!backend.ok()) return ReportError(backend.status().WithContext(args.model));
+  std::unique_ptr<Backend> backend;
+  std::string kernels;
+  if (device->kind == DeviceSpec::Kind::kCuda) {
+    if (!options.kv_f16) return ReportError(Status::InvalidArgument("--kv-type f32: the CUDA backend keeps an F16 cache"));
+    CudaBackendOptions cuda;
+    cuda.device = device->index;
+    cuda.n_ctx = options.n_ctx;
+    cuda.max_seqs = options.max_seqs;
+    auto created = CreateCudaBackend(*model->file, config, LayerRange{0, config.n_layer}, cuda);
+    if (!created.ok()) return ReportError(created.status().WithContext(args.model));
+    backend = std::move(*created);
+    kernels = device->ToString();
+  } else {
+    auto created = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
+    if (!created.ok()) return ReportError(created.status().WithContext(args.model));
+    kernels = cpu::KernelLevelName((*created)->kernel_level());
+    backend = std::move(*created);
+  }
   const double load_seconds = SecondsSince(load_start);
-  const char* kernels = cpu::KernelLevelName((*backend)->kernel_level());
 
   // llama-cli reads its prompt as text from this file, removed when the command returns.
   std::unique_ptr<PromptFile> ref_prompt;
@@ -274,9 +302,9 @@ int RunBenchCommand(const BenchArgs& args) {
   // Warm-up (not reported): first touches of the weights and the KV cache, thread start-up.
   {
     const std::vector<int32_t> warm(prompt.begin(), prompt.begin() + std::min(args.prompt_tokens, args.ubatch));
-    auto w = TimePrefill(**backend, warm, args.ubatch);
+    auto w = TimePrefill(*backend, warm, args.ubatch);
     if (!w.ok()) return ReportError(w.status());
-    auto d = TimeDecode(**backend, {decode[0], decode[1]});
+    auto d = TimeDecode(*backend, {decode[0], decode[1]});
     if (!d.ok()) return ReportError(d.status());
   }
 
@@ -284,9 +312,9 @@ int RunBenchCommand(const BenchArgs& args) {
   // machine conditions over the run (a shared machine's load drifts).
   std::vector<double> prefill_tps, decode_tps;
   for (int rep = 0; rep < args.reps; ++rep) {
-    auto p = TimePrefill(**backend, prompt, args.ubatch);
+    auto p = TimePrefill(*backend, prompt, args.ubatch);
     if (!p.ok()) return ReportError(p.status());
-    auto d = TimeDecode(**backend, decode);
+    auto d = TimeDecode(*backend, decode);
     if (!d.ok()) return ReportError(d.status());
     prefill_tps.push_back(args.prompt_tokens / std::max(*p, 1e-9));
     decode_tps.push_back(args.decode_tokens / std::max(*d, 1e-9));
@@ -310,7 +338,10 @@ int RunBenchCommand(const BenchArgs& args) {
   const uint64_t peak_rss = PeakRssBytes();
 
   double bandwidth = 0, roofline_tps = 0;
-  if (args.roofline) {
+  if (args.roofline && args.bandwidth_gbs > 0) {
+    bandwidth = args.bandwidth_gbs * 1e9;
+    roofline_tps = bandwidth / static_cast<double>(facts.decode_weight_bytes);
+  } else if (args.roofline) {
     const size_t probe_bytes = std::max(kMinProbeBytes, kProbeCacheMultiple * LastLevelCacheBytes());
     auto bw = MeasureReadBandwidth(probe_bytes, options.threads, kProbeRuns);
     if (!bw.ok()) return ReportError(bw.status());
@@ -373,7 +404,7 @@ int RunBenchCommand(const BenchArgs& args) {
               static_cast<long long>(config.n_embd), static_cast<double>(facts.size_bytes) / kMiB,
               static_cast<double>(facts.params) / 1e6);
   std::printf("threads %d, kernels %s, ubatch %d, kv %s, reps %d, load %.2f s, peak RSS %.1f MiB\n", options.threads,
-              kernels, args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
+              kernels.c_str(), args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
   std::printf("%-8s %12s %12s %12s", "test", "tok/s", "min", "max");
   if (ref) {
     std::printf(" %12s %12s %12s %8s", "llama.cpp", "min", "max", "ratio");

@@ -18,6 +18,8 @@ struct BenchArgs {
   int reps = 5;
   int32_t ubatch = 512;
   std::string kv_type = "f16";
+  std::string device = "cpu";    // cpu or cuda:N
+  double bandwidth_gbs = 0;      // --bandwidth: the roofline's GB/s instead of measuring (0: measure)
   bool roofline = false;
   bool json = false;
   std::string ref_binary;     // a llama.cpp program to compare with; empty: none
