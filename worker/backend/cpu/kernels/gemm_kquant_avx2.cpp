@@ -47,8 +47,8 @@ PS_AVX2 inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
 
 // An empty asm that GCC must assume reads and changes v. Placed after each add to a block's int32
 // sums, it stops GCC from reassociating a block's adds into one tree that first computes (and
-// spills to the stack) every product: about 20% fewer cycles per super-block (llvm-mca, znver3). Integer sums
-// are exact, so this changes no result.
+// spills to the stack) every product: about 20% fewer cycles per super-block (llvm-mca, znver3).
+// Integer sums are exact, so this changes no result.
 PS_AVX2 inline void KeepInRegister(__m256i& v) { asm("" : "+x"(v)); }
 
 // Fixed order: the two 128-bit halves, then lanes (0 + 2, 1 + 3), then those two.
