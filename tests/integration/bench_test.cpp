@@ -74,6 +74,19 @@ TEST_F(BenchTest, BadInputExitsTwoWithOneLine) {
   ExpectBadInput(RunProgram(Bench({}, "32", "0")), "-n");
   ExpectBadInput(RunProgram(Bench({}, "32", "8", "0")), "--reps");
   ExpectBadInput(RunProgram({PipeshardBin(), "bench"}), "--model");
+  ExpectBadInput(RunProgram(Bench({"--device", "gpu"})), "'gpu'");
+  ExpectBadInput(RunProgram(Bench({"--device", "cuda:0", "--roofline"})), "--bandwidth");
+  ExpectBadInput(RunProgram(Bench({"--roofline", "--bandwidth", "-1"})), "--bandwidth");
+}
+
+// A fixed --bandwidth replaces the probe: the roofline is exactly bytes per token / bandwidth.
+TEST_F(BenchTest, GivenBandwidthSetsTheRoofline) {
+  const ProcessResult r = RunProgram(Bench({"--json", "--roofline", "--bandwidth", "10"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(j["read_bandwidth_bytes_per_s"].get<double>(), 10e9);
+  EXPECT_NEAR(j["roofline_decode_tokens_per_s"].get<double>(),
+              10e9 / j["decode_weight_bytes_per_token"].get<double>(), 1e-6);
 }
 
 }  // namespace
