@@ -14,8 +14,9 @@
 // per thread, so ggml's own result depends on its thread count).
 // That is the scalar / reference level. At KernelLevel::kAvx2 one SIMD path serves both cache
 // types and every batch shape (kernels/attention_avx2.h): the query heads of a KV head attend
-// together, K and V are widened to F32 once per tile, and half_rows is ignored. Work is split
-// over the threads by (row, KV head), in contiguous runs of about equal cost (positions read).
+// together, K and V are converted to F32 (F16C) as they are read, and half_rows is ignored.
+// Work is split over the threads by (row, KV head), in contiguous runs of about equal cost
+// (positions read).
 // Thread-safety: Attention owns per-thread scratch; one call at a time per instance.
 #pragma once
 

@@ -19,8 +19,8 @@ int64_t Padded(int64_t head_dim) { return (head_dim + 7) / 8 * 8; }
 struct Layout {
   int64_t hp;
   float* q;    // [group][hp]  the queries times scale
-  float* k;    // [kT][hp]     the tile's keys in F32
-  float* v;    // [kT][hp]     the tile's values in F32
+  float* k;    // [kT][hp]     the tile's keys in F32, when head_dim is not a multiple of 8
+  float* v;    // [kT][hp]     the tile's values in F32, likewise
   float* p;    // [group][kT]  scores, then exp(score - max)
   float* acc;  // [group][hp]  running weighted V sums
   float* m;    // [group]      running maximum score
@@ -42,6 +42,12 @@ Layout Carve(float* s, int64_t group, int64_t head_dim) {
   return L;
 }
 
+// Eight consecutive keys' or values' elements as F32, from the cache (F16 or F32) or a widened tile.
+PS_TARGET_AVX2 inline __m256 Load8(const float* x) { return _mm256_loadu_ps(x); }
+PS_TARGET_AVX2 inline __m256 Load8(const uint16_t* x) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+}
+
 template <typename Elem>
 PS_TARGET_AVX2 inline void WidenRow(const Elem* src, float* dst, int64_t n) {
   if constexpr (sizeof(Elem) == 2) {
@@ -51,17 +57,18 @@ PS_TARGET_AVX2 inline void WidenRow(const Elem* src, float* dst, int64_t n) {
   }
 }
 
-// p[j][t] = q_j . k_t for the NB heads of a block and KEYS keys from t. Each dot is one
-// accumulator over the chunks in order, then the fixed Hsum4 tree, whatever KEYS is.
-template <int NB, int KEYS>
-PS_TARGET_AVX2 inline void Dots(const float* q, const float* k, int64_t t, int64_t hp, float* p) {
+// p[j][t] = q_j . k_t for the NB heads of a block and KEYS keys from t; key t starts at
+// k + t * stride. Each dot is one accumulator over the chunks in order, then the fixed Hsum4
+// tree, whatever KEYS is.
+template <int NB, int KEYS, typename Elem>
+PS_TARGET_AVX2 inline void Dots(const float* q, const Elem* k, size_t stride, int64_t t, int64_t hp, float* p) {
   __m256 a[KEYS][kHeadBlock];
   for (int u = 0; u < KEYS; ++u) {
     for (int j = 0; j < kHeadBlock; ++j) a[u][j] = _mm256_setzero_ps();
   }
   for (int64_t c = 0; c < hp; c += 8) {
     for (int u = 0; u < KEYS; ++u) {
-      const __m256 kv = _mm256_loadu_ps(k + (t + u) * hp + c);
+      const __m256 kv = Load8(k + (t + u) * stride + c);
       for (int j = 0; j < NB; ++j) a[u][j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + j * hp + c), kv, a[u][j]);
     }
   }
@@ -73,11 +80,11 @@ PS_TARGET_AVX2 inline void Dots(const float* q, const float* k, int64_t t, int64
 }
 
 // The scores of the tile's cnt keys, two keys per round (eight independent FMA chains).
-template <int NB>
-PS_TARGET_AVX2 void Scores(const float* q, const float* k, int64_t cnt, int64_t hp, float* p) {
+template <int NB, typename Elem>
+PS_TARGET_AVX2 void Scores(const float* q, const Elem* k, size_t stride, int64_t cnt, int64_t hp, float* p) {
   int64_t t = 0;
-  for (; t + 2 <= cnt; t += 2) Dots<NB, 2>(q, k, t, hp, p);
-  if (t < cnt) Dots<NB, 1>(q, k, t, hp, p);
+  for (; t + 2 <= cnt; t += 2) Dots<NB, 2>(q, k, stride, t, hp, p);
+  if (t < cnt) Dots<NB, 1>(q, k, stride, t, hp, p);
 }
 
 // Turns head j's scores for the tile into exp(score - m_new) and updates its running max m, sum
@@ -106,9 +113,10 @@ PS_TARGET_AVX2 void Softmax(float* p, int64_t cnt, float& m, float& l, float& fa
 
 // acc_j = acc_j * fac_j + sum_t p[j][t] v_t for the NB heads of a block, 8 dimensions at a time;
 // even and odd keys in separate accumulators (twice the independent chains), added at the end.
-template <int NB>
-PS_TARGET_AVX2 void AccumulateV(const float* p, const float* v, int64_t cnt, int64_t hp, const float* fac,
-                                float* acc) {
+// Value t starts at v + t * stride.
+template <int NB, typename Elem>
+PS_TARGET_AVX2 void AccumulateV(const float* p, const Elem* v, size_t stride, int64_t cnt, int64_t hp,
+                                const float* fac, float* acc) {
   for (int64_t c = 0; c < hp; c += 8) {
     __m256 even[kHeadBlock], odd[kHeadBlock];
     for (int j = 0; j < NB; ++j) {
@@ -117,26 +125,48 @@ PS_TARGET_AVX2 void AccumulateV(const float* p, const float* v, int64_t cnt, int
     }
     int64_t t = 0;
     for (; t + 2 <= cnt; t += 2) {
-      const __m256 v0 = _mm256_loadu_ps(v + t * hp + c);
-      const __m256 v1 = _mm256_loadu_ps(v + (t + 1) * hp + c);
+      const __m256 v0 = Load8(v + t * stride + c);
+      const __m256 v1 = Load8(v + (t + 1) * stride + c);
       for (int j = 0; j < NB; ++j) {
         even[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j * kT + t), v0, even[j]);
         odd[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j * kT + t + 1), v1, odd[j]);
       }
     }
     if (t < cnt) {
-      const __m256 v0 = _mm256_loadu_ps(v + t * hp + c);
+      const __m256 v0 = Load8(v + t * stride + c);
       for (int j = 0; j < NB; ++j) even[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j * kT + t), v0, even[j]);
     }
     for (int j = 0; j < NB; ++j) _mm256_storeu_ps(acc + j * hp + c, _mm256_add_ps(even[j], odd[j]));
   }
 }
 
-template <int NB>
-PS_TARGET_AVX2 void Block(const Layout& L, int64_t g0, int64_t cnt) {
-  Scores<NB>(L.q + g0 * L.hp, L.k, cnt, L.hp, L.p + g0 * kT);
+// One tile for the NB heads from g0: keys and values start at k and v, stride elements apart.
+template <int NB, typename Elem>
+PS_TARGET_AVX2 void Block(const Layout& L, int64_t g0, int64_t cnt, const Elem* k, const Elem* v, size_t stride) {
+  Scores<NB>(L.q + g0 * L.hp, k, stride, cnt, L.hp, L.p + g0 * kT);
   for (int j = 0; j < NB; ++j) Softmax(L.p + (g0 + j) * kT, cnt, L.m[g0 + j], L.l[g0 + j], L.fac[g0 + j]);
-  AccumulateV<NB>(L.p + g0 * kT, L.v, cnt, L.hp, L.fac + g0, L.acc + g0 * L.hp);
+  AccumulateV<NB>(L.p + g0 * kT, v, stride, cnt, L.hp, L.fac + g0, L.acc + g0 * L.hp);
+}
+
+// The tile for every head of the group, in blocks of up to kHeadBlock heads.
+template <typename Elem>
+PS_TARGET_AVX2 void Tile(const Layout& L, int64_t group, int64_t cnt, const Elem* k, const Elem* v, size_t stride) {
+  for (int64_t g0 = 0; g0 < group; g0 += kHeadBlock) {
+    switch (group - g0 < kHeadBlock ? group - g0 : kHeadBlock) {
+      case 1:
+        Block<1>(L, g0, cnt, k, v, stride);
+        break;
+      case 2:
+        Block<2>(L, g0, cnt, k, v, stride);
+        break;
+      case 3:
+        Block<3>(L, g0, cnt, k, v, stride);
+        break;
+      default:
+        Block<4>(L, g0, cnt, k, v, stride);
+        break;
+    }
+  }
 }
 
 template <typename Elem>
@@ -151,28 +181,22 @@ PS_TARGET_AVX2 void Attend(const AttendGroupArgs& a, float* scratch) {
     L.m[g] = -std::numeric_limits<float>::infinity();
     L.l[g] = 0.0f;
   }
+  // A head_dim of whole 8-lane chunks (every real model) reads K and V straight from the cache;
+  // otherwise each tile is first widened into zero-padded rows. Same arithmetic either way.
+  const bool direct = hd == L.hp;
   for (int64_t t0 = 0; t0 < a.n_pos; t0 += kT) {
     const int64_t cnt = a.n_pos - t0 < kT ? a.n_pos - t0 : kT;
+    const Elem* k = keys + t0 * a.row_stride;
+    const Elem* v = values + t0 * a.row_stride;
+    if (direct) {
+      Tile(L, a.group, cnt, k, v, a.row_stride);
+      continue;
+    }
     for (int64_t t = 0; t < cnt; ++t) {
-      WidenRow(keys + (t0 + t) * a.row_stride, L.k + t * L.hp, hd);
-      WidenRow(values + (t0 + t) * a.row_stride, L.v + t * L.hp, hd);
+      WidenRow(k + t * a.row_stride, L.k + t * L.hp, hd);
+      WidenRow(v + t * a.row_stride, L.v + t * L.hp, hd);
     }
-    for (int64_t g0 = 0; g0 < a.group; g0 += kHeadBlock) {
-      switch (a.group - g0 < kHeadBlock ? a.group - g0 : kHeadBlock) {
-        case 1:
-          Block<1>(L, g0, cnt);
-          break;
-        case 2:
-          Block<2>(L, g0, cnt);
-          break;
-        case 3:
-          Block<3>(L, g0, cnt);
-          break;
-        default:
-          Block<4>(L, g0, cnt);
-          break;
-      }
-    }
+    Tile(L, a.group, cnt, static_cast<const float*>(L.k), static_cast<const float*>(L.v), static_cast<size_t>(L.hp));
   }
   for (int64_t g = 0; g < a.group; ++g) {
     const __m256 inv = _mm256_set1_ps(1.0f / L.l[g]);
