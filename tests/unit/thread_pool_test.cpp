@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 namespace ps::cpu {
@@ -114,6 +115,25 @@ TEST(ThreadPoolTest, OversubscribedPoolStaysCorrect) {
     pool.ParallelFor(threads, [&](int thread, int64_t begin, int64_t end) { sums[thread] += end - begin; });
   }
   for (int t = 0; t < threads; ++t) EXPECT_EQ(sums[t], kCalls) << "thread " << t;
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// After the spin budget an idle pool sleeps: a server with no requests must not burn its cores.
+TEST(ThreadPoolTest, IdlePoolUsesNoCpu) {
+  ThreadPool pool(4);
+  std::vector<int64_t> part(4, 0);
+  pool.ParallelFor(4, [&](int thread, int64_t begin, int64_t end) { part[thread] = end - begin; });
+  const double before = ProcessCpuSeconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double used = ProcessCpuSeconds() - before;
+  // Three workers spinning for at most kSpinMicros each: a few milliseconds. Spinning through
+  // the whole idle time would be 900 ms.
+  EXPECT_LT(used, 0.05) << "CPU seconds used while idle";
 }
 
 TEST(ThreadPoolTest, ShutsDownHotIdleOrUnused) {
