@@ -242,9 +242,8 @@ void CpuBackend::Impl::RunLayer(int64_t il, const Batch& b, int64_t n) {
 
   // Attention block; x += the previous layer's feed-forward output, still in proj.
   AddNormRows(il == 0 ? nullptr : proj.data(), L.attn_norm, n);  // h[n, e]
-  matmul.Multiply(pool, L.wq, h.data(), n, q.data());  // q[n, e]
-  matmul.Multiply(pool, L.wk, h.data(), n, k.data());  // k[n, ekv]
-  matmul.Multiply(pool, L.wv, h.data(), n, v.data());  // v[n, ekv]
+  // q[n, e], k[n, ekv], v[n, ekv]
+  matmul.MultiplyShared(pool, {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data(), n);
   const int64_t hd = config.head_dim();
   pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
@@ -260,8 +259,7 @@ void CpuBackend::Impl::RunLayer(int64_t il, const Batch& b, int64_t n) {
 
   // Feed-forward block; x += the attention output.
   AddNormRows(proj.data(), L.ffn_norm, n);                     // h[n, e]
-  matmul.Multiply(pool, L.gate, h.data(), n, gate.data());    // gate[n, ff]
-  matmul.Multiply(pool, L.up, h.data(), n, up.data());        // up[n, ff]
+  matmul.MultiplyShared(pool, {{&L.gate, gate.data()}, {&L.up, up.data()}}, h.data(), n);  // gate, up[n, ff]
   // Element-wise, so split by elements: a single decode row still uses every thread.
   pool.ParallelFor(n * ff, [&](int, int64_t i0, int64_t i1) {
     row_ops.swiglu(&gate[i0], &up[i0], i1 - i0, &gate[i0]);

@@ -89,33 +89,78 @@ void MatMul::MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType
   });
 }
 
-void MatMul::MultiplyFast(ThreadPool& pool, const FastGemmKernel& kernel, const WeightMatrix& w, const float* x,
-                          int64_t n, float* y) {
-  const int64_t cols = w.cols;
-  const size_t stride = (kernel.prepared_row_bytes(cols) + 63) / 64 * 64;
+const uint8_t* MatMul::Prepare(ThreadPool& pool, const FastGemmKernel& kernel, int64_t cols, const float* x,
+                               int64_t n, size_t* stride) {
+  *stride = (kernel.prepared_row_bytes(cols) + 63) / 64 * 64;
+  const size_t bytes = static_cast<size_t>(n) * *stride + 64;
   // Grows only when a batch is larger than any before, so steady-state calls allocate nothing.
-  if (prepared_.size() < static_cast<size_t>(n) * stride + 64) prepared_.resize(static_cast<size_t>(n) * stride + 64);
+  if (prepared_.size() < bytes) prepared_.resize(bytes);
   const auto base = reinterpret_cast<uintptr_t>(prepared_.data());
   uint8_t* act = prepared_.data() + ((64 - base % 64) % 64);
+  const size_t s = *stride;
   pool.ParallelFor(n, [&](int, int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) kernel.prepare(x + i * cols, act + static_cast<size_t>(i) * stride, cols);
+    for (int64_t i = i0; i < i1; ++i) kernel.prepare(x + i * cols, act + static_cast<size_t>(i) * s, cols);
   });
+  return act;
+}
+
+namespace {
+
+// Runs kernel.gemm over row groups [g0, g1) of the concatenation of the products' matrices, each
+// matrix's rows cut into groups of kRowTile (so no tile straddles two matrices).
+void GemmGroups(const FastGemmKernel& kernel, std::initializer_list<MatMul::Product> products, const uint8_t* act,
+                size_t stride, int64_t n, int64_t g0, int64_t g1) {
+  int64_t first = 0;  // first group of the current matrix
+  for (const MatMul::Product& p : products) {
+    const int64_t groups = (p.w->rows + kRowTile - 1) / kRowTile;
+    const int64_t lo = std::max(g0, first), hi = std::min(g1, first + groups);
+    if (lo < hi) {
+      FastGemmArgs a;
+      a.w = p.w->data;
+      a.w_row_bytes = p.w->row_bytes;
+      a.r0 = (lo - first) * kRowTile;
+      a.r1 = std::min(p.w->rows, (hi - first) * kRowTile);
+      a.act = act;
+      a.act_stride = stride;
+      a.n = n;
+      a.k = p.w->cols;
+      a.y = p.y;
+      a.ldy = p.w->rows;
+      kernel.gemm(a);
+    }
+    first += groups;
+  }
+}
+
+}  // namespace
+
+void MatMul::MultiplyFast(ThreadPool& pool, const FastGemmKernel& kernel, const WeightMatrix& w, const float* x,
+                          int64_t n, float* y) {
+  size_t stride = 0;
+  const uint8_t* act = Prepare(pool, kernel, w.cols, x, n, &stride);
+  const std::initializer_list<Product> one = {Product{&w, y}};
   // Rows go to threads in groups of kRowTile so that tiles rarely straddle two threads.
-  const int64_t groups = (w.rows + kRowTile - 1) / kRowTile;
-  pool.ParallelFor(groups, [&](int, int64_t g0, int64_t g1) {
-    FastGemmArgs a;
-    a.w = w.data;
-    a.w_row_bytes = w.row_bytes;
-    a.r0 = g0 * kRowTile;
-    a.r1 = std::min(w.rows, g1 * kRowTile);
-    a.act = act;
-    a.act_stride = stride;
-    a.n = n;
-    a.k = cols;
-    a.y = y;
-    a.ldy = w.rows;
-    kernel.gemm(a);
-  });
+  pool.ParallelFor((w.rows + kRowTile - 1) / kRowTile,
+                   [&](int, int64_t g0, int64_t g1) { GemmGroups(kernel, one, act, stride, n, g0, g1); });
+}
+
+void MatMul::MultiplyShared(ThreadPool& pool, std::initializer_list<Product> products, const float* x, int64_t n) {
+  if (n <= 0 || products.size() == 0) return;
+  const WeightMatrix& w0 = *products.begin()->w;
+  const FastGemmKernel* kernel = level_ == KernelLevel::kAvx2 ? FindFastGemm(w0.type) : nullptr;
+  bool shared = kernel != nullptr;
+  int64_t groups = 0;
+  for (const Product& p : products) {
+    shared = shared && p.w->type == w0.type && p.w->cols == w0.cols;
+    groups += (p.w->rows + kRowTile - 1) / kRowTile;
+  }
+  if (!shared) {
+    for (const Product& p : products) Multiply(pool, *p.w, x, n, p.y);
+    return;
+  }
+  size_t stride = 0;
+  const uint8_t* act = Prepare(pool, *kernel, w0.cols, x, n, &stride);
+  pool.ParallelFor(groups, [&](int, int64_t g0, int64_t g1) { GemmGroups(*kernel, products, act, stride, n, g0, g1); });
 }
 
 void MatMul::MultiplyFloat(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
@@ -46,12 +47,26 @@ class MatMul {
   // w.type (see above). x and y must not overlap. Needs n <= the last Reserve(n).
   void Multiply(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y);
 
+  // One product of a MultiplyShared call: y[i * w->rows + r] as Multiply computes it.
+  struct Product {
+    const WeightMatrix* w;
+    float* y;
+  };
+  // Several products of the same input x (q/k/v, gate/up), with the same results as one Multiply
+  // each. When every matrix has the same type and width and a fast kernel, x is prepared once and
+  // all their rows are split over the threads in one parallel pass: one barrier instead of
+  // several, and even work for small matrices such as k and v.
+  void MultiplyShared(ThreadPool& pool, std::initializer_list<Product> products, const float* x, int64_t n);
+
   // Grows the activation buffers to hold n rows of max_cols; call outside hot loops.
   void Reserve(int64_t n);
 
  private:
   void MultiplyQuantized(ThreadPool& pool, const WeightMatrix& w, GgmlType act_type, const float* x, int64_t n,
                          float* y);
+  // Prepares n rows of x for `kernel` into prepared_; returns the first row and sets *stride.
+  const uint8_t* Prepare(ThreadPool& pool, const FastGemmKernel& kernel, int64_t cols, const float* x, int64_t n,
+                         size_t* stride);
   void MultiplyFast(ThreadPool& pool, const FastGemmKernel& kernel, const WeightMatrix& w, const float* x,
                     int64_t n, float* y);
   void MultiplyFloat(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n, float* y);

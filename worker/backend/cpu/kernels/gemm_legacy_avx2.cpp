@@ -176,6 +176,14 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
   alignas(16) float scale[RN][4];
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t w_off = static_cast<size_t>(b) * W::kBlockBytes;
+    if constexpr (RN == 1) {
+      // Decode streams the weights once, RM short rows at a time (a 1024-wide Q8_0 row is 17
+      // cache lines), too short for the hardware prefetcher to ramp up; so fetch the next
+      // tile's rows, which follow this tile's in memory, at the pace this tile reads its own.
+      const uint8_t* next = w0 + RM * w_row_bytes + static_cast<size_t>(b) * RM * W::kBlockBytes;
+#pragma GCC unroll 4
+      for (size_t off = 0; off < RM * W::kBlockBytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T0);
+    }
     const __m128 dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) _mm_store_ps(scale[j], _mm_mul_ps(dw, _mm_broadcast_ss(ad[j] + b)));
