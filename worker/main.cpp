@@ -54,13 +54,8 @@ int main(int argc, char** argv) {
       std::cerr << "pipeshard-worker: --device " << spec->ToString() << ": " << cuda.message() << "\n";
       return cuda.IsBadInput() ? 2 : 1;
     }
-    // The backend is ready (CreateCudaBackend) but the worker service builds its shard's backend
-    // itself and knows only the CPU one; until it takes a backend factory, refuse rather than
-    // silently run on the CPU.
-    std::cerr << "pipeshard-worker: --device " << spec->ToString()
-              << ": the worker service cannot host the CUDA backend yet; use --device cpu\n";
-    return 1;
   }
+  options.device = *spec;
 
   // Signals are taken by sigwait below; block them before any thread starts so none gets them.
   sigset_t signals;

@@ -19,6 +19,16 @@ grpc::Status ToGrpcStatus(const Status& status) {
   return {grpc::StatusCode::INTERNAL, status.message()};
 }
 
+grpc::Status DeviceFailureToGrpcStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk:
+    case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kCancelled: return ToGrpcStatus(status);
+    default: return {grpc::StatusCode::FAILED_PRECONDITION, status.message()};
+  }
+}
+
 Status FromGrpcStatus(const grpc::Status& status, const std::string& context) {
   if (status.ok()) return Status::Ok();
   const std::string message = context + ": " + status.error_message();

@@ -4,6 +4,7 @@
 
 #include "common/model/llama_weights.h"
 #include "worker/backend/cpu/cpu_backend.h"
+#include "worker/backend/cuda/cuda_backend_factory.h"
 
 namespace ps {
 
@@ -51,28 +52,45 @@ void FaultIn(const LlamaWeights& w) {
   }
 }
 
+// The CUDA backend for the range; its errors are the device's and name it.
+Result<std::unique_ptr<Backend>> CreateCudaStageBackend(const gguf::GgufFile& file, const LlamaConfig& config,
+                                                        LayerRange range, const pipeshard::v1::LoadShardRequest& r,
+                                                        const DeviceSpec& device) {
+  if (r.kv_type() == "f32") {
+    return Status::Unsupported("LoadShard: kv_type 'f32': the CUDA backend on " + device.ToString() +
+                               " keeps its KV cache in f16");
+  }
+  CudaBackendOptions options;
+  options.device = device.index;
+  options.n_ctx = r.n_ctx();
+  options.max_seqs = r.max_seqs();
+  auto backend = CreateCudaBackend(file, config, range, options);
+  if (!backend.ok()) return backend.status().WithContext(device.ToString());
+  return backend;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest& request,
-                                           const ShardOptions& options) {
+                                           const ShardOptions& options, pipeshard::v1::LoadShardResponse* response,
+                                           LoadFailure* failure) {
+  const auto fail = [failure](LoadFailure kind, Status status) {
+    if (failure != nullptr) *failure = kind;
+    return status;
+  };
+  const auto request_error = [&](const Status& status) { return fail(LoadFailure::kRequest, status); };
   const std::string path = options.model_path_override.empty() ? request.model_path() : options.model_path_override;
-  if (path.empty()) return Status::InvalidArgument("LoadShard: model_path is empty and no --model was given");
+  if (path.empty()) return request_error(Status::InvalidArgument("LoadShard: model_path is empty and no --model was given"));
   std::unique_ptr<Shard> shard(new Shard());
-  PS_ASSIGN_OR_RETURN(shard->file_, gguf::GgufFile::Open(path));
-  PS_ASSIGN_OR_RETURN(shard->config_, ReadLlamaConfig(*shard->file_));
-  PS_RETURN_IF_ERROR(CheckRequest(request, shard->config_));
+  auto file = gguf::GgufFile::Open(path);
+  if (!file.ok()) return request_error(file.status());
+  shard->file_ = std::move(file).value();
+  auto config = ReadLlamaConfig(*shard->file_);
+  if (!config.ok()) return request_error(config.status());
+  shard->config_ = *config;
+  if (Status s = CheckRequest(request, shard->config_); !s.ok()) return request_error(s);
 
   const LayerRange range{request.first_layer(), request.last_layer()};
-  PS_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(*shard->file_, shard->config_, range));
-  CpuBackendOptions backend_options;
-  backend_options.threads = options.threads;
-  backend_options.n_ctx = request.n_ctx();
-  backend_options.max_seqs = request.max_seqs();
-  backend_options.kv_f16 = request.kv_type() != "f32";
-  PS_ASSIGN_OR_RETURN(std::unique_ptr<CpuBackend> backend,
-                      CpuBackend::Create(*shard->file_, shard->config_, range, backend_options));
-  FaultIn(weights);
-
   StageConfig stage;
   stage.stage_index = request.stage_index();
   stage.name = options.name;
@@ -83,12 +101,63 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
   stage.limits.n_ctx = request.n_ctx();
   stage.limits.max_seqs = request.max_seqs();
   stage.limits.max_rows = MaxFrameRows(request.n_ctx(), request.max_seqs());
-  const std::string next = request.next_address();
-  shard->executor_ = std::make_unique<StageExecutor>(std::move(backend), stage,
-                                                     [next] { return ConnectGrpcFrameSender(next); });
+
+  // The hops first: checking their fields is cheap, loading the weights is not.
+  StageLinks::Failure link_failure = StageLinks::Failure::kRequest;
+  auto links = StageLinks::Open(request, options.device, MaxActivationFrameBytes(stage.limits), response, &link_failure);
+  if (!links.ok()) {
+    return fail(link_failure == StageLinks::Failure::kDevice ? LoadFailure::kDevice : LoadFailure::kRequest,
+                links.status());
+  }
+  shard->links_ = std::move(links).value();
+
+  std::unique_ptr<Backend> backend;
+  if (options.device.kind == DeviceSpec::Kind::kCpu) {
+    auto weights = BindLlamaWeights(*shard->file_, shard->config_, range);
+    if (!weights.ok()) return request_error(weights.status());
+    CpuBackendOptions backend_options;
+    backend_options.threads = options.threads;
+    backend_options.n_ctx = request.n_ctx();
+    backend_options.max_seqs = request.max_seqs();
+    backend_options.kv_f16 = request.kv_type() != "f32";
+    auto cpu = CpuBackend::Create(*shard->file_, shard->config_, range, backend_options);
+    if (!cpu.ok()) return request_error(cpu.status());
+    FaultIn(*weights);
+    backend = std::move(cpu).value();
+  } else {
+    auto cuda = CreateCudaStageBackend(*shard->file_, shard->config_, range, request, options.device);
+    if (!cuda.ok()) return fail(LoadFailure::kDevice, cuda.status());
+    backend = std::move(cuda).value();
+  }
+
+  shard->executor_ = std::make_unique<StageExecutor>(std::move(backend), stage, shard->links_->sender_factory());
+  if (std::unique_ptr<PayloadFetcher> fetcher = shard->links_->TakePreviousFetcher()) {
+    StageExecutor* executor = shard->executor_.get();
+    shard->receiver_ = std::make_unique<DevicePayloadReceiver>(
+        std::move(fetcher), [executor](pipeshard::v1::Frame&& f) { executor->Enqueue(std::move(f)); },
+        stage.stage_index, options.name);
+  }
   return shard;
 }
 
-Shard::~Shard() { executor_.reset(); }
+Shard::~Shard() {
+  receiver_.reset();
+  executor_.reset();
+  links_.reset();
+}
+
+void Shard::OnFrame(pipeshard::v1::Frame&& frame) {
+  if (receiver_ != nullptr) {
+    receiver_->OnFrame(std::move(frame));
+  } else {
+    executor_->Enqueue(std::move(frame));
+  }
+}
+
+std::string Shard::link_error() const {
+  if (receiver_ == nullptr) return "";
+  const Status health = receiver_->health();
+  return health.ok() ? "" : "receiving activations: " + health.ToString();
+}
 
 }  // namespace ps

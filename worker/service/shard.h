@@ -1,7 +1,11 @@
-// A loaded shard: the worker's GGUF file mapped read-only, the CPU backend for its layer range
-// and the stage executor that runs frames through it. Loading faults in only the range's tensors,
-// so resident memory grows with the share of the model this worker holds.
-// Thread-safety: Enqueue/FreeSequences/stats go to the executor (any thread); immutable otherwise.
+// A loaded shard: the worker's GGUF file mapped read-only, the backend for its layer range on the
+// worker's device (CPU, or CUDA through CreateCudaBackend), the stage executor that runs frames
+// through it, and the stage's hops (stage_links.h). On the CPU, loading faults in only the range's
+// tensors, so resident memory grows with the share of the model this worker holds; a CUDA stage
+// uploads them to the device instead. When the previous hop is a GPU hop, frames pass a
+// DevicePayloadReceiver (which brings their activations across) before the executor.
+// Thread-safety: OnFrame, executor() calls and link_error may come from any thread; immutable
+// otherwise.
 #pragma once
 
 #include <memory>
@@ -10,7 +14,10 @@
 #include "common/gguf/gguf_file.h"
 #include "common/model/llama_config.h"
 #include "proto/worker.pb.h"
+#include "worker/backend/cuda/device_spec.h"
+#include "worker/service/stage_links.h"
 #include "worker/stage/stage_executor.h"
+#include "worker/transport/device_payload_receiver.h"
 
 namespace ps {
 
@@ -18,16 +25,31 @@ struct ShardOptions {
   int threads = 1;
   std::string name;                // the worker's name, in error frames
   std::string model_path_override; // --model: this host's copy of the file
+  DeviceSpec device;               // --device: cpu or cuda:N
 };
+
+// Why a load failed, for the answer's gRPC code: the request or the model file (the caller's
+// input), or this worker's device (it cannot host the stage: no CUDA in this build, no driver,
+// out of device memory, a tensor type its kernels cannot read, a hop it cannot carry).
+enum class LoadFailure { kRequest, kDevice };
 
 class Shard {
  public:
   // Validates the request (errors name the field and value), opens the model, builds the backend
-  // and the executor. The link to the next stage opens on the first frame.
+  // and the executor, and sets up the stage's hops: a GPU hop to the next stage writes what that
+  // stage needs (NCCL unique id, CUDA IPC ring) into `response`. The link to the next stage opens
+  // on the first frame. On error `failure` (if given) says whose the fault is.
   static Result<std::unique_ptr<Shard>> Load(const pipeshard::v1::LoadShardRequest& request,
-                                             const ShardOptions& options);
-  // Stops the executor before the file is unmapped.
+                                             const ShardOptions& options, pipeshard::v1::LoadShardResponse* response,
+                                             LoadFailure* failure = nullptr);
+  // Stops the receiver, then the executor, then the hops, before the file is unmapped.
   ~Shard();
+
+  // A frame from the Stage service: through the receiver when the previous hop is a GPU hop,
+  // straight to the executor otherwise. Never blocks.
+  void OnFrame(pipeshard::v1::Frame&& frame);
+  // The incoming GPU hop's first failure; empty while healthy or when that hop is gRPC.
+  std::string link_error() const;
 
   StageExecutor& executor() { return *executor_; }
   const StageExecutor& executor() const { return *executor_; }
@@ -35,9 +57,12 @@ class Shard {
 
  private:
   Shard() = default;
+  // Declared in dependency order, so they are destroyed receiver first, file last.
   std::unique_ptr<gguf::GgufFile> file_;
   LlamaConfig config_;
+  std::unique_ptr<StageLinks> links_;
   std::unique_ptr<StageExecutor> executor_;
+  std::unique_ptr<DevicePayloadReceiver> receiver_;  // null unless the previous hop is a GPU hop
 };
 
 }  // namespace ps

@@ -17,6 +17,7 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   service_options.threads = options.threads;
   service_options.name = options.name;
   service_options.model_path_override = options.model_path_override;
+  service_options.device = options.device;
   server->worker_ = std::make_unique<WorkerService>(service_options);
   WorkerService* worker = server->worker_.get();
   server->stage_ = std::make_unique<GrpcStageService>([worker](pipeshard::v1::Frame&& f) { worker->OnFrame(std::move(f)); });

@@ -21,6 +21,7 @@ struct WorkerServerOptions {
   std::string name;         // defaults to the bound address
   int threads = 1;
   std::string model_path_override;
+  DeviceSpec device;  // cpu, or cuda:N (checked by the caller: CudaDeviceCount)
 };
 
 class WorkerServer {

@@ -1,8 +1,11 @@
 #include "worker/service/worker_service.h"
 
+#include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "worker/service/calibration.h"
+#include "worker/service/cuda_device_info.h"
 #include "worker/service/grpc_status.h"
 #include "worker/service/system_info.h"
 
@@ -55,62 +58,123 @@ void WorkerService::OnFrame(pb::Frame&& frame) {
     frame_error_ = "frame " + std::to_string(frame.microbatch_id()) + " arrived while no shard is loaded; dropped";
     return;
   }
-  shard_->executor().Enqueue(std::move(frame));
+  shard_->OnFrame(std::move(frame));
 }
+
+namespace {
+
+// A CUDA worker's device as Register reports it; what could not be found out is said in the
+// description rather than failing the registration (main checked the device at start-up; a
+// device that fails since is named in LoadShard's error too).
+pb::DeviceInfo DescribeCudaDevice(int index) {
+  pb::DeviceInfo d;
+  d.set_kind("cuda");
+  d.set_index(index);
+  const Result<std::string> name = CudaDeviceName(index);
+  if (!name.ok()) {
+    d.set_description("cuda:" + std::to_string(index) + " (not usable: " + name.status().ToString() + ")");
+    return d;
+  }
+  std::string description = *name;
+  const Result<double> gflops = MeasureCudaMatmulGflops(index);
+  if (gflops.ok()) {
+    d.set_matmul_gflops(*gflops);
+  } else {
+    description += " (speed not measured: " + gflops.status().ToString() + ")";
+  }
+  // Reported only because the shard wires GPU hops (stage_links.h): a capability the stage
+  // ignored would have the coordinator ask for hops nobody carries.
+  Result<pb::TransportCapabilities> transport = ProbeCudaTransport(index);
+  if (transport.ok()) {
+    *d.mutable_transport() = std::move(transport).value();
+  } else {
+    description += " (GPU transports unavailable, gRPC only: " + transport.status().ToString() + ")";
+  }
+  d.set_description(description);
+  return d;
+}
+
+}  // namespace
 
 pb::DeviceInfo WorkerService::Device() {
   std::lock_guard lock(device_mu_);
   if (!device_.has_value()) {
-    pb::DeviceInfo d;
-    d.set_kind("cpu");
-    d.set_index(0);
-    d.set_description(CpuDescription());
-    d.set_threads(options_.threads);
-    d.set_matmul_gflops(MeasureMatmulGflops(options_.threads));
-    device_ = d;
+    if (options_.device.kind == DeviceSpec::Kind::kCuda) {
+      device_ = DescribeCudaDevice(options_.device.index);
+    } else {
+      pb::DeviceInfo d;
+      d.set_kind("cpu");
+      d.set_index(0);
+      d.set_description(CpuDescription());
+      d.set_threads(options_.threads);
+      d.set_matmul_gflops(MeasureMatmulGflops(options_.threads));
+      device_ = d;
+    }
   }
   pb::DeviceInfo d = *device_;
-  d.set_memory_total_bytes(TotalMemoryBytes());
-  d.set_memory_free_bytes(AvailableMemoryBytes());
+  if (options_.device.kind == DeviceSpec::Kind::kCuda) {
+    const Result<CudaMemory> memory = QueryCudaMemory(options_.device.index);
+    d.set_memory_total_bytes(memory.ok() ? memory->total_bytes : 0);
+    d.set_memory_free_bytes(memory.ok() ? memory->free_bytes : 0);
+  } else {
+    d.set_memory_total_bytes(TotalMemoryBytes());
+    d.set_memory_free_bytes(AvailableMemoryBytes());
+  }
   return d;
+}
+
+std::pair<uint64_t, uint64_t> WorkerService::MemoryUsedAndFree() const {
+  if (options_.device.kind == DeviceSpec::Kind::kCpu) return {ResidentBytes(), AvailableMemoryBytes()};
+  const Result<CudaMemory> memory = QueryCudaMemory(options_.device.index);
+  if (!memory.ok()) return {0, 0};
+  return {memory->total_bytes - std::min(memory->free_bytes, memory->total_bytes), memory->free_bytes};
 }
 
 WorkerStats WorkerService::Stats() {
   WorkerStats s;
-  s.memory_used_bytes = ResidentBytes();
-  s.memory_free_bytes = AvailableMemoryBytes();
+  std::tie(s.memory_used_bytes, s.memory_free_bytes) = MemoryUsedAndFree();
   std::lock_guard lock(mu_);
   s.tokens_processed = retired_tokens_;
   std::string executor_error;
+  std::string link_error;
   if (shard_ != nullptr) {
     const StageStats stage = shard_->executor().stats();
     s.tokens_processed += stage.tokens_processed;
     s.microbatches_in_flight = stage.in_flight;
     executor_error = stage.last_error;
+    link_error = shard_->link_error();
   }
-  s.error = !load_error_.empty() ? load_error_ : !executor_error.empty() ? executor_error : frame_error_;
+  // The first of: the load's, the executor's, the incoming GPU hop's, a dropped frame's.
+  for (const std::string* error : {&load_error_, &executor_error, &link_error, &frame_error_}) {
+    if (!error->empty()) {
+      s.error = *error;
+      break;
+    }
+  }
   return s;
 }
 
-Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::LoadShardResponse* response) {
+grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::LoadShardResponse* response) {
   const auto start = std::chrono::steady_clock::now();
   DoUnload();  // the old shard's memory goes before the new one is mapped
   ShardOptions options;
   options.threads = options_.threads;
   options.name = options_.name;
   options.model_path_override = options_.model_path_override;
-  Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options);
+  options.device = options_.device;
+  LoadFailure failure = LoadFailure::kRequest;
+  Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options, response, &failure);
   std::lock_guard lock(mu_);
   if (!shard.ok()) {
     load_error_ = shard.status().ToString();
-    return shard.status();
+    return failure == LoadFailure::kDevice ? DeviceFailureToGrpcStatus(shard.status()) : ToGrpcStatus(shard.status());
   }
   shard_ = std::move(shard).value();
   load_error_.clear();
   frame_error_.clear();
-  response->set_memory_used_bytes(ResidentBytes());
+  response->set_memory_used_bytes(MemoryUsedAndFree().first);
   response->set_load_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  return Status::Ok();
+  return grpc::Status::OK;
 }
 
 void WorkerService::DoUnload() {
@@ -127,7 +191,7 @@ grpc::ServerUnaryReactor* WorkerService::LoadShard(grpc::CallbackServerContext* 
                                                    const pb::LoadShardRequest* request,
                                                    pb::LoadShardResponse* response) {
   auto* reactor = context->DefaultReactor();
-  RunOnControlThread([this, reactor, request, response] { reactor->Finish(ToGrpcStatus(DoLoad(*request, response))); },
+  RunOnControlThread([this, reactor, request, response] { reactor->Finish(DoLoad(*request, response)); },
                      [reactor] { reactor->Finish({grpc::StatusCode::CANCELLED, "the worker is shutting down"}); });
   return reactor;
 }

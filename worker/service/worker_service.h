@@ -2,7 +2,8 @@
 // entry point of its data plane: frames from the Stage service go to the loaded shard's executor.
 // Slow calls (loading, calibrating) run on one control thread so no gRPC thread blocks; they
 // answer when done. FreeSequence answers once the executor freed the sequences, after every frame
-// queued before it.
+// queued before it. A LoadShard the worker's device cannot serve (no CUDA, no driver, out of device
+// memory) fails with the device's gRPC code (DeviceFailureToGrpcStatus); the worker keeps serving.
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "proto/worker.grpc.pb.h"
 #include "worker/service/shard.h"
@@ -24,9 +26,13 @@ struct WorkerServiceOptions {
   int threads = 1;
   std::string name;
   std::string model_path_override;  // --model
+  DeviceSpec device;                // --device: where the shard's layers run
 };
 
 // What heartbeats report.
+// Memory is the device's: host memory for a CPU worker (this process's resident set, the host's
+// available memory), device memory for a CUDA worker (used and free on the whole GPU; 0 when the
+// device cannot be queried).
 struct WorkerStats {
   uint64_t memory_used_bytes = 0;
   uint64_t memory_free_bytes = 0;
@@ -42,7 +48,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
 
   // The Stage service's FrameHandler: queues the frame on the executor (never blocks).
   void OnFrame(pipeshard::v1::Frame&& frame);
-  // The device, with its matmul speed measured on the first call and cached.
+  // The device, with its matmul speed measured on the first call and cached. A CUDA worker also
+  // reports its GPU transport capabilities, so the coordinator may give it NCCL or CUDA IPC hops;
+  // a CPU worker reports none and gets gRPC hops.
   pipeshard::v1::DeviceInfo Device();
   WorkerStats Stats();
 
@@ -64,7 +72,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   // Runs `work` on the control thread; `cancel` instead when the service stops first.
   void RunOnControlThread(std::function<void()> work, std::function<void()> cancel);
   void ControlLoop();
-  Status DoLoad(const pipeshard::v1::LoadShardRequest& request, pipeshard::v1::LoadShardResponse* response);
+  grpc::Status DoLoad(const pipeshard::v1::LoadShardRequest& request, pipeshard::v1::LoadShardResponse* response);
+  // {used, free} as WorkerStats reports them.
+  std::pair<uint64_t, uint64_t> MemoryUsedAndFree() const;
   void DoUnload();
 
   const WorkerServiceOptions options_;
