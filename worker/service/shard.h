@@ -3,7 +3,9 @@
 // through it, and the stage's hops (stage_links.h). On the CPU, loading faults in only the range's
 // tensors, so resident memory grows with the share of the model this worker holds; a CUDA stage
 // uploads them to the device instead. When the previous hop is a GPU hop, frames pass a
-// DevicePayloadReceiver (which brings their activations across) before the executor.
+// DevicePayloadReceiver (which brings their activations across) before the executor. Frees go
+// straight to the executor: the coordinator frees a sequence only once none of its rows is in
+// flight, so none of its frames can still wait in the receiver.
 // Thread-safety: OnFrame, executor() calls and link_error may come from any thread; immutable
 // otherwise.
 #pragma once
