@@ -60,15 +60,16 @@ struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // dequantized
 
-  // |w[r, e]| plus, for Q4_1, its block's |m|: the size of the terms the kernel sums, which for
-  // the affine type is not bounded by |w| (d q and m may nearly cancel).
+  // The size of the terms the kernel sums for w[r, e] = d q + m: |d q| + |m|, where the affine
+  // types keep the offset m apart (Q4_1: its stored m; Q4_0 / Q5_0, run with unsigned q: m = -8 d
+  // / -16 d), so d q and m may nearly cancel; |w| for Q8_0.
   double Magnitude(int64_t r, int64_t e) const {
     double m = 0.0;
-    if (type == GgmlType::Q4_1) {
-      const auto* blocks = reinterpret_cast<const block_q4_1*>(bytes.data() + r * row_bytes);
-      m = std::fabs(Fp16ToFp32(blocks[e / kQK].m));
-    }
-    return std::fabs(values[r * k + e]) + m;
+    const uint8_t* row = bytes.data() + r * row_bytes;
+    if (type == GgmlType::Q4_1) m = Fp16ToFp32(reinterpret_cast<const block_q4_1*>(row)[e / kQK].m);
+    if (type == GgmlType::Q4_0) m = -8.0 * Fp16ToFp32(reinterpret_cast<const block_q4_0*>(row)[e / kQK].d);
+    if (type == GgmlType::Q5_0) m = -16.0 * Fp16ToFp32(reinterpret_cast<const block_q5_0*>(row)[e / kQK].d);
+    return std::fabs(values[r * k + e] - m) + std::fabs(m);
   }
 };
 
