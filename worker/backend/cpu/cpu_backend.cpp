@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/quant/quant.h"
+#include "worker/backend/common/batch_check.h"
 #include "worker/backend/cpu/attention.h"
 #include "worker/backend/cpu/kv_cache.h"
 #include "worker/backend/cpu/matmul.h"
@@ -73,8 +74,6 @@ Result<std::vector<float>> Vector(const gguf::TensorInfo* t, int64_t n) {
   v.resize(n);
   return v;
 }
-
-std::string Row(size_t i) { return "batch row " + std::to_string(i) + ": "; }
 
 }  // namespace
 
@@ -138,48 +137,15 @@ struct CpuBackend::Impl {
 };
 
 Status CpuBackend::Impl::Validate(const Batch& b) {
-  const size_t n = b.size();
-  if (b.seq_ids.size() != n) {
-    return Status::InvalidArgument("batch: seq_ids has " + std::to_string(b.seq_ids.size()) +
-                                   " entries, positions " + std::to_string(n));
-  }
-  if (first_stage && b.tokens.size() != n) {
-    return Status::InvalidArgument("batch: tokens has " + std::to_string(b.tokens.size()) + " entries, positions " +
-                                   std::to_string(n));
-  }
-  if (!first_stage && b.embeddings.size() != n * static_cast<size_t>(config.n_embd)) {
-    return Status::InvalidArgument("batch: embeddings has " + std::to_string(b.embeddings.size()) +
-                                   " values, expected " + std::to_string(n) + " rows x n_embd " +
-                                   std::to_string(config.n_embd));
-  }
-  if (last_stage && b.logits.size() != n) {
-    return Status::InvalidArgument("batch: logits has " + std::to_string(b.logits.size()) + " entries, positions " +
-                                   std::to_string(n));
-  }
   for (int32_t s = 0; s < options.max_seqs; ++s) end_pos[s] = cache.Length(s);
-  for (size_t i = 0; i < n; ++i) {
-    const int32_t seq = b.seq_ids[i];
-    const int32_t pos = b.positions[i];
-    if (seq < 0 || seq >= options.max_seqs) {
-      return Status::InvalidArgument(Row(i) + "seq_id " + std::to_string(seq) + " outside [0, " +
-                                     std::to_string(options.max_seqs) + ")");
-    }
-    if (first_stage && (b.tokens[i] < 0 || b.tokens[i] >= config.n_vocab)) {
-      return Status::InvalidArgument(Row(i) + "token " + std::to_string(b.tokens[i]) + " outside [0, " +
-                                     std::to_string(config.n_vocab) + ")");
-    }
-    if (pos != end_pos[seq]) {
-      return Status::InvalidArgument(Row(i) + "position " + std::to_string(pos) + " of sequence " +
-                                     std::to_string(seq) + " does not continue it (expected " +
-                                     std::to_string(end_pos[seq]) + ")");
-    }
-    if (pos >= options.n_ctx) {
-      return Status::OutOfRange(Row(i) + "position " + std::to_string(pos) + " of sequence " + std::to_string(seq) +
-                                " is past the context (n_ctx " + std::to_string(options.n_ctx) + ")");
-    }
-    end_pos[seq] = pos + 1;
-  }
-  return Status::Ok();
+  BatchLimits limits;
+  limits.first_stage = first_stage;
+  limits.last_stage = last_stage;
+  limits.n_embd = config.n_embd;
+  limits.n_vocab = config.n_vocab;
+  limits.n_ctx = options.n_ctx;
+  limits.max_seqs = options.max_seqs;
+  return ValidateBatch(b, limits, &end_pos);
 }
 
 void CpuBackend::Impl::Grow(int64_t n) {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/backend/cuda/batch_check.h"
+#include "worker/backend/common/batch_check.h"
 #include "worker/backend/cuda/kernels/kernels.h"
 #include "worker/backend/cuda/launch_config.h"
 #include "worker/backend/cuda/runtime/cuda_check.h"
@@ -96,7 +96,7 @@ struct CudaBackend::Impl {
 
   ~Impl() { static_cast<void>(cudaSetDevice(options.device)); }  // members free on their device
 
-  cuda::BatchLimits Limits() const {
+  BatchLimits Limits() const {
     return {first_stage, last_stage, config.n_embd, config.n_vocab, options.n_ctx, options.max_seqs};
   }
   Status Grow(int64_t n);
@@ -259,7 +259,7 @@ Status CudaBackend::Forward(const Batch& batch, BatchOutput* out) {
   Impl& s = *impl_;
   PS_CUDA_CHECK(cudaSetDevice(s.options.device));
   s.end_pos = s.cache.lengths();
-  PS_RETURN_IF_ERROR(cuda::ValidateBatch(batch, s.Limits(), &s.end_pos));
+  PS_RETURN_IF_ERROR(ValidateBatch(batch, s.Limits(), &s.end_pos));
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t e = s.config.n_embd;
   const cudaStream_t st = s.stream.get();

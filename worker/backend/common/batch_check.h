@@ -1,6 +1,6 @@
-// The checks a CUDA backend makes on a batch before touching the device: the same rules and the
-// same messages as the CPU backend (sizes agree, ids in range, positions continue each
-// sequence's cache and fit the context), so callers see one behaviour whatever the device.
+// The checks every backend makes on a batch before computing anything (sizes agree, ids in
+// range, positions continue each sequence's cache and fit the context): one set of rules and
+// messages, so callers see one behaviour whatever the device.
 // Thread-safety: pure function.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include "common/util/status.h"
 #include "worker/backend/backend.h"
 
-namespace ps::cuda {
+namespace ps {
 
 struct BatchLimits {
   bool first_stage = false;  // rows carry token ids
@@ -25,4 +25,4 @@ struct BatchLimits {
 // length after the batch. On error its contents are unspecified.
 Status ValidateBatch(const Batch& batch, const BatchLimits& limits, std::vector<int32_t>* end_pos);
 
-}  // namespace ps::cuda
+}  // namespace ps

@@ -1,13 +1,14 @@
-// The CUDA backend's batch checks: the CPU backend's rules and messages, run on the host before
-// anything reaches the device.
-#include "worker/backend/cuda/batch_check.h"
+// The batch checks every backend runs before computing (worker/backend/common/batch_check.h):
+// sizes, ids, positions that continue each sequence, the context limit; a bad batch changes
+// nothing.
+#include "worker/backend/common/batch_check.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace ps::cuda {
+namespace ps {
 namespace {
 
 BatchLimits Limits(bool first, bool last) {
@@ -116,4 +117,4 @@ TEST(CudaBatchCheck, AnEmptyBatchIsValid) {
 }
 
 }  // namespace
-}  // namespace ps::cuda
+}  // namespace ps

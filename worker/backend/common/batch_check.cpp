@@ -1,8 +1,8 @@
-#include "worker/backend/cuda/batch_check.h"
+#include "worker/backend/common/batch_check.h"
 
 #include <string>
 
-namespace ps::cuda {
+namespace ps {
 
 namespace {
 std::string Row(size_t i) { return "batch row " + std::to_string(i) + ": "; }
@@ -57,4 +57,4 @@ Status ValidateBatch(const Batch& b, const BatchLimits& limits, std::vector<int3
   return Status::Ok();
 }
 
-}  // namespace ps::cuda
+}  // namespace ps
