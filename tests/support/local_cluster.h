@@ -1,5 +1,5 @@
 // Test support: a pipeshard cluster on 127.0.0.1 made of real processes: one
-// pipeshard-coordinator and N pipeshard-worker (CPU), each on port 0. Start() reads each
+// pipeshard-coordinator and N pipeshard-worker (CPU by default), each on port 0. Start() reads each
 // process's `listening on HOST:PORT` line and waits until `pipeshard status` says "serving".
 // The destructor kills every process it started. Logs stay in a temporary folder for messages.
 // Thread-safety: one thread per object.
@@ -39,6 +39,7 @@ struct ClusterOptions {
   int worker_threads = 1;
   std::vector<std::string> coordinator_args;  // e.g. {"--ctx", "64", "--ubatch", "8"}
   double start_timeout_seconds = 60;
+  std::string device = "cpu";  // every worker's --device (last: callers list the fields above in order)
 };
 
 class LocalCluster {
@@ -63,7 +64,7 @@ class LocalCluster {
       std::string name = "w";
       name += std::to_string(i);  // not "w" + to_string: g++ 12 warns falsely (-Wrestrict) on that
       workers_.push_back(Launch({ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen",
-                                 "127.0.0.1:0", "--device", "cpu", "--threads",
+                                 "127.0.0.1:0", "--device", options.device, "--threads",
                                  std::to_string(options.worker_threads), "--name", name},
                                 name));
     }
