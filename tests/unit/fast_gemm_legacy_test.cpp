@@ -4,6 +4,8 @@
 // kAvx2 against kReference.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -98,8 +100,9 @@ std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
 
 // y[i * ldy + r] for rows [r0, r1) and all n prepared rows.
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& act, int64_t n, int64_t r0,
-             int64_t r1, float* y, int64_t ldy) {
+             int64_t r1, float* y, int64_t ldy, const uint8_t* repacked = nullptr) {
   FastGemmArgs a;
+  a.repacked = repacked;
   a.w = w.bytes.data();
   a.w_row_bytes = w.row_bytes;
   a.r0 = r0;
@@ -310,6 +313,55 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
       EXPECT_LE(std::fabs(fast[i * rows + r] - ref[i * rows + r]), bound + 2 * Tolerance(k, abs_sum))
           << TypeName(type) << " i " << i << " r " << r;
     }
+  }
+}
+
+// Q4_0's decode copy (FastGemmKernel::repack, groups of 8 rows) gives the in-place tiles' bits,
+// for row counts that leave a short last group, odd r0 / r1 splits and the batch sizes that read
+// it; through MatMul too, with RepackedWeights.
+TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
+  SKIP_WITHOUT_AVX2();
+  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
+  ASSERT_NE(kernel.repack, nullptr);
+  std::mt19937 rng(8);
+  for (int64_t k : {32, 1024 + 32}) {
+    const int64_t rows = 37;
+    const Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
+    std::vector<uint8_t> copy(kernel.repacked_bytes(rows, k) + 64);
+    uint8_t* repacked = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
+    kernel.repack(w.bytes.data(), w.row_bytes, rows, k, repacked);
+    for (int64_t n : {1, 2, 3}) {
+      const std::vector<float> x = RandomActivations(n, k, rng);
+      PreparedRows p(kernel, x, n, k);
+      std::vector<float> in_place(n * rows), from_copy(n * rows, -1.0f);
+      RunGemm(kernel, w, p, n, 0, rows, in_place.data(), rows);
+      for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {0, 5}, {3, 21}, {8, 16}, {13, rows}}) {
+        RunGemm(kernel, w, p, n, r0, r1, from_copy.data(), rows, repacked);
+      }
+      for (size_t e = 0; e < in_place.size(); ++e) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(from_copy[e]), std::bit_cast<uint32_t>(in_place[e]))
+            << "k " << k << " n " << n << " element " << e;
+      }
+    }
+    // MatMul with and without the copy.
+    WeightMatrix plain;
+    plain.type = GgmlType::Q4_0;
+    plain.data = w.bytes.data();
+    plain.cols = k;
+    plain.rows = rows;
+    plain.row_bytes = w.row_bytes;
+    WeightMatrix packed = plain;
+    RepackedWeights copies;
+    copies.Add(KernelLevel::kAvx2, &packed);
+    ASSERT_NE(packed.repacked, nullptr);
+    ThreadPool pool(2);
+    MatMul mm(2, k, KernelLevel::kAvx2);
+    mm.Reserve(1);
+    const std::vector<float> x = RandomActivations(1, k, rng);
+    std::vector<float> a(rows), b(rows);
+    mm.Multiply(pool, plain, x.data(), 1, a.data());
+    mm.Multiply(pool, packed, x.data(), 1, b.data());
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(std::bit_cast<uint32_t>(a[r]), std::bit_cast<uint32_t>(b[r])) << r;
   }
 }
 

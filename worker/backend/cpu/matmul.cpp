@@ -37,6 +37,18 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
   return w;
 }
 
+void RepackedWeights::Add(KernelLevel level, WeightMatrix* w) {
+  if (level != KernelLevel::kAvx2) return;
+  const FastGemmKernel* kernel = FindFastGemm(w->type);
+  if (kernel == nullptr || kernel->repack == nullptr) return;
+  std::vector<uint8_t>& copy = copies_.emplace_back(kernel->repacked_bytes(w->rows, w->cols) + 64);
+  const auto base = reinterpret_cast<uintptr_t>(copy.data());
+  uint8_t* dst = copy.data() + ((64 - base % 64) % 64);
+  kernel->repack(w->data, w->row_bytes, w->rows, w->cols, dst);
+  w->repacked = dst;
+  bytes_ += copy.size();
+}
+
 MatMul::MatMul(int threads, int64_t max_cols, KernelLevel level)
     : level_(level),
       max_cols_(max_cols),
@@ -126,6 +138,7 @@ void GemmGroups(const FastGemmKernel& kernel, std::initializer_list<MatMul::Prod
       a.k = p.w->cols;
       a.y = p.y;
       a.ldy = p.w->rows;
+      a.repacked = p.w->repacked;
       kernel.gemm(a);
     }
     first += groups;

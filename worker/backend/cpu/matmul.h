@@ -32,9 +32,25 @@ struct WeightMatrix {
   int64_t cols = 0;      // elements per row (ne[0]): the input width
   int64_t rows = 0;      // number of rows (ne[1]): the output width
   size_t row_bytes = 0;
+  // The fast kernel's load-time copy (FastGemmKernel::repack), or nullptr; see RepackedWeights.
+  const uint8_t* repacked = nullptr;
 
   static WeightMatrix Of(const gguf::TensorInfo& t);
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+};
+
+// Owns the load-time copies of weight matrices whose fast kernel reads a repacked layout (at
+// KernelLevel::kAvx2 only) and points each matrix's `repacked` at its copy.
+// Thread-safety: Add before any product runs; the copies are immutable afterwards.
+class RepackedWeights {
+ public:
+  // Repacks w when level is kAvx2 and w's fast kernel has a repacked layout; else leaves it.
+  void Add(KernelLevel level, WeightMatrix* w);
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::vector<uint8_t>> copies_;
+  size_t bytes_ = 0;
 };
 
 class MatMul {

@@ -35,6 +35,9 @@ struct FastGemmArgs {
   int64_t k = 0;                 // elements per row (a whole number of the weight's blocks)
   float* y = nullptr;            // y[i * ldy + r]
   int64_t ldy = 0;
+  // The kernel's load-time copy of W (FastGemmKernel::repack), or nullptr. Kernels that have
+  // one may read it for some batch sizes and W for others: both give the same bits.
+  const uint8_t* repacked = nullptr;
 };
 
 struct FastGemmKernel {
@@ -43,6 +46,11 @@ struct FastGemmKernel {
   // Writes the prepared form of x[0..k) to dst (64-byte aligned).
   void (*prepare)(const float* x, void* dst, int64_t k);
   void (*gemm)(const FastGemmArgs& args);
+  // Optional (nullptr: the kernel reads W in place only): a layout of W made once at load time
+  // that the kernel reads faster for some batch sizes (decode), as llama.cpp repacks q4_0.
+  // repacked_bytes(rows, k) sizes it; repack writes it (64-byte aligned dst) from the GGUF rows.
+  size_t (*repacked_bytes)(int64_t rows, int64_t k) = nullptr;
+  void (*repack)(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) = nullptr;
 };
 
 // The fast kernel for `weight`, or nullptr when there is none or the CPU lacks AVX2/FMA/F16C

@@ -26,6 +26,7 @@
 #include <array>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "common/quant/blocks.h"
@@ -243,9 +244,100 @@ constexpr auto TileTable(std::integer_sequence<int, I...>) {
 template <typename W>
 constexpr auto kTiles = TileTable<W>(std::make_integer_sequence<int, kTileRows>());
 
+// Q4_0 repacked for decode (FastGemmKernel::repack): rows in groups of kGroupRows; group g,
+// block b lives at (g * blocks + b) * kGroupBlockBytes: the group's fp16 scales (16 bytes), then
+// each row's 16 bytes of nibbles. A last, short group is padded with zero rows. Decode reads one
+// 16-byte load of eight scales instead of gathering them row by row, and the rows' nibbles
+// back to back, which leaves the tile bound by memory rather than by its own instructions.
+constexpr int kGroupRows = 8;
+constexpr size_t kGroupBlockBytes = kGroupRows * sizeof(uint16_t) + kGroupRows * (kQK / 2);
+// Up to this many activation rows read the repacked copy; bigger batches use the 4 x 3 tiles on
+// the GGUF rows, where the activation rows share each weight load.
+constexpr int64_t kRepackedMaxActs = 2;
+
+size_t Q4_0RepackedBytes(int64_t rows, int64_t k) {
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  return static_cast<size_t>(groups * (k / kQK)) * kGroupBlockBytes;
+}
+
+void RepackQ4_0(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
+  const int64_t blocks = k / kQK;
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
+      std::memset(out, 0, kGroupBlockBytes);
+      for (int r = 0; r < kGroupRows; ++r) {
+        const int64_t row = g * kGroupRows + r;
+        if (row >= rows) break;
+        const uint8_t* blk = w + static_cast<size_t>(row) * w_row_bytes + static_cast<size_t>(b) * sizeof(block_q4_0);
+        std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
+        std::memcpy(out + kGroupRows * sizeof(uint16_t) + r * (kQK / 2), blk + offsetof(block_q4_0, qs), kQK / 2);
+      }
+    }
+  }
+}
+
+// y for weight rows [r_begin, r_end) (r_begin a multiple of kGroupRows) from the repacked copy,
+// with exactly Tile<Q4_0Weights>'s per-element arithmetic, so the bits equal the in-place path's.
+PS_GEMM_AVX2 void RepackedQ4_0Rows(const FastGemmArgs& a, const LegacyActLayout& layout, int64_t r_begin,
+                                   int64_t r_end) {
+  const int64_t blocks = layout.blocks;
+  for (int64_t g0 = r_begin; g0 < r_end; g0 += kGroupRows) {
+    const uint8_t* group = a.repacked + static_cast<size_t>(g0 / kGroupRows * blocks) * kGroupBlockBytes;
+    for (int64_t i = 0; i < a.n; ++i) {
+      const uint8_t* row = a.act + static_cast<size_t>(i) * a.act_stride;
+      const auto* aq = reinterpret_cast<const int8_t*>(row);
+      const auto* ad = reinterpret_cast<const float*>(row + layout.scales_offset);
+      const auto* as = reinterpret_cast<const float*>(row + layout.sums_offset);
+      __m256 acc[kGroupRows];
+#pragma GCC unroll 8
+      for (int r = 0; r < kGroupRows; ++r) acc[r] = _mm256_setzero_ps();
+      __m256 offsets = _mm256_setzero_ps();
+      alignas(32) float scale[kGroupRows];
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = group + static_cast<size_t>(b) * kGroupBlockBytes;
+        const __m256 dw = _mm256_cvtph_ps(Load16(blk));
+        _mm256_store_ps(scale, _mm256_mul_ps(dw, _mm256_broadcast_ss(ad + b)));
+        offsets = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(-8.0f)), _mm256_broadcast_ss(as + b), offsets);
+        const uint8_t* qs = blk + kGroupRows * sizeof(uint16_t);
+#pragma GCC unroll 8
+        for (int r = 0; r < kGroupRows; ++r) {
+          const __m256i w = Nibbles(qs + r * (kQK / 2));
+          const __m256i lanes = BlockLanes<Q4_0Weights>(w, w, aq + b * kQK);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(&scale[r]), acc[r]);
+        }
+      }
+      alignas(32) float offset[kGroupRows];
+      _mm256_store_ps(offset, offsets);
+      // Every acc[r] is read at a constant index, so the array stays in registers (a read at a
+      // run-time index made GCC store all eight to the stack on every block).
+      float sums[kGroupRows];
+#pragma GCC unroll 8
+      for (int r = 0; r < kGroupRows; ++r) sums[r] = HorizontalSum(acc[r]) + offset[r];
+      const int64_t count = std::min<int64_t>(kGroupRows, r_end - g0);
+      for (int r = 0; r < count; ++r) a.y[i * a.ldy + g0 + r] = sums[r];
+    }
+  }
+}
+
 template <typename W>
 PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
   const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/W::kAffine);
+  if constexpr (std::is_same_v<W, Q4_0Weights>) {
+    if (a.repacked != nullptr && a.n <= kRepackedMaxActs) {
+      // Rows before the first whole group (an odd r0) take the in-place path: the same bits.
+      const int64_t aligned = std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
+      if (aligned > a.r0) {
+        FastGemmArgs head = a;
+        head.r1 = aligned;
+        head.repacked = nullptr;
+        Gemm<W>(head);
+      }
+      RepackedQ4_0Rows(a, layout, aligned, a.r1);
+      return;
+    }
+  }
   const int64_t chunk = std::max<int64_t>(
       kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
   TileArgs t;
@@ -281,6 +373,8 @@ void Prepare(const float* x, void* dst, int64_t k) {
 
 template <typename W>
 constexpr FastGemmKernel kKernel = {&PreparedBytes<W::kAffine>, &Prepare<W::kAffine>, &Gemm<W>};
+constexpr FastGemmKernel kQ4_0Kernel = {&PreparedBytes<true>, &Prepare<true>, &Gemm<Q4_0Weights>, &Q4_0RepackedBytes,
+                                        &RepackQ4_0};
 
 }  // namespace
 
@@ -289,7 +383,7 @@ const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight) {
     case GgmlType::Q8_0:
       return &kKernel<Q8_0Weights>;
     case GgmlType::Q4_0:
-      return &kKernel<Q4_0Weights>;
+      return &kQ4_0Kernel;
     case GgmlType::Q5_0:
       return &kKernel<Q5_0Weights>;
     case GgmlType::Q4_1:
