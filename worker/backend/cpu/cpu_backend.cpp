@@ -23,6 +23,7 @@
 
 #include "common/quant/quant.h"
 #include "worker/backend/common/batch_check.h"
+#include "worker/backend/common/tensor_checks.h"
 #include "worker/backend/cpu/attention.h"
 #include "worker/backend/cpu/kv_cache.h"
 #include "worker/backend/cpu/matmul.h"
@@ -49,31 +50,12 @@ struct Layer {
 
 // A weight matrix checked for the shape the forward pass indexes it with and a type we multiply.
 Result<WeightMatrix> Matrix(const gguf::TensorInfo* t, int64_t cols, int64_t rows) {
-  if (t == nullptr) return Status::NotFound("CPU backend: a weight matrix is missing");
-  if (!TraitsOf(t->type).supported) {
-    return Status::Unsupported("tensor " + t->name + ": type " + std::string(TypeName(t->type)) + " not supported");
-  }
-  WeightMatrix w = WeightMatrix::Of(*t);
-  if (w.cols != cols || w.rows != rows) {
-    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + ", expected [" +
-                              std::to_string(cols) + ", " + std::to_string(rows) + "]");
-  }
-  return w;
+  PS_RETURN_IF_ERROR(CheckMatrix(t, cols, rows, "CPU backend"));
+  return WeightMatrix::Of(*t);
 }
 
 // A 1-D tensor of at least n elements, widened to F32.
-Result<std::vector<float>> Vector(const gguf::TensorInfo* t, int64_t n) {
-  if (t == nullptr) return Status::NotFound("CPU backend: a norm or rope tensor is missing");
-  if (!TraitsOf(t->type).supported || t->n_elements() < n || t->ne.empty() || t->ne[0] < n) {
-    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + " type " +
-                              std::string(TypeName(t->type)) + ", expected at least " + std::to_string(n) +
-                              " elements");
-  }
-  std::vector<float> v(t->ne[0]);
-  DequantizeRow(t->type, t->data, v.data(), t->ne[0]);
-  v.resize(n);
-  return v;
-}
+Result<std::vector<float>> Vector(const gguf::TensorInfo* t, int64_t n) { return ReadVector(t, n, "CPU backend"); }
 
 }  // namespace
 

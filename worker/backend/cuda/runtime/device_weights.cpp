@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/quant/quant.h"
+#include "worker/backend/common/tensor_checks.h"
 #include "worker/backend/cuda/launch_config.h"
 #include "worker/backend/cuda/runtime/cuda_check.h"
 #include "worker/backend/cuda/weight_format.h"
@@ -26,28 +27,12 @@ Result<DeviceMatrix> DeviceMatrix::Upload(const std::string& name, GgmlType type
 }
 
 Result<DeviceMatrix> DeviceMatrix::FromTensor(const gguf::TensorInfo* t, int64_t cols, int64_t rows) {
-  if (t == nullptr) return Status::NotFound("CUDA backend: a weight matrix is missing");
-  if (!TraitsOf(t->type).supported) {
-    return Status::Unsupported("tensor " + t->name + ": type " + std::string(TypeName(t->type)) + " not supported");
-  }
-  const int64_t t_cols = t->ne.empty() ? 0 : t->ne[0];
-  if (t_cols != cols || t->n_rows() != rows) {
-    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + ", expected [" +
-                              std::to_string(cols) + ", " + std::to_string(rows) + "]");
-  }
+  PS_RETURN_IF_ERROR(CheckMatrix(t, cols, rows, "CUDA backend"));
   return Upload(t->name, t->type, t->data, cols, rows);
 }
 
 Result<DeviceBuffer> UploadVector(const gguf::TensorInfo* t, int64_t n) {
-  if (t == nullptr) return Status::NotFound("CUDA backend: a norm or rope tensor is missing");
-  if (!TraitsOf(t->type).supported || t->n_elements() < n || t->ne.empty() || t->ne[0] < n) {
-    return Status::Corruption("tensor " + t->name + ": shape " + t->ShapeString() + " type " +
-                              std::string(TypeName(t->type)) + ", expected at least " + std::to_string(n) +
-                              " elements");
-  }
-  std::vector<float> v(t->ne[0]);
-  DequantizeRow(t->type, t->data, v.data(), t->ne[0]);
-  v.resize(n);
+  PS_ASSIGN_OR_RETURN(const std::vector<float> v, ReadVector(t, n, "CUDA backend"));
   return UploadFloats(v);
 }
 
