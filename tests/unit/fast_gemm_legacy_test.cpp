@@ -316,9 +316,9 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   }
 }
 
-// Q4_0's decode copy (FastGemmKernel::repack, groups of 8 rows) gives the in-place tiles' bits,
-// for row counts that leave a short last group, odd r0 / r1 splits and the batch sizes that read
-// it; through MatMul too, with RepackedWeights.
+// Q4_0's load-time copy (FastGemmKernel::repack, groups of 4 rows) gives the in-place tiles' bits,
+// for row counts that leave a short last group, odd r0 / r1 splits and decode and prompt batch
+// sizes; through MatMul too, with RepackedWeights.
 TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
   SKIP_WITHOUT_AVX2();
   const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
@@ -330,12 +330,12 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
     std::vector<uint8_t> copy(kernel.repacked_bytes(rows, k) + 64);
     uint8_t* repacked = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
     kernel.repack(w.bytes.data(), w.row_bytes, rows, k, repacked);
-    for (int64_t n : {1, 2, 3}) {
+    for (int64_t n : {1, 2, 3, 67}) {
       const std::vector<float> x = RandomActivations(n, k, rng);
       PreparedRows p(kernel, x, n, k);
       std::vector<float> in_place(n * rows), from_copy(n * rows, -1.0f);
       RunGemm(kernel, w, p, n, 0, rows, in_place.data(), rows);
-      for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {0, 5}, {3, 21}, {8, 16}, {13, rows}}) {
+      for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {0, 5}, {3, 21}, {8, 16}, {13, 14}, {13, rows}}) {
         RunGemm(kernel, w, p, n, r0, r1, from_copy.data(), rows, repacked);
       }
       for (size_t e = 0; e < in_place.size(); ++e) {

@@ -79,6 +79,7 @@ PS_GEMM_INLINE __m256i Nibbles(const uint8_t* qs) {
 struct Q8_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q8_0);
   static constexpr bool kAffine = false;
+  static constexpr bool kPacked = false;
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Load32(blk + offsetof(block_q8_0, qs)); }
 };
 
@@ -88,6 +89,7 @@ struct Q8_0Weights {
 struct Q4_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q4_0);
   static constexpr bool kAffine = true;
+  static constexpr bool kPacked = false;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t*, size_t) {
     return _mm_mul_ps(dw, _mm_set1_ps(-8.0f));
@@ -95,10 +97,26 @@ struct Q4_0Weights {
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Nibbles(blk + offsetof(block_q4_0, qs)); }
 };
 
+// Q4_0 in its repacked layout (see RepackQ4_0): blocks of a tile's four rows back to back, the
+// four scales first. Same values and arithmetic as Q4_0Weights.
+struct Q4_0Packed {
+  static constexpr size_t kScalesBytes = kTileRows * sizeof(uint16_t);
+  static constexpr size_t kRowBytes = kQK / 2;
+  static constexpr size_t kBlockBytes = kScalesBytes + kTileRows * kRowBytes;
+  static constexpr bool kAffine = true;
+  static constexpr bool kPacked = true;
+  template <int RM>
+  PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t* blk0, size_t row_bytes) {
+    return Q4_0Weights::Offsets<RM>(dw, blk0, row_bytes);
+  }
+  PS_GEMM_INLINE static __m256i Values(const uint8_t* row_in_block) { return Nibbles(row_in_block + kScalesBytes); }
+};
+
 // Q5_0 (x = dw * (q - 16), q in [0, 31]) is affine like Q4_0: m = -16 * dw.
 struct Q5_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q5_0);
   static constexpr bool kAffine = true;
+  static constexpr bool kPacked = false;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t*, size_t) {
     return _mm_mul_ps(dw, _mm_set1_ps(-16.0f));
@@ -119,6 +137,7 @@ struct Q5_0Weights {
 struct Q4_1Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q4_1);
   static constexpr bool kAffine = true;
+  static constexpr bool kPacked = false;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128, const uint8_t* blk0, size_t row_bytes) {
     return BlockHalves<RM>(blk0 + offsetof(block_q4_1, m), row_bytes);
@@ -189,7 +208,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
   alignas(16) float scale[RN][4];
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t w_off = static_cast<size_t>(b) * W::kBlockBytes;
-    if constexpr (RN == 1) {
+    if constexpr (RN == 1 && !W::kPacked) {
       // Decode streams the weights once, RM short rows at a time (a 1024-wide Q8_0 row is 17
       // cache lines), too short for the hardware prefetcher to ramp up; so fetch the next
       // tile's rows, which follow this tile's in memory, at the pace this tile reads its own.
@@ -197,7 +216,12 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
 #pragma GCC unroll 4
       for (size_t off = 0; off < RM * W::kBlockBytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T0);
     }
-    const __m128 dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
+    __m128 dw;
+    if constexpr (W::kPacked) {
+      dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w0 + w_off)));
+    } else {
+      dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) _mm_store_ps(scale[j], _mm_mul_ps(dw, _mm_broadcast_ss(ad[j] + b)));
     if constexpr (W::kAffine) {
@@ -244,79 +268,32 @@ constexpr auto TileTable(std::integer_sequence<int, I...>) {
 template <typename W>
 constexpr auto kTiles = TileTable<W>(std::make_integer_sequence<int, kTileRows>());
 
-// Q4_0 repacked for decode (FastGemmKernel::repack): rows in groups of kGroupRows; group g,
-// block b lives at (g * blocks + b) * kGroupBlockBytes: the group's fp16 scales (16 bytes), then
-// each row's 16 bytes of nibbles. A last, short group is padded with zero rows. Decode reads one
-// 16-byte load of eight scales instead of gathering them row by row, and the rows' nibbles
-// back to back, which leaves the tile bound by memory rather than by its own instructions.
-constexpr int kGroupRows = 8;
-constexpr size_t kGroupBlockBytes = kGroupRows * sizeof(uint16_t) + kGroupRows * (kQK / 2);
-// Up to this many activation rows read the repacked copy; bigger batches use the 4 x 3 tiles on
-// the GGUF rows, where the activation rows share each weight load.
-constexpr int64_t kRepackedMaxActs = 2;
-
+// Q4_0 repacked at load time (FastGemmKernel::repack), as llama.cpp's AVX2 build repacks it: rows
+// in groups of kTileRows; group g's block b lives at (g * blocks + b) * Q4_0Packed::kBlockBytes:
+// the group's four fp16 scales (8 bytes), then each row's 16 bytes of nibbles. A last, short
+// group is padded with zero rows. A tile then reads its four scales with one load instead of
+// gathering them row by row, and its weights as one stream; the arithmetic is Q4_0Weights', so
+// the bits are the same as from the GGUF rows.
 size_t Q4_0RepackedBytes(int64_t rows, int64_t k) {
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-  return static_cast<size_t>(groups * (k / kQK)) * kGroupBlockBytes;
+  const int64_t groups = (rows + kTileRows - 1) / kTileRows;
+  return static_cast<size_t>(groups * (k / kQK)) * Q4_0Packed::kBlockBytes;
 }
 
 void RepackQ4_0(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
   const int64_t blocks = k / kQK;
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  const int64_t groups = (rows + kTileRows - 1) / kTileRows;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
-      std::memset(out, 0, kGroupBlockBytes);
-      for (int r = 0; r < kGroupRows; ++r) {
-        const int64_t row = g * kGroupRows + r;
+      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * Q4_0Packed::kBlockBytes;
+      std::memset(out, 0, Q4_0Packed::kBlockBytes);
+      for (int r = 0; r < kTileRows; ++r) {
+        const int64_t row = g * kTileRows + r;
         if (row >= rows) break;
         const uint8_t* blk = w + static_cast<size_t>(row) * w_row_bytes + static_cast<size_t>(b) * sizeof(block_q4_0);
         std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
-        std::memcpy(out + kGroupRows * sizeof(uint16_t) + r * (kQK / 2), blk + offsetof(block_q4_0, qs), kQK / 2);
+        std::memcpy(out + Q4_0Packed::kScalesBytes + r * Q4_0Packed::kRowBytes, blk + offsetof(block_q4_0, qs),
+                    Q4_0Packed::kRowBytes);
       }
-    }
-  }
-}
-
-// y for weight rows [r_begin, r_end) (r_begin a multiple of kGroupRows) from the repacked copy,
-// with exactly Tile<Q4_0Weights>'s per-element arithmetic, so the bits equal the in-place path's.
-PS_GEMM_AVX2 void RepackedQ4_0Rows(const FastGemmArgs& a, const LegacyActLayout& layout, int64_t r_begin,
-                                   int64_t r_end) {
-  const int64_t blocks = layout.blocks;
-  for (int64_t g0 = r_begin; g0 < r_end; g0 += kGroupRows) {
-    const uint8_t* group = a.repacked + static_cast<size_t>(g0 / kGroupRows * blocks) * kGroupBlockBytes;
-    for (int64_t i = 0; i < a.n; ++i) {
-      const uint8_t* row = a.act + static_cast<size_t>(i) * a.act_stride;
-      const auto* aq = reinterpret_cast<const int8_t*>(row);
-      const auto* ad = reinterpret_cast<const float*>(row + layout.scales_offset);
-      const auto* as = reinterpret_cast<const float*>(row + layout.sums_offset);
-      __m256 acc[kGroupRows];
-#pragma GCC unroll 8
-      for (int r = 0; r < kGroupRows; ++r) acc[r] = _mm256_setzero_ps();
-      __m256 offsets = _mm256_setzero_ps();
-      alignas(32) float scale[kGroupRows];
-      for (int64_t b = 0; b < blocks; ++b) {
-        const uint8_t* blk = group + static_cast<size_t>(b) * kGroupBlockBytes;
-        const __m256 dw = _mm256_cvtph_ps(Load16(blk));
-        _mm256_store_ps(scale, _mm256_mul_ps(dw, _mm256_broadcast_ss(ad + b)));
-        offsets = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(-8.0f)), _mm256_broadcast_ss(as + b), offsets);
-        const uint8_t* qs = blk + kGroupRows * sizeof(uint16_t);
-#pragma GCC unroll 8
-        for (int r = 0; r < kGroupRows; ++r) {
-          const __m256i w = Nibbles(qs + r * (kQK / 2));
-          const __m256i lanes = BlockLanes<Q4_0Weights>(w, w, aq + b * kQK);
-          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(&scale[r]), acc[r]);
-        }
-      }
-      alignas(32) float offset[kGroupRows];
-      _mm256_store_ps(offset, offsets);
-      // Every acc[r] is read at a constant index, so the array stays in registers (a read at a
-      // run-time index made GCC store all eight to the stack on every block).
-      float sums[kGroupRows];
-#pragma GCC unroll 8
-      for (int r = 0; r < kGroupRows; ++r) sums[r] = HorizontalSum(acc[r]) + offset[r];
-      const int64_t count = std::min<int64_t>(kGroupRows, r_end - g0);
-      for (int r = 0; r < count; ++r) a.y[i * a.ldy + g0 + r] = sums[r];
     }
   }
 }
@@ -325,23 +302,29 @@ template <typename W>
 PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
   const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/W::kAffine);
   if constexpr (std::is_same_v<W, Q4_0Weights>) {
-    if (a.repacked != nullptr && a.n <= kRepackedMaxActs) {
-      // Rows before the first whole group (an odd r0) take the in-place path: the same bits.
-      const int64_t aligned = std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
+    if (a.repacked != nullptr) {
+      // Rows before the first whole group (an odd r0) come from the GGUF rows: the same bits.
+      const int64_t aligned = std::min(a.r1, (a.r0 + kTileRows - 1) / kTileRows * kTileRows);
       if (aligned > a.r0) {
         FastGemmArgs head = a;
         head.r1 = aligned;
         head.repacked = nullptr;
         Gemm<W>(head);
       }
-      RepackedQ4_0Rows(a, layout, aligned, a.r1);
+      FastGemmArgs rest = a;
+      rest.r0 = aligned;
+      Gemm<Q4_0Packed>(rest);
       return;
     }
   }
   const int64_t chunk = std::max<int64_t>(
       kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
   TileArgs t;
-  t.w_row_bytes = a.w_row_bytes;
+  if constexpr (W::kPacked) {
+    t.w_row_bytes = W::kRowBytes;  // between a tile's rows inside one block
+  } else {
+    t.w_row_bytes = a.w_row_bytes;
+  }
   t.act_stride = a.act_stride;
   t.scales_offset = layout.scales_offset;
   t.sums_offset = layout.sums_offset;
@@ -351,7 +334,11 @@ PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
     const int64_t i1 = std::min(a.n, i0 + chunk);
     for (int64_t r = a.r0; r < a.r1; r += kTileRows) {
       const int64_t rm = std::min<int64_t>(kTileRows, a.r1 - r);
-      t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
+      if constexpr (W::kPacked) {
+        t.w = a.repacked + static_cast<size_t>(r / kTileRows * layout.blocks) * W::kBlockBytes;
+      } else {
+        t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
+      }
       for (int64_t i = i0; i < i1; i += kTileActs) {
         const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
         t.act = a.act + static_cast<size_t>(i) * a.act_stride;
