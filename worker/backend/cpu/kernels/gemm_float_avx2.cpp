@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "worker/backend/cpu/kernels/fast_gemm.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -70,14 +71,6 @@ PS_AVX2 inline __m256 LoadWeights(const uint8_t* p) {
     if constexpr (H == 0) return _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
     return _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
   }
-}
-
-// The one horizontal sum every element ends with.
-PS_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // Vector h of one step for RM weight rows x RN activation rows, c[m][j] += w[m] * a[j]; w and act
@@ -129,7 +122,7 @@ PS_AVX2 void Tile(const TileArgs& t) {
       Step<W, 1, RN, 0>(last, 0, t.act + t.whole, t.act_floats, &c[m]);
       if constexpr (kVectorsPerStep<W> == 2) Step<W, 1, RN, 1>(last, 0, t.act + t.whole, t.act_floats, &c[m]);
     }
-    for (int j = 0; j < RN; ++j) t.y[j * t.ldy + m] = HorizontalSum(c[m][j]);
+    for (int j = 0; j < RN; ++j) t.y[j * t.ldy + m] = simd::Hsum(c[m][j]);
   }
 }
 

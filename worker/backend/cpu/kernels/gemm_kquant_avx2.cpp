@@ -30,6 +30,7 @@
 #include "worker/backend/cpu/kernel_level.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/kquant_act_avx2.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
 
 namespace ps::cpu {
 
@@ -50,14 +51,6 @@ PS_AVX2 inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
 // spills to the stack) every product: about 20% fewer cycles per super-block (llvm-mca, znver3).
 // Integer sums are exact, so this changes no result.
 PS_AVX2 inline void KeepInRegister(__m256i& v) { asm("" : "+x"(v)); }
-
-// Fixed order: the two 128-bit halves, then lanes (0 + 2, 1 + 3), then those two.
-PS_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Sixteen copies of the int16 word j of each 128-bit lane.
 PS_AVX2 inline __m256i BroadcastWord(__m256i words, int j) {
@@ -232,7 +225,7 @@ PS_AVX2 void RowTimesTile(const uint8_t* w, const KQuantActBlock* const rows[C],
     for (int c = 0; c < C; ++c) act[c] = rows[c] + b;
     Kind::template Accumulate<C>(w + static_cast<size_t>(b) * Kind::kBlockBytes, act, acc);
   }
-  for (int c = 0; c < C; ++c) *y[c] = HorizontalSum(acc[c]);
+  for (int c = 0; c < C; ++c) *y[c] = simd::Hsum(acc[c]);
 }
 
 // Weight rows [g0, g1) times activation rows [i0, i0 + C).

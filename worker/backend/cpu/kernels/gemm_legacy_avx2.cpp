@@ -32,6 +32,7 @@
 #include "common/quant/blocks.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_GEMM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define PS_GEMM_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
@@ -158,12 +159,6 @@ PS_GEMM_INLINE __m256i BlockLanes(__m256i w_abs, __m256i w, const int8_t* a) {
   return _mm256_madd_epi16(prod16, _mm256_set1_epi16(1));
 }
 
-PS_GEMM_INLINE float HorizontalSum(__m256 v) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l + l+4
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                               // (0,4)+(2,6)
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
 // Everything a tile needs to find its operands.
 struct TileArgs {
   const uint8_t* w;  // first weight row of the tile
@@ -246,7 +241,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
     _mm_store_ps(offset, offsets[j]);
 #pragma GCC unroll 4
     for (int i = 0; i < RM; ++i) {
-      const float sum = HorizontalSum(acc[i][j]);
+      const float sum = simd::Hsum(acc[i][j]);
       t.y[j * t.ldy + i] = W::kAffine ? sum + offset[i] : sum;
     }
   }

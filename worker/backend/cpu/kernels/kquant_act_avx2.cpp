@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "worker/backend/cpu/kernels/simd_avx2.h"
+
 namespace ps::cpu {
 
 namespace {
@@ -12,13 +14,6 @@ namespace {
 #define PS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 constexpr int kVectors = kKQuantActBlockElems / 8;  // 8-float vectors per block
-
-PS_AVX2 inline float HorizontalMax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
 
 // Packs 4 x 8 int32 (each within int8 range) to 32 int8 in element order. The two packs work
 // within 128-bit lanes, leaving 4-byte runs in the order 0 2 4 6 1 3 5 7 of the inputs' halves.
@@ -38,7 +33,7 @@ PS_AVX2 void PrepareBlock(const float* x, KQuantActBlock& out) {
     nonfinite = _mm256_add_ps(nonfinite, _mm256_mul_ps(xv, _mm256_setzero_ps()));
   }
   const bool finite = _mm256_movemask_ps(_mm256_cmp_ps(nonfinite, nonfinite, _CMP_UNORD_Q)) == 0;
-  const float amax = HorizontalMax(vmax);
+  const float amax = simd::Hmax(vmax);
   if (!finite || amax < kKQuantTinyBlock) {
     std::memset(out.q, 0, sizeof(out.q));
     std::memset(out.group_sums, 0, sizeof(out.group_sums));

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "common/quant/blocks.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_ACT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -16,24 +17,6 @@ LegacyActLayout LegacyActLayout::Of(int64_t k, bool with_sums) {
   l.bytes = l.sums_offset + (with_sums ? static_cast<size_t>(l.blocks) * sizeof(float) : 0);
   return l;
 }
-
-namespace {
-
-PS_ACT_AVX2 inline float HorizontalMax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
-PS_ACT_AVX2 inline int32_t HorizontalSum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-}  // namespace
 
 PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool with_sums) {
   const LegacyActLayout layout = LegacyActLayout::Of(k, with_sums);
@@ -51,7 +34,7 @@ PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool
     for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xb + 8 * j);
     __m256 amax = _mm256_andnot_ps(sign_bit, v[0]);
     for (int j = 1; j < 4; ++j) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[j]));
-    const float max_abs = HorizontalMax(amax);
+    const float max_abs = simd::Hmax(amax);
     int8_t* qb = q + b * kQK;
     // Written as "not >=" so that a NaN maximum takes the general path and is clamped there.
     if (!(max_abs >= kTinyBlockMax) && max_abs == max_abs) {
@@ -71,7 +54,7 @@ PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool
     d[b] = max_abs / 127.0f;
     if (with_sums) {
       const __m256i sum16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), i8);
-      const int32_t sum = HorizontalSum(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
+      const int32_t sum = simd::HsumI32(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
       s[b] = d[b] * static_cast<float>(sum);
     }
   }

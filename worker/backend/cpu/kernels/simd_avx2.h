@@ -51,6 +51,14 @@ PS_TARGET_AVX2 inline float Hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Sum of the 8 int32 lanes (exact, so the order does not matter).
+PS_TARGET_AVX2 inline int32_t HsumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
 // Largest of the 8 lanes.
 PS_TARGET_AVX2 inline float Hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
