@@ -56,6 +56,13 @@ Stats Summarize(std::vector<double> values) {
   return Stats{median, values.front(), values.back()};
 }
 
+// key = the median, key_min and key_max, as llama-bench-style JSON reports a repeated test.
+void PutStats(nlohmann::json& j, const std::string& key, const Stats& s) {
+  j[key] = s.median;
+  j[key + "_min"] = s.min;
+  j[key + "_max"] = s.max;
+}
+
 // What the model file holds, for the report.
 struct ModelFacts {
   std::string weight_type;     // the tensor type holding the most bytes
@@ -366,12 +373,8 @@ int RunBenchCommand(const BenchArgs& args) {
     j["kv_type"] = args.kv_type;
     j["load_seconds"] = load_seconds;
     j["peak_rss_bytes"] = peak_rss;
-    j["prefill_tokens_per_s"] = prefill.median;
-    j["prefill_tokens_per_s_min"] = prefill.min;
-    j["prefill_tokens_per_s_max"] = prefill.max;
-    j["decode_tokens_per_s"] = gen.median;
-    j["decode_tokens_per_s_min"] = gen.min;
-    j["decode_tokens_per_s_max"] = gen.max;
+    PutStats(j, "prefill_tokens_per_s", prefill);
+    PutStats(j, "decode_tokens_per_s", gen);
     if (args.roofline) {
       j["read_bandwidth_bytes_per_s"] = bandwidth;
       j["decode_weight_bytes_per_token"] = facts.decode_weight_bytes;
@@ -384,12 +387,8 @@ int RunBenchCommand(const BenchArgs& args) {
       r["kind"] = RefKindName(ref->test.kind);
       r["prompt_tokens"] = ref->last.prompt_tokens;
       r["decode_tokens"] = ref->last.decode_tokens;
-      r["prefill_tokens_per_s"] = ref_prefill->median;
-      r["prefill_tokens_per_s_min"] = ref_prefill->min;
-      r["prefill_tokens_per_s_max"] = ref_prefill->max;
-      r["decode_tokens_per_s"] = ref_gen->median;
-      r["decode_tokens_per_s_min"] = ref_gen->min;
-      r["decode_tokens_per_s_max"] = ref_gen->max;
+      PutStats(r, "prefill_tokens_per_s", *ref_prefill);
+      PutStats(r, "decode_tokens_per_s", *ref_gen);
       j["ref"] = r;
       j["prefill_ratio"] = prefill.median / ref_prefill->median;
       j["decode_ratio"] = gen.median / ref_gen->median;
