@@ -2,11 +2,11 @@
 
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <thread>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
 #include "worker/transport/hop_setup_check.h"
+#include "worker/transport_gpu/device_hop_sender.h"
 
 namespace ps::gpu {
 
@@ -29,51 +29,20 @@ Handle HandleFrom(const std::string& bytes) {  // the size was checked by CheckC
   return h;
 }
 
-class CudaIpcFrameSender : public FrameSender {
+class CudaIpcFrameSender : public DeviceHopSender {
  public:
   CudaIpcFrameSender(std::unique_ptr<CudaIpcRing> ring, std::unique_ptr<FrameSender> metadata, cuda::Stream stream)
-      : ring_(std::move(ring)), metadata_(std::move(metadata)), stream_(std::move(stream)) {}
+      : DeviceHopSender(std::move(metadata), "cuda-ipc", "CUDA IPC hop"),
+        ring_(std::move(ring)),
+        stream_(std::move(stream)) {}
 
   ~CudaIpcFrameSender() override { (void)Close(); }
 
-  Status Send(Frame frame) override {
-    std::lock_guard lock(mu_);
-    PS_RETURN_IF_ERROR(broken_);
-    if (!frame.payload().empty()) {
-      const Status moved = SendPayload(frame);
-      if (!moved.ok()) {
-        broken_ = Status::Unavailable("CUDA IPC hop (" + metadata_->Describe() + ") broke: " + moved.message());
-        return broken_;
-      }
-    }
-    return metadata_->Send(std::move(frame));
-  }
-
-  Status Close() override {
-    std::lock_guard lock(mu_);
-    if (!closed_) {
-      closed_ = true;
-      // The ring outlives the frames already announced only while the receiver still reads them:
-      // wait until it consumed everything sent (bounded), then let the buffers go.
-      if (broken_.ok() && sequence_ > 0) broken_ = WaitConsumed(sequence_);
-      const Status closed = metadata_->Close();
-      if (broken_.ok()) broken_ = closed;
-    }
-    return broken_;
-  }
-
-  Status health() const override {
-    std::lock_guard lock(mu_);
-    return broken_.ok() ? metadata_->health() : broken_;
-  }
-
-  std::string Describe() const override {
-    const std::string inner = metadata_->Describe();
-    const size_t space = inner.find(' ');
-    return "cuda-ipc" + (space == std::string::npos ? " " + inner : inner.substr(space));
-  }
-
  private:
+  // The ring outlives the frames already announced only while the receiver still reads them:
+  // wait until it consumed everything sent (bounded), then let the buffers go.
+  Status FinishTransfers() override { return sequence_ > 0 ? WaitConsumed(sequence_) : Status::Ok(); }
+
   // Polls the receiver's counter until at least `count` frames were consumed.
   Status WaitConsumed(uint64_t count) {
     const auto start = std::chrono::steady_clock::now();
@@ -89,7 +58,7 @@ class CudaIpcFrameSender : public FrameSender {
     }
   }
 
-  Status SendPayload(Frame& frame) {
+  Status MovePayload(Frame& frame) override {
     PS_CUDA_CHECK(cudaSetDevice(ring_->device));
     const size_t bytes = frame.payload().size();
     if (bytes > ring_->slot_bytes) {
@@ -113,13 +82,8 @@ class CudaIpcFrameSender : public FrameSender {
   }
 
   const std::unique_ptr<CudaIpcRing> ring_;
-  const std::unique_ptr<FrameSender> metadata_;
   const cuda::Stream stream_;
-
-  mutable std::mutex mu_;
   uint64_t sequence_ = 0;
-  bool closed_ = false;
-  Status broken_;
 };
 
 // The receiver's view of the sender's ring: pointers and events opened from its handles.

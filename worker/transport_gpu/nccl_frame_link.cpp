@@ -1,12 +1,12 @@
 #include "worker/transport_gpu/nccl_frame_link.h"
 
 #include <array>
-#include <mutex>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
 #include "worker/backend/cuda/runtime/device_resources.h"
 #include "worker/transport/hop_setup_check.h"
 #include "worker/transport_gpu/cuda_event.h"
+#include "worker/transport_gpu/device_hop_sender.h"
 #include "worker/transport_gpu/nccl_check.h"
 
 namespace ps::gpu {
@@ -18,10 +18,10 @@ using pipeshard::v1::Frame;
 // Staging buffers in flight: the executor can stage frame n+1 while frame n is still on the wire.
 constexpr size_t kSendSlots = 4;
 
-class NcclFrameSender : public FrameSender {
+class NcclFrameSender : public DeviceHopSender {
  public:
   NcclFrameSender(std::unique_ptr<NcclHop> hop, std::unique_ptr<FrameSender> metadata, cuda::Stream stream)
-      : hop_(std::move(hop)), metadata_(std::move(metadata)), stream_(std::move(stream)) {}
+      : DeviceHopSender(std::move(metadata), "nccl", "NCCL hop"), hop_(std::move(hop)), stream_(std::move(stream)) {}
 
   ~NcclFrameSender() override { (void)Close(); }
 
@@ -32,49 +32,6 @@ class NcclFrameSender : public FrameSender {
     return Status::Ok();
   }
 
-  Status Send(Frame frame) override {
-    std::lock_guard lock(mu_);
-    PS_RETURN_IF_ERROR(broken_);
-    // Frames without activations (error frames) have nothing to move beside them.
-    if (!frame.payload().empty()) {
-      const Status moved = SendPayload(frame);
-      if (!moved.ok()) {
-        broken_ = Status::Unavailable("NCCL hop (" + metadata_->Describe() + ") broke: " + moved.message());
-        return broken_;
-      }
-    }
-    return metadata_->Send(std::move(frame));
-  }
-
-  Status Close() override {
-    std::lock_guard lock(mu_);
-    if (!closed_) {
-      closed_ = true;
-      // Transfers already posted must finish before the buffers go (the receiver has their
-      // metadata); a dead receiver makes this an error, not a hang.
-      for (Slot& slot : slots_) {
-        if (!slot.used || !broken_.ok()) continue;
-        const Status done = hop_->WaitEvent(slot.sent.get(), kGpuHopTimeoutSeconds, "ncclSend");
-        if (!done.ok()) broken_ = done;
-      }
-      const Status closed = metadata_->Close();
-      if (broken_.ok()) broken_ = closed;
-    }
-    return broken_;
-  }
-
-  Status health() const override {
-    std::lock_guard lock(mu_);
-    return broken_.ok() ? metadata_->health() : broken_;
-  }
-
-  std::string Describe() const override {
-    // metadata_ describes itself as "grpc HOST:PORT"; the activations take NCCL.
-    const std::string inner = metadata_->Describe();
-    const size_t space = inner.find(' ');
-    return "nccl" + (space == std::string::npos ? " " + inner : inner.substr(space));
-  }
-
  private:
   struct Slot {
     cuda::DeviceBuffer buffer;
@@ -82,9 +39,17 @@ class NcclFrameSender : public FrameSender {
     bool used = false;
   };
 
+  Status FinishTransfers() override {
+    for (Slot& slot : slots_) {
+      if (!slot.used) continue;
+      PS_RETURN_IF_ERROR(hop_->WaitEvent(slot.sent.get(), kGpuHopTimeoutSeconds, "ncclSend"));
+    }
+    return Status::Ok();
+  }
+
   // Copies the payload to a staging buffer, posts the ncclSend and replaces the payload by its
   // DevicePayload.
-  Status SendPayload(Frame& frame) {
+  Status MovePayload(Frame& frame) override {
     PS_CUDA_CHECK(cudaSetDevice(hop_->device()));
     PS_RETURN_IF_ERROR(hop_->WaitReady(kGpuHopTimeoutSeconds));
     Slot& slot = slots_[sequence_ % kSendSlots];
@@ -106,14 +71,9 @@ class NcclFrameSender : public FrameSender {
   }
 
   const std::unique_ptr<NcclHop> hop_;
-  const std::unique_ptr<FrameSender> metadata_;
   const cuda::Stream stream_;
-
-  mutable std::mutex mu_;
   std::array<Slot, kSendSlots> slots_;
   uint64_t sequence_ = 0;
-  bool closed_ = false;
-  Status broken_;  // sticky: the receiver's sequence is lost with the first failed transfer
 };
 
 class NcclPayloadFetcher : public PayloadFetcher {
