@@ -12,6 +12,7 @@
 
 #include "common/quant/quant.h"
 #include "worker/backend/cpu/kernel_level.h"
+#include "tests/support/fast_gemm_support.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/matmul.h"
 #include "worker/backend/cpu/thread_pool.h"
@@ -63,37 +64,15 @@ std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
   return x;
 }
 
-// Prepared activation rows at a 64-byte-aligned, 64-byte-multiple stride, as MatMul lays them out.
-struct Prepared {
-  std::vector<uint8_t> storage;
-  uint8_t* data = nullptr;
-  size_t stride = 0;
+using test::PreparedRows;
 
-  Prepared(const FastGemmKernel& kernel, const std::vector<float>& x, int64_t n, int64_t k)
-      : storage(static_cast<size_t>(n) * ((kernel.prepared_row_bytes(k) + 63) / 64 * 64) + 64),
-        stride((kernel.prepared_row_bytes(k) + 63) / 64 * 64) {
-    const auto base = reinterpret_cast<uintptr_t>(storage.data());
-    data = storage.data() + (64 - base % 64) % 64;
-    for (int64_t i = 0; i < n; ++i) kernel.prepare(x.data() + i * k, data + static_cast<size_t>(i) * stride, k);
-  }
-  const uint8_t* row(int64_t i) const { return data + static_cast<size_t>(i) * stride; }
-};
+// Weights w as the kernels see them.
+test::GemmWeights View(const Weights& w) { return {w.bytes.data(), w.row_bytes(), w.rows, w.k}; }
 
 // y[i * ldy + r] for r in [r0, r1), prepared rows [i0, i0 + n).
-void RunGemm(const FastGemmKernel& kernel, const Weights& w, const Prepared& p, int64_t i0, int64_t n, int64_t r0,
+void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& p, int64_t i0, int64_t n, int64_t r0,
              int64_t r1, float* y, int64_t ldy) {
-  FastGemmArgs a;
-  a.w = w.bytes.data();
-  a.w_row_bytes = w.row_bytes();
-  a.r0 = r0;
-  a.r1 = r1;
-  a.act = p.row(i0);
-  a.act_stride = p.stride;
-  a.n = n;
-  a.k = w.k;
-  a.y = y;
-  a.ldy = ldy;
-  kernel.gemm(a);
+  test::RunFastGemm(kernel, View(w), p, i0, n, r0, r1, y, ldy);
 }
 
 const FastGemmKernel& KernelFor(GgmlType type) {
@@ -124,7 +103,7 @@ TEST(FastGemmFloatTest, MatchesADoubleDotForOddShapes) {
         const Weights w = RandomWeights(type, rows, k, rng);
         for (int64_t n : {1, 2, 3, 5, 7, 64 + 3}) {
           const std::vector<float> x = RandomActivations(n, k, rng);
-          const Prepared p(kernel, x, n, k);
+          const PreparedRows p(kernel, x, n, k);
           std::vector<float> y(n * rows, NAN);
           RunGemm(kernel, w, p, 0, n, 0, rows, y.data(), rows);
           for (int64_t i = 0; i < n; ++i) {
@@ -157,32 +136,9 @@ TEST(FastGemmFloatTest, ResultsDoNotDependOnBatchOrRowSplit) {
       const int64_t rows = 37, n = 64 + 3;
       const Weights w = RandomWeights(type, rows, k, rng);
       const std::vector<float> x = RandomActivations(n, k, rng);
-      const Prepared p(kernel, x, n, k);
-      std::vector<float> full(n * rows);
-      RunGemm(kernel, w, p, 0, n, 0, rows, full.data(), rows);
-
-      std::vector<float> other(n * rows, NAN);
-      for (int64_t i = 0; i < n; ++i) RunGemm(kernel, w, p, i, 1, 0, rows, other.data() + i * rows, rows);
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": one row at a time differs from the batch";
-
-      std::fill(other.begin(), other.end(), NAN);
-      const int64_t cuts[] = {0, 3, 5, 22, 23, rows};
-      for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
-        RunGemm(kernel, w, p, 0, n, cuts[c], cuts[c + 1], other.data(), rows);
-      }
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": odd row splits differ from one call";
-
-      // Batches of 2, 5 and 7 starting at odd rows put each pair in another tile position.
-      std::fill(other.begin(), other.end(), NAN);
-      for (int64_t i = 0, step = 2; i < n; i += step, step = step == 2 ? 5 : step == 5 ? 7 : 2) {
-        const int64_t m = std::min(step, n - i);
-        RunGemm(kernel, w, p, i, m, 1, rows, other.data() + i * rows, rows);
-        RunGemm(kernel, w, p, i, m, 0, 1, other.data() + i * rows, rows);
-      }
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": small batches differ from one big batch";
+      const PreparedRows p(kernel, x, n, k);
+      test::ExpectSameBitsForAnyBatchOrRowSplit(kernel, View(w), p, n,
+                                                std::string(TypeName(type)) + " k=" + std::to_string(k));
     }
   }
 }
@@ -212,7 +168,7 @@ TEST(FastGemmFloatTest, InfAndNanPropagateLikeAPlainDot) {
       std::vector<float> x(2 * k, 1.0f);
       x[pos == 3 ? 10 : 31] = 0.0f;
       x[k + pos] = nan;  // second activation row: NaN meets the finite row 4
-      const Prepared p(kernel, x, 2, k);
+      const PreparedRows p(kernel, x, 2, k);
       std::vector<float> y(2 * rows);
       RunGemm(kernel, w, p, 0, 2, 0, rows, y.data(), rows);
       for (int64_t i = 0; i < 2; ++i) {

@@ -16,6 +16,7 @@
 #include "common/quant/blocks.h"
 #include "common/quant/quant.h"
 #include "worker/backend/cpu/kernel_level.h"
+#include "tests/support/fast_gemm_support.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/kquant_act_avx2.h"
 #include "worker/backend/cpu/matmul.h"
@@ -110,20 +111,9 @@ std::vector<float> Activations(int64_t n, int64_t k, std::mt19937& rng) {
   return x;
 }
 
-// Prepared activation rows at a 64-byte-aligned, 64-byte-multiple stride, as MatMul lays them out.
-struct Prepared {
-  std::vector<uint8_t> storage;
-  uint8_t* data = nullptr;
-  size_t stride = 0;
-
-  Prepared(const FastGemmKernel& kernel, const std::vector<float>& x, int64_t n, int64_t k)
-      : storage(static_cast<size_t>(n) * ((kernel.prepared_row_bytes(k) + 63) / 64 * 64) + 64),
-        stride((kernel.prepared_row_bytes(k) + 63) / 64 * 64) {
-    const auto base = reinterpret_cast<uintptr_t>(storage.data());
-    data = storage.data() + (64 - base % 64) % 64;
-    for (int64_t i = 0; i < n; ++i) kernel.prepare(x.data() + i * k, data + static_cast<size_t>(i) * stride, k);
-  }
-  const uint8_t* row(int64_t i) const { return data + static_cast<size_t>(i) * stride; }
+// Prepared activation rows (as MatMul lays them out), read back as the kernels' blocks.
+struct Prepared : test::PreparedRows {
+  using PreparedRows::PreparedRows;
   const KQuantActBlock* blocks(int64_t i) const { return reinterpret_cast<const KQuantActBlock*>(row(i)); }
 
   // The value the kernels see for element j of row i: d * q.
@@ -133,20 +123,12 @@ struct Prepared {
   }
 };
 
+// Weights w as the kernels see them.
+test::GemmWeights View(const Weights& w) { return {w.bytes.data(), w.row_bytes(), w.rows, w.k}; }
+
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const Prepared& p, int64_t i0, int64_t n, int64_t r0,
              int64_t r1, float* y, int64_t ldy) {
-  FastGemmArgs a;
-  a.w = w.bytes.data();
-  a.w_row_bytes = w.row_bytes();
-  a.r0 = r0;
-  a.r1 = r1;
-  a.act = p.row(i0);
-  a.act_stride = p.stride;
-  a.n = n;
-  a.k = w.k;
-  a.y = y;
-  a.ldy = ldy;
-  kernel.gemm(a);
+  test::RunFastGemm(kernel, View(w), p, i0, n, r0, r1, y, ldy);
 }
 
 const FastGemmKernel& KernelFor(GgmlType type) {
@@ -251,31 +233,8 @@ TEST(FastGemmKQuantTest, ResultsDoNotDependOnBatchOrRowSplit) {
       const Weights w = RandomByteWeights(type, rows, k, rng);
       const std::vector<float> x = Activations(n, k, rng);
       const Prepared p(kernel, x, n, k);
-      std::vector<float> full(n * rows);
-      RunGemm(kernel, w, p, 0, n, 0, rows, full.data(), rows);
-
-      std::vector<float> other(n * rows, NAN);
-      for (int64_t i = 0; i < n; ++i) RunGemm(kernel, w, p, i, 1, 0, rows, other.data() + i * rows, rows);
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": one row at a time differs from the batch";
-
-      std::fill(other.begin(), other.end(), NAN);
-      const int64_t cuts[] = {0, 3, 5, 22, 23, rows};
-      for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
-        RunGemm(kernel, w, p, 0, n, cuts[c], cuts[c + 1], other.data(), rows);
-      }
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": odd row splits differ from one call";
-
-      // Batches of 2, 5 and 7 starting at odd rows put each pair in another tile position.
-      std::fill(other.begin(), other.end(), NAN);
-      for (int64_t i = 0, step = 2; i < n; i += step, step = step == 2 ? 5 : step == 5 ? 7 : 2) {
-        const int64_t m = std::min(step, n - i);
-        RunGemm(kernel, w, p, i, m, 1, rows, other.data() + i * rows, rows);
-        RunGemm(kernel, w, p, i, m, 0, 1, other.data() + i * rows, rows);
-      }
-      EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
-          << TypeName(type) << " k=" << k << ": small batches differ from one big batch";
+      test::ExpectSameBitsForAnyBatchOrRowSplit(kernel, View(w), p, n,
+                                                std::string(TypeName(type)) + " k=" + std::to_string(k));
     }
   }
 }

@@ -14,6 +14,7 @@
 #include "common/quant/blocks.h"
 #include "common/quant/quant.h"
 #include "worker/backend/cpu/kernel_level.h"
+#include "tests/support/fast_gemm_support.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/legacy_act_avx2.h"
 #include "worker/backend/cpu/matmul.h"
@@ -28,18 +29,11 @@ constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, G
   if (!CpuHasAvx2Fma()) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C, so there are " \
                                         "no fast kernels to test"
 
-// Prepared activation rows, 64-byte aligned, at the stride MatMul uses.
-class PreparedRows {
+// Prepared activation rows (as MatMul lays them out), read back as the kernels' values.
+class PreparedRows : public test::PreparedRows {
  public:
   PreparedRows(const FastGemmKernel& kernel, const std::vector<float>& x, int64_t n, int64_t k)
-      : k_(k), stride_((kernel.prepared_row_bytes(k) + 63) / 64 * 64), bytes_(n * stride_ + 64) {
-    const auto base = reinterpret_cast<uintptr_t>(bytes_.data());
-    start_ = bytes_.data() + (64 - base % 64) % 64;
-    for (int64_t i = 0; i < n; ++i) kernel.prepare(x.data() + i * k, row(i), k);
-  }
-  uint8_t* row(int64_t i) { return start_ + i * stride_; }
-  const uint8_t* row(int64_t i) const { return start_ + i * stride_; }
-  size_t stride() const { return stride_; }
+      : test::PreparedRows(kernel, x, n, k), k_(k) {}
   // The activation value the kernel multiplies with: d[b] * q[e].
   double Value(int64_t i, int64_t e) const {
     const LegacyActLayout l = LegacyActLayout::Of(k_, /*with_sums=*/false);  // q and d sit alike
@@ -50,9 +44,6 @@ class PreparedRows {
 
  private:
   int64_t k_;
-  size_t stride_;
-  std::vector<uint8_t> bytes_;
-  uint8_t* start_ = nullptr;
 };
 
 struct Weights {
@@ -101,19 +92,7 @@ std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
 // y[i * ldy + r] for rows [r0, r1) and all n prepared rows.
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& act, int64_t n, int64_t r0,
              int64_t r1, float* y, int64_t ldy, const uint8_t* repacked = nullptr) {
-  FastGemmArgs a;
-  a.repacked = repacked;
-  a.w = w.bytes.data();
-  a.w_row_bytes = w.row_bytes;
-  a.r0 = r0;
-  a.r1 = r1;
-  a.act = act.row(0);
-  a.act_stride = act.stride();
-  a.n = n;
-  a.k = w.k;
-  a.y = y;
-  a.ldy = ldy;
-  kernel.gemm(a);
+  test::RunFastGemm(kernel, {w.bytes.data(), w.row_bytes, w.rows, w.k, repacked}, act, 0, n, r0, r1, y, ldy);
 }
 
 // The stated accuracy of one output: each of the nb block steps rounds once in the scale product
@@ -256,21 +235,10 @@ TEST_P(LegacyGemmTest, BitwiseSameForAnyBatchAndRowSplit) {
     std::vector<float> parts(n * rows, NAN);
     for (int64_t i = 0; i < n; i += batch) {
       const int64_t b = std::min(batch, n - i);
-      FastGemmArgs a;
-      a.w = w.bytes.data();
-      a.w_row_bytes = w.row_bytes;
-      a.r0 = 3;  // rows 3.. first, then 0..3: a tile grid shifted by three rows
-      a.r1 = rows;
-      a.act = p.row(i);
-      a.act_stride = p.stride();
-      a.n = b;
-      a.k = k;
-      a.y = parts.data() + i * rows;
-      a.ldy = rows;
-      kernel->gemm(a);
-      a.r0 = 0;
-      a.r1 = 3;
-      kernel->gemm(a);
+      // Rows 3.. first, then 0..3: a tile grid shifted by three rows.
+      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k};
+      test::RunFastGemm(*kernel, view, p, i, b, 3, rows, parts.data() + i * rows, rows);
+      test::RunFastGemm(*kernel, view, p, i, b, 0, 3, parts.data() + i * rows, rows);
     }
     EXPECT_EQ(std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)), 0) << "batch " << batch;
   }
