@@ -1,4 +1,5 @@
-// The legacy fast kernels (worker/backend/cpu/kernels/gemm_legacy_avx2.cpp, legacy_act_avx2.h):
+// The legacy fast kernels (worker/backend/cpu/kernels/gemm_legacy_avx2.cpp, gemm_q4_0_avx2.cpp,
+// legacy_act_avx2.h):
 // the activation preparer's rounding, the product against a double-precision oracle and against
 // the float product, bitwise reproducibility across batch sizes and row splits, and MatMul at
 // kAvx2 against kReference.
@@ -52,22 +53,35 @@ struct Weights {
   size_t row_bytes;
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // dequantized
+  // The kernel's load-time copy (FastGemmKernel::repack) when it has one, as CpuBackend makes it;
+  // the kernels read it (RunGemm passes it), else the GGUF rows.
+  std::vector<uint8_t> copy;
+  const uint8_t* repacked = nullptr;
+
+  void AddCopy(const FastGemmKernel& kernel) {
+    if (kernel.repack == nullptr) return;
+    copy.assign(kernel.repacked_bytes(rows, k) + 64, 0);
+    uint8_t* dst = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
+    kernel.repack(bytes.data(), row_bytes, rows, k, dst);
+    repacked = dst;
+  }
 
   // The size of the terms the kernel sums for w[r, e] = d q + m: |d q| + |m|, where the affine
-  // types keep the offset m apart (Q4_1: its stored m; Q4_0 / Q5_0, run with unsigned q: m = -8 d
-  // / -16 d), so d q and m may nearly cancel; |w| for Q8_0.
+  // types keep the offset m apart (Q4_1: its stored m; Q5_0, run with unsigned q: m = -16 d), so
+  // d q and m may nearly cancel; |w| for Q8_0 and for Q4_0, whose -8 is inside the exact integer
+  // dot.
   double Magnitude(int64_t r, int64_t e) const {
     double m = 0.0;
     const uint8_t* row = bytes.data() + r * row_bytes;
     if (type == GgmlType::Q4_1) m = Fp16ToFp32(reinterpret_cast<const block_q4_1*>(row)[e / kQK].m);
-    if (type == GgmlType::Q4_0) m = -8.0 * Fp16ToFp32(reinterpret_cast<const block_q4_0*>(row)[e / kQK].d);
     if (type == GgmlType::Q5_0) m = -16.0 * Fp16ToFp32(reinterpret_cast<const block_q5_0*>(row)[e / kQK].d);
     return std::fabs(values[r * k + e] - m) + std::fabs(m);
   }
 };
 
+// Random rows of `type`, with the fast kernel's copy when it has one.
 Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
-  Weights w{type, rows, k, *RowBytes(type, k), {}, {}};
+  Weights w{type, rows, k, *RowBytes(type, k), {}, {}, {}, nullptr};
   w.bytes.resize(w.row_bytes * rows);
   w.values.resize(rows * k);
   std::normal_distribution<float> dist(0.0f, 0.5f);
@@ -77,6 +91,7 @@ Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng)
     QuantizeRow(type, src.data(), w.bytes.data() + r * w.row_bytes, k);
     DequantizeRow(type, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
   }
+  if (const FastGemmKernel* kernel = FindFastGemm(type)) w.AddCopy(*kernel);
   return w;
 }
 
@@ -89,10 +104,10 @@ std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
   return x;
 }
 
-// y[i * ldy + r] for rows [r0, r1) and all n prepared rows.
+// y[i * ldy + r] for rows [r0, r1) and all n prepared rows, from w's copy when it has one.
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& act, int64_t n, int64_t r0,
-             int64_t r1, float* y, int64_t ldy, const uint8_t* repacked = nullptr) {
-  test::RunFastGemm(kernel, {w.bytes.data(), w.row_bytes, w.rows, w.k, repacked}, act, 0, n, r0, r1, y, ldy);
+             int64_t r1, float* y, int64_t ldy) {
+  test::RunFastGemm(kernel, {w.bytes.data(), w.row_bytes, w.rows, w.k, w.repacked}, act, 0, n, r0, r1, y, ldy);
 }
 
 // The stated accuracy of one output: each of the nb block steps rounds once in the scale product
@@ -236,7 +251,7 @@ TEST_P(LegacyGemmTest, BitwiseSameForAnyBatchAndRowSplit) {
     for (int64_t i = 0; i < n; i += batch) {
       const int64_t b = std::min(batch, n - i);
       // Rows 3.. first, then 0..3: a tile grid shifted by three rows.
-      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k};
+      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.repacked};
       test::RunFastGemm(*kernel, view, p, i, b, 3, rows, parts.data() + i * rows, rows);
       test::RunFastGemm(*kernel, view, p, i, b, 0, 3, parts.data() + i * rows, rows);
     }
@@ -261,7 +276,9 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   std::vector<float> fast(n * rows), ref(n * rows);
   MatMul fast_mm(2, k, KernelLevel::kAvx2);
   fast_mm.Reserve(n);
-  fast_mm.Multiply(pool, wm, x.data(), n, fast.data());
+  WeightMatrix fast_wm = wm;
+  fast_wm.repacked = w.repacked;
+  fast_mm.Multiply(pool, fast_wm, x.data(), n, fast.data());
   MatMul ref_mm(2, k, KernelLevel::kReference);
   ref_mm.Reserve(n);
   ref_mm.Multiply(pool, wm, x.data(), n, ref.data());
@@ -284,9 +301,10 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   }
 }
 
-// Q4_0's load-time copy (FastGemmKernel::repack, groups of 4 rows) gives the in-place tiles' bits,
-// for row counts that leave a short last group, odd r0 / r1 splits and decode and prompt batch
-// sizes; through MatMul too, with RepackedWeights.
+// Q4_0's load-time copy (FastGemmKernel::repack, groups of 8 rows) gives the bits of the per-row
+// path that reads the GGUF rows, for row counts that leave a short last group, row ranges that
+// start and end inside a group, and decode and prompt batch sizes; through MatMul too, with
+// RepackedWeights.
 TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
   SKIP_WITHOUT_AVX2();
   const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
@@ -294,20 +312,20 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
   std::mt19937 rng(8);
   for (int64_t k : {32, 1024 + 32}) {
     const int64_t rows = 37;
-    const Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
-    std::vector<uint8_t> copy(kernel.repacked_bytes(rows, k) + 64);
-    uint8_t* repacked = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
-    kernel.repack(w.bytes.data(), w.row_bytes, rows, k, repacked);
-    for (int64_t n : {1, 2, 3, 67}) {
+    Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
+    ASSERT_NE(w.repacked, nullptr);
+    Weights in_place = w;
+    in_place.repacked = nullptr;
+    for (int64_t n : {1, 2, 3, 4, 5, 67}) {
       const std::vector<float> x = RandomActivations(n, k, rng);
       PreparedRows p(kernel, x, n, k);
-      std::vector<float> in_place(n * rows), from_copy(n * rows, -1.0f);
-      RunGemm(kernel, w, p, n, 0, rows, in_place.data(), rows);
+      std::vector<float> from_rows(n * rows), from_copy(n * rows, -1.0f);
+      RunGemm(kernel, in_place, p, n, 0, rows, from_rows.data(), rows);
       for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {0, 5}, {3, 21}, {8, 16}, {13, 14}, {13, rows}}) {
-        RunGemm(kernel, w, p, n, r0, r1, from_copy.data(), rows, repacked);
+        RunGemm(kernel, w, p, n, r0, r1, from_copy.data(), rows);
       }
-      for (size_t e = 0; e < in_place.size(); ++e) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(from_copy[e]), std::bit_cast<uint32_t>(in_place[e]))
+      for (size_t e = 0; e < from_rows.size(); ++e) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(from_copy[e]), std::bit_cast<uint32_t>(from_rows[e]))
             << "k " << k << " n " << n << " element " << e;
       }
     }
@@ -333,11 +351,43 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
   }
 }
 
+// Extreme Q4_0 blocks: all-15 and all-0 nibbles against activations of +-127 give the largest
+// int16 pair sums the copy's kernel adds (8 x 3810); nothing may saturate.
+TEST(LegacyQ4_0Test, ExtremeBlocksDoNotSaturate) {
+  SKIP_WITHOUT_AVX2();
+  const int64_t k = 64, rows = 8;
+  Weights w{GgmlType::Q4_0, rows, k, *RowBytes(GgmlType::Q4_0, k), {}, {}, {}, nullptr};
+  w.bytes.resize(w.row_bytes * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto* blocks = reinterpret_cast<block_q4_0*>(w.bytes.data() + r * w.row_bytes);
+    for (int b = 0; b < 2; ++b) {
+      blocks[b].d = Fp32ToFp16(0.5f);
+      const uint8_t nibble = r % 2 == 0 ? 15 : 0;
+      for (int e = 0; e < kQK / 2; ++e) blocks[b].qs[e] = static_cast<uint8_t>(nibble | nibble << 4);
+    }
+  }
+  w.values.resize(rows * k);
+  for (int64_t r = 0; r < rows; ++r) DequantizeRow(GgmlType::Q4_0, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
+  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
+  w.AddCopy(kernel);
+  for (float sign : {1.0f, -1.0f}) {
+    const std::vector<float> x(k, sign);
+    PreparedRows p(kernel, x, 1, k);
+    std::vector<float> y(rows);
+    RunGemm(kernel, w, p, 1, 0, rows, y.data(), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      double oracle = 0.0;
+      for (int64_t e = 0; e < k; ++e) oracle += w.values[r * k + e] * p.Value(0, e);
+      EXPECT_EQ(y[r], static_cast<float>(oracle)) << "row " << r << " sign " << sign;
+    }
+  }
+}
+
 TEST(LegacyQ8_0Test, WeightOfMinus128IsExact) {
   SKIP_WITHOUT_AVX2();
   // ggml's quantizer never writes -128, but a file may hold it; the sign trick must still be exact.
   const int64_t k = 64;
-  Weights w{GgmlType::Q8_0, 1, k, *RowBytes(GgmlType::Q8_0, k), {}, {}};
+  Weights w{GgmlType::Q8_0, 1, k, *RowBytes(GgmlType::Q8_0, k), {}, {}, {}, nullptr};
   w.bytes.resize(w.row_bytes);
   auto* blocks = reinterpret_cast<block_q8_0*>(w.bytes.data());
   for (int b = 0; b < 2; ++b) {

@@ -58,8 +58,10 @@ struct FastGemmKernel {
 const FastGemmKernel* FindFastGemm(GgmlType weight);
 
 // Per-family lookups behind FindFastGemm; each returns nullptr for types it does not handle.
-// kernels/gemm_legacy_avx2.cpp: Q8_0, Q4_0 (and Q4_1, Q5_0 where provided).
+// kernels/gemm_legacy_avx2.cpp: Q8_0, Q5_0 and Q4_1.
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight);
+// kernels/gemm_q4_0_avx2.cpp: Q4_0, from a copy interleaved in groups of 8 rows.
+const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight);
 // kernels/gemm_kquant_avx2.cpp: Q4_K, Q5_K, Q6_K.
 const FastGemmKernel* FindKQuantGemmAvx2(GgmlType weight);
 // kernels/gemm_float_avx2.cpp: F32, F16, BF16.

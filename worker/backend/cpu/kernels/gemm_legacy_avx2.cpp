@@ -1,5 +1,5 @@
-// Fast AVX2 products of the legacy quant types (Q8_0, Q4_0, Q5_0, Q4_1) with activations
-// prepared by PrepareLegacyActAvx2 (legacy_act_avx2.h).
+// Fast AVX2 products of the legacy quant types Q8_0, Q5_0 and Q4_1 with activations prepared by
+// PrepareLegacyActAvx2 (legacy_act_avx2.h). Q4_0 has its own kernel (gemm_q4_0_avx2.cpp).
 //
 // Numerics, the same for every output element whatever the tile it falls in (fast_gemm.h):
 //   acc = 0 (8 floats)
@@ -9,7 +9,7 @@
 //   y = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))
 // The int8 dot uses the sign trick: maddubs(|w|, sign(a, w)) multiplies unsigned |w| by a with
 // w's sign, exact because a is never -128 (the preparer clamps) and |w| <= 128.
-// The affine types Q4_1 (x = dw * q + m, q in [0, 15]) and Q4_0 (m = -8 * dw) multiply the
+// The affine types Q4_1 (x = dw * q + m, q in [0, 15]) and Q5_0 (m = -16 * dw) multiply the
 // unsigned q directly, and the offset term m * (da * sum a) goes into a separate float chain per
 // element, one FMA per block in block order (m[b] * s[b], s from the prepared row), added last:
 // y = hsum(acc) + offsets.
@@ -26,7 +26,6 @@
 #include <array>
 #include <cstddef>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include "common/quant/blocks.h"
@@ -44,7 +43,7 @@ namespace {
 // Register tile: 4 weight rows x 3 activation rows = 12 accumulators. With the weight block, its
 // absolute value, a temporary and the int16 ones that is one more than the 16 ymm registers, so
 // GCC keeps a few accumulators on the stack; still, on Zen 3 4 x 3 measured a few percent ahead
-// of 4 x 2, 2 x 4 and 3 x 4 for Q8_0 and Q4_0 (single-thread CPU time, noisy shared machine).
+// of 4 x 2, 2 x 4 and 3 x 4 for Q8_0 and the affine types (single-thread CPU time, noisy shared machine).
 constexpr int kTileRows = 4;
 constexpr int kTileActs = 3;
 // Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
@@ -80,44 +79,15 @@ PS_GEMM_INLINE __m256i Nibbles(const uint8_t* qs) {
 struct Q8_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q8_0);
   static constexpr bool kAffine = false;
-  static constexpr bool kPacked = false;
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Load32(blk + offsetof(block_q8_0, qs)); }
 };
 
-// Q4_0 (x = dw * (q - 8)) runs as an affine type: the unsigned q multiply directly (no sign
-// trick, a third fewer vector operations per block, which decode is bound by), and the -8 goes
-// into the offset chain as m = -8 * dw.
-struct Q4_0Weights {
-  static constexpr size_t kBlockBytes = sizeof(block_q4_0);
-  static constexpr bool kAffine = true;
-  static constexpr bool kPacked = false;
-  template <int RM>
-  PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t*, size_t) {
-    return _mm_mul_ps(dw, _mm_set1_ps(-8.0f));
-  }
-  PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Nibbles(blk + offsetof(block_q4_0, qs)); }
-};
-
-// Q4_0 in its repacked layout (see RepackQ4_0): blocks of a tile's four rows back to back, the
-// four scales first. Same values and arithmetic as Q4_0Weights.
-struct Q4_0Packed {
-  static constexpr size_t kScalesBytes = kTileRows * sizeof(uint16_t);
-  static constexpr size_t kRowBytes = kQK / 2;
-  static constexpr size_t kBlockBytes = kScalesBytes + kTileRows * kRowBytes;
-  static constexpr bool kAffine = true;
-  static constexpr bool kPacked = true;
-  template <int RM>
-  PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t* blk0, size_t row_bytes) {
-    return Q4_0Weights::Offsets<RM>(dw, blk0, row_bytes);
-  }
-  PS_GEMM_INLINE static __m256i Values(const uint8_t* row_in_block) { return Nibbles(row_in_block + kScalesBytes); }
-};
-
-// Q5_0 (x = dw * (q - 16), q in [0, 31]) is affine like Q4_0: m = -16 * dw.
+// Q5_0 (x = dw * (q - 16), q in [0, 31]) runs as an affine type: the unsigned q multiply directly
+// (no sign trick, a third fewer vector operations per block), and the -16 goes into the offset
+// chain as m = -16 * dw.
 struct Q5_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q5_0);
   static constexpr bool kAffine = true;
-  static constexpr bool kPacked = false;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t*, size_t) {
     return _mm_mul_ps(dw, _mm_set1_ps(-16.0f));
@@ -138,7 +108,6 @@ struct Q5_0Weights {
 struct Q4_1Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q4_1);
   static constexpr bool kAffine = true;
-  static constexpr bool kPacked = false;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128, const uint8_t* blk0, size_t row_bytes) {
     return BlockHalves<RM>(blk0 + offsetof(block_q4_1, m), row_bytes);
@@ -203,7 +172,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
   alignas(16) float scale[RN][4];
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t w_off = static_cast<size_t>(b) * W::kBlockBytes;
-    if constexpr (RN == 1 && !W::kPacked) {
+    if constexpr (RN == 1) {
       // Decode streams the weights once, RM short rows at a time (a 1024-wide Q8_0 row is 17
       // cache lines), too short for the hardware prefetcher to ramp up; so fetch the next
       // tile's rows, which follow this tile's in memory, at the pace this tile reads its own.
@@ -211,12 +180,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
 #pragma GCC unroll 4
       for (size_t off = 0; off < RM * W::kBlockBytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T0);
     }
-    __m128 dw;
-    if constexpr (W::kPacked) {
-      dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w0 + w_off)));
-    } else {
-      dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
-    }
+    const __m128 dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) _mm_store_ps(scale[j], _mm_mul_ps(dw, _mm_broadcast_ss(ad[j] + b)));
     if constexpr (W::kAffine) {
@@ -263,63 +227,13 @@ constexpr auto TileTable(std::integer_sequence<int, I...>) {
 template <typename W>
 constexpr auto kTiles = TileTable<W>(std::make_integer_sequence<int, kTileRows>());
 
-// Q4_0 repacked at load time (FastGemmKernel::repack), as llama.cpp's AVX2 build repacks it: rows
-// in groups of kTileRows; group g's block b lives at (g * blocks + b) * Q4_0Packed::kBlockBytes:
-// the group's four fp16 scales (8 bytes), then each row's 16 bytes of nibbles. A last, short
-// group is padded with zero rows. A tile then reads its four scales with one load instead of
-// gathering them row by row, and its weights as one stream; the arithmetic is Q4_0Weights', so
-// the bits are the same as from the GGUF rows.
-size_t Q4_0RepackedBytes(int64_t rows, int64_t k) {
-  const int64_t groups = (rows + kTileRows - 1) / kTileRows;
-  return static_cast<size_t>(groups * (k / kQK)) * Q4_0Packed::kBlockBytes;
-}
-
-void RepackQ4_0(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
-  const int64_t blocks = k / kQK;
-  const int64_t groups = (rows + kTileRows - 1) / kTileRows;
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * Q4_0Packed::kBlockBytes;
-      std::memset(out, 0, Q4_0Packed::kBlockBytes);
-      for (int r = 0; r < kTileRows; ++r) {
-        const int64_t row = g * kTileRows + r;
-        if (row >= rows) break;
-        const uint8_t* blk = w + static_cast<size_t>(row) * w_row_bytes + static_cast<size_t>(b) * sizeof(block_q4_0);
-        std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
-        std::memcpy(out + Q4_0Packed::kScalesBytes + r * Q4_0Packed::kRowBytes, blk + offsetof(block_q4_0, qs),
-                    Q4_0Packed::kRowBytes);
-      }
-    }
-  }
-}
-
 template <typename W>
 PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
   const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/W::kAffine);
-  if constexpr (std::is_same_v<W, Q4_0Weights>) {
-    if (a.repacked != nullptr) {
-      // Rows before the first whole group (an odd r0) come from the GGUF rows: the same bits.
-      const int64_t aligned = std::min(a.r1, (a.r0 + kTileRows - 1) / kTileRows * kTileRows);
-      if (aligned > a.r0) {
-        FastGemmArgs head = a;
-        head.r1 = aligned;
-        head.repacked = nullptr;
-        Gemm<W>(head);
-      }
-      FastGemmArgs rest = a;
-      rest.r0 = aligned;
-      Gemm<Q4_0Packed>(rest);
-      return;
-    }
-  }
   const int64_t chunk = std::max<int64_t>(
       kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
   TileArgs t;
-  if constexpr (W::kPacked) {
-    t.w_row_bytes = W::kRowBytes;  // between a tile's rows inside one block
-  } else {
-    t.w_row_bytes = a.w_row_bytes;
-  }
+  t.w_row_bytes = a.w_row_bytes;
   t.act_stride = a.act_stride;
   t.scales_offset = layout.scales_offset;
   t.sums_offset = layout.sums_offset;
@@ -329,11 +243,7 @@ PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
     const int64_t i1 = std::min(a.n, i0 + chunk);
     for (int64_t r = a.r0; r < a.r1; r += kTileRows) {
       const int64_t rm = std::min<int64_t>(kTileRows, a.r1 - r);
-      if constexpr (W::kPacked) {
-        t.w = a.repacked + static_cast<size_t>(r / kTileRows * layout.blocks) * W::kBlockBytes;
-      } else {
-        t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
-      }
+      t.w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
       for (int64_t i = i0; i < i1; i += kTileActs) {
         const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
         t.act = a.act + static_cast<size_t>(i) * a.act_stride;
@@ -350,13 +260,11 @@ size_t PreparedBytes(int64_t k) {
 }
 template <bool kWithSums>
 void Prepare(const float* x, void* dst, int64_t k) {
-  PrepareLegacyActAvx2(x, dst, k, kWithSums);
+  PrepareLegacyActAvx2(x, dst, k, kWithSums ? LegacyActSums::kScaled : LegacyActSums::kNone);
 }
 
 template <typename W>
 constexpr FastGemmKernel kKernel = {&PreparedBytes<W::kAffine>, &Prepare<W::kAffine>, &Gemm<W>};
-constexpr FastGemmKernel kQ4_0Kernel = {&PreparedBytes<true>, &Prepare<true>, &Gemm<Q4_0Weights>, &Q4_0RepackedBytes,
-                                        &RepackQ4_0};
 
 }  // namespace
 
@@ -364,8 +272,6 @@ const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight) {
   switch (weight) {
     case GgmlType::Q8_0:
       return &kKernel<Q8_0Weights>;
-    case GgmlType::Q4_0:
-      return &kQ4_0Kernel;
     case GgmlType::Q5_0:
       return &kKernel<Q5_0Weights>;
     case GgmlType::Q4_1:

@@ -18,11 +18,12 @@ LegacyActLayout LegacyActLayout::Of(int64_t k, bool with_sums) {
   return l;
 }
 
-PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool with_sums) {
-  const LegacyActLayout layout = LegacyActLayout::Of(k, with_sums);
+PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, LegacyActSums sums) {
+  const LegacyActLayout layout = LegacyActLayout::Of(k, sums != LegacyActSums::kNone);
   auto* q = static_cast<int8_t*>(dst);
   auto* d = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + layout.scales_offset);
   auto* s = reinterpret_cast<float*>(static_cast<uint8_t*>(dst) + layout.sums_offset);
+  auto* si = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(dst) + layout.sums_offset);
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   const __m256i min_q = _mm256_set1_epi8(-127);
   // packs_epi32 / packs_epi16 interleave the 128-bit halves; this puts the 32-bit groups back
@@ -40,7 +41,8 @@ PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool
     if (!(max_abs >= kTinyBlockMax) && max_abs == max_abs) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(qb), _mm256_setzero_si256());
       d[b] = 0.0f;
-      if (with_sums) s[b] = 0.0f;
+      if (sums == LegacyActSums::kScaled) s[b] = 0.0f;
+      if (sums == LegacyActSums::kInteger) si[b] = 0;
       continue;
     }
     const __m256 inv = _mm256_set1_ps(127.0f / max_abs);
@@ -52,10 +54,11 @@ PS_ACT_AVX2 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool
     i8 = _mm256_max_epi8(i8, min_q);
     _mm256_store_si256(reinterpret_cast<__m256i*>(qb), i8);
     d[b] = max_abs / 127.0f;
-    if (with_sums) {
+    if (sums != LegacyActSums::kNone) {
       const __m256i sum16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), i8);
       const int32_t sum = simd::HsumI32(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
-      s[b] = d[b] * static_cast<float>(sum);
+      if (sums == LegacyActSums::kScaled) s[b] = d[b] * static_cast<float>(sum);
+      if (sums == LegacyActSums::kInteger) si[b] = sum;
     }
   }
 }

@@ -4,7 +4,11 @@
 // Layout of a row of k elements (nb = k / 32 blocks), from the 64-byte aligned start:
 //   int8_t q[nb * 32]   block b's values at q + 32 b, element order as in x (32-byte aligned)
 //   float  d[nb]        block b's scale: x[32 b + e] ~= d[b] * q[32 b + e]
-//   float  s[nb]        only with sums: s[b] = d[b] * sum_e q[32 b + e] (Q4_1's offset term)
+//   sums[nb]            only with sums, 4 bytes each, one of (LegacyActSums):
+//                         kScaled:  float   s[b] = d[b] * sum_e q[32 b + e] (the affine types'
+//                                   offset term, gemm_legacy_avx2.cpp)
+//                         kInteger: int32_t s[b] = sum_e q[32 b + e] (Q4_0's exact -8 term,
+//                                   gemm_q4_0_avx2.cpp)
 //
 // Rounding, which differs from ggml's quantize_row_q8_0_ref on purpose:
 //   - d = amax / 127 is kept in binary32 (ggml rounds it to binary16), so the activation error
@@ -28,14 +32,17 @@ inline constexpr float kTinyBlockMax = 0x1p-100f;
 struct LegacyActLayout {
   int64_t blocks = 0;
   size_t scales_offset = 0;  // byte offset of d[]
-  size_t sums_offset = 0;    // byte offset of s[] (meaningful only with sums)
+  size_t sums_offset = 0;    // byte offset of sums[] (meaningful only with sums)
   size_t bytes = 0;          // the whole row
 
   static LegacyActLayout Of(int64_t k, bool with_sums);
 };
 
+// What a prepared row holds after the scales (see the layout above).
+enum class LegacyActSums { kNone, kScaled, kInteger };
+
 // Quantizes x[0..k) (k a multiple of 32) into dst, which is 32-byte aligned, in the layout above.
 // Needs AVX2/FMA (call only when CpuHasAvx2Fma()).
-void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, bool with_sums);
+void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, LegacyActSums sums);
 
 }  // namespace ps::cpu

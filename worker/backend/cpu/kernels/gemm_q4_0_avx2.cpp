@@ -1,0 +1,241 @@
+// Fast AVX2 product of Q4_0 weights (x = dw * (q - 8), q in [0, 15]) with activations prepared by
+// PrepareLegacyActAvx2 with integer sums (legacy_act_avx2.h).
+//
+// The weights are read from a copy made at load time (FastGemmKernel::repack) in which each group
+// of 8 rows is interleaved so that the 8 lanes of one vector are 8 weight rows: every vector
+// operation then works for 8 output elements at once, and a block needs one int-to-float
+// conversion and one FMA per 8 rows instead of 8 (llama.cpp's AVX2 build repacks q4_0 the same
+// way for the same reason). Copy layout, group g = rows 8g .. 8g + 7, its block b at
+// (g * blocks + b) * 144 bytes:
+//   bytes [0, 16)                 the 8 rows' fp16 scales dw
+//   byte 16 + 32 L + 4 r + j      byte 4 L + j of row r's qs (L < 4, r < 8, j < 4): its low nibble
+//                                 is element 4 L + j, its high nibble element 16 + 4 L + j.
+// So one 32-byte load, masked, holds elements 4L .. 4L+3 of every row (one per 32-bit lane), and
+// shifted right by 4, elements 16+4L .. 16+4L+3. Those are multiplied with the same 4 activation
+// bytes broadcast to every lane.
+//
+// Numerics, the same for every output element whatever the path, tile, batch or row split:
+//   acc = 0 (one float per element)
+//   for each block b, in order:
+//     dot = sum_e q[e] * a[e] - 8 * sum_e a[e]      exact int32 (|dot| < 2^16)
+//     acc = fma(float(dot), dw[b] * da[b], acc)
+//   y = acc
+// The integer dot sums unsigned q (<= 15) times signed a (|a| <= 127) with maddubs, adds eight
+// of those int16 pair sums (|sum| <= 8 * 3810 < 2^15, so nothing saturates), then widens with
+// madd. Rows that are not in a whole group of the copy, and calls without a copy, take a per-row
+// path with the same integer dot and the same scalar steps, so the bits are the same.
+//
+// Work order: activation rows are cut into chunks that fit in L2 next to the weights being read;
+// inside a chunk each 8-row group is read block by block and multiplied with kTileActs activation
+// rows at a time. For decode (n = 1) that is one stream over the copy.
+// Thread-safety: pure functions.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <utility>
+
+#include "common/quant/blocks.h"
+#include "worker/backend/cpu/kernels/fast_gemm.h"
+#include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
+
+#define PS_Q4_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define PS_Q4_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+
+namespace ps::cpu {
+
+namespace {
+
+constexpr int kGroupRows = 8;
+constexpr size_t kScalesBytes = kGroupRows * sizeof(uint16_t);
+constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * (kQK / 2);
+// Activation rows per tile: with the accumulators and int16 sums of each row in registers, 4
+// leaves room for the weight vectors and temporaries in the 16 ymm registers.
+constexpr int kTileActs = 4;
+// Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
+constexpr size_t kActChunkBytes = 256 * 1024;
+
+PS_Q4_INLINE __m256i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm256_set1_epi32(v);
+}
+
+// Where a tile finds its operands.
+struct TileArgs {
+  const uint8_t* w;  // the group's block 0 in the copy
+  const uint8_t* act;  // first prepared activation row of the tile
+  size_t act_stride;
+  size_t scales_offset;  // of d[] inside a prepared row
+  size_t sums_offset;    // of the int32 sums
+  int64_t blocks;
+  float* y;  // y of (first activation row, the group's first row)
+  int64_t ldy;
+  int rows;  // rows of the group to store (8, or fewer for the last one)
+};
+
+// y for one 8-row group x RN activation rows.
+template <int RN>
+PS_Q4_AVX2 void Tile(const TileArgs& t) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[RN];
+  const int8_t* aq[RN];
+  const float* ad[RN];
+  const int32_t* as[RN];
+#pragma GCC unroll 4
+  for (int j = 0; j < RN; ++j) {
+    acc[j] = _mm256_setzero_ps();
+    aq[j] = reinterpret_cast<const int8_t*>(t.act + j * t.act_stride);
+    ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + t.scales_offset);
+    as[j] = reinterpret_cast<const int32_t*>(t.act + j * t.act_stride + t.sums_offset);
+  }
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+    if constexpr (RN == 1) {
+      // Decode reads the copy once, in order; ask for the block 8 ahead.
+      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 64), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 128), _MM_HINT_T0);
+    }
+    __m256i sum16[RN];
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; ++l) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
+      const __m256i lo = _mm256_and_si256(raw, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+#pragma GCC unroll 4
+      for (int j = 0; j < RN; ++j) {
+        const int8_t* a = aq[j] + b * kQK;
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, Broadcast4(a + 4 * l)),
+                                           _mm256_maddubs_epi16(hi, Broadcast4(a + 16 + 4 * l)));
+        sum16[j] = l == 0 ? p : _mm256_add_epi16(sum16[j], p);
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) {
+      const __m256i bias = _mm256_set1_epi32(8 * as[j][b]);
+      const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum16[j], ones), bias);
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(ad[j] + b));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < RN; ++j) {
+    float* y = t.y + j * t.ldy;
+    if (t.rows == kGroupRows) {
+      _mm256_storeu_ps(y, acc[j]);
+    } else {
+      _mm256_maskstore_ps(y, simd::TailMask(t.rows), acc[j]);
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+template <int... J>
+constexpr std::array<TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
+  return {&Tile<J + 1>...};
+}
+// kTiles[rn - 1]: the tile for rn activation rows.
+constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kTileActs>());
+
+// One output element from the GGUF row, with the tile's integer dot and scalar steps.
+PS_Q4_AVX2 float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t* as, int64_t blocks) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = row + static_cast<size_t>(b) * sizeof(block_q4_0);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(block_q4_0, qs)));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low4);
+    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(aq + b * kQK));
+    const int32_t dot =
+        simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))) - 8 * as[b];
+    uint16_t h;
+    std::memcpy(&h, blk + offsetof(block_q4_0, d), sizeof(h));
+    const float dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+    acc = std::fma(static_cast<float>(dot), dw * ad[b], acc);
+  }
+  return acc;
+}
+
+size_t RepackedBytes(int64_t rows, int64_t k) {
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  return static_cast<size_t>(groups * (k / kQK)) * kGroupBlockBytes;
+}
+
+// Writes the copy described in the file comment; a last, short group is padded with zero rows.
+void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
+  const int64_t blocks = k / kQK;
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
+      std::memset(out, 0, kGroupBlockBytes);
+      for (int r = 0; r < kGroupRows; ++r) {
+        const int64_t row = g * kGroupRows + r;
+        if (row >= rows) break;
+        const uint8_t* blk = w + static_cast<size_t>(row) * w_row_bytes + static_cast<size_t>(b) * sizeof(block_q4_0);
+        std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
+        for (int l = 0; l < 4; ++l) {
+          std::memcpy(out + kScalesBytes + 32 * l + 4 * r, blk + offsetof(block_q4_0, qs) + 4 * l, 4);
+        }
+      }
+    }
+  }
+}
+
+PS_Q4_AVX2 void Gemm(const FastGemmArgs& a) {
+  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/true);
+  // Rows before the first whole group, and every row when there is no copy: the per-row path.
+  const int64_t aligned =
+      a.repacked == nullptr ? a.r1 : std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
+  for (int64_t i = 0; i < a.n; ++i) {
+    const uint8_t* act = a.act + static_cast<size_t>(i) * a.act_stride;
+    const auto* aq = reinterpret_cast<const int8_t*>(act);
+    const auto* ad = reinterpret_cast<const float*>(act + layout.scales_offset);
+    const auto* as = reinterpret_cast<const int32_t*>(act + layout.sums_offset);
+    for (int64_t r = a.r0; r < aligned; ++r) {
+      a.y[i * a.ldy + r] = RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, aq, ad, as, layout.blocks);
+    }
+  }
+  if (aligned >= a.r1) return;
+
+  const int64_t chunk = std::max<int64_t>(
+      kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
+  TileArgs t;
+  t.act_stride = a.act_stride;
+  t.scales_offset = layout.scales_offset;
+  t.sums_offset = layout.sums_offset;
+  t.blocks = layout.blocks;
+  t.ldy = a.ldy;
+  for (int64_t i0 = 0; i0 < a.n; i0 += chunk) {
+    const int64_t i1 = std::min(a.n, i0 + chunk);
+    for (int64_t r = aligned; r < a.r1; r += kGroupRows) {
+      t.w = a.repacked + static_cast<size_t>(r / kGroupRows * layout.blocks) * kGroupBlockBytes;
+      t.rows = static_cast<int>(std::min<int64_t>(kGroupRows, a.r1 - r));
+      for (int64_t i = i0; i < i1; i += kTileActs) {
+        const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
+        t.act = a.act + static_cast<size_t>(i) * a.act_stride;
+        t.y = a.y + i * a.ldy + r;
+        kTiles[rn - 1](t);
+      }
+    }
+  }
+}
+
+size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/true).bytes; }
+void Prepare(const float* x, void* dst, int64_t k) { PrepareLegacyActAvx2(x, dst, k, LegacyActSums::kInteger); }
+
+constexpr FastGemmKernel kKernel = {&PreparedBytes, &Prepare, &Gemm, &RepackedBytes, &Repack};
+
+}  // namespace
+
+const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight) { return weight == GgmlType::Q4_0 ? &kKernel : nullptr; }
+
+}  // namespace ps::cpu
