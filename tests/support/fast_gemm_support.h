@@ -35,6 +35,27 @@ class PreparedRows {
   uint8_t* start_ = nullptr;
 };
 
+// The kernel's load-time copy of a weight matrix (FastGemmKernel::repack), 64-byte aligned as
+// RepackedWeights makes it; data() is nullptr when the kernel reads the GGUF rows only. Safe to
+// copy: the aligned start is found again in each copy's own bytes.
+class KernelCopy {
+ public:
+  KernelCopy() = default;
+  KernelCopy(const FastGemmKernel& kernel, const uint8_t* w, size_t row_bytes, int64_t rows, int64_t k) {
+    if (kernel.repack == nullptr) return;
+    bytes_.assign(kernel.repacked_bytes(rows, k) + 64, 0);
+    kernel.repack(w, row_bytes, rows, k, start());
+  }
+  const uint8_t* data() const { return bytes_.empty() ? nullptr : const_cast<KernelCopy*>(this)->start(); }
+
+ private:
+  uint8_t* start() {
+    const auto base = reinterpret_cast<uintptr_t>(bytes_.data());
+    return bytes_.data() + (64 - base % 64) % 64;
+  }
+  std::vector<uint8_t> bytes_;
+};
+
 // A weight matrix as the kernels see it: rows of k elements in their stored type.
 struct GemmWeights {
   const uint8_t* data = nullptr;
@@ -93,6 +114,25 @@ inline void ExpectSameBitsForAnyBatchOrRowSplit(const FastGemmKernel& kernel, co
   }
   EXPECT_EQ(std::memcmp(full.data(), other.data(), full.size() * sizeof(float)), 0)
       << what << ": small batches differ from one big batch";
+}
+
+// Reading the kernel's load-time copy (w.repacked) gives the bits of reading the GGUF rows, for
+// row ranges that start and end inside the copy's row groups. Needs at least 24 weight rows.
+inline void ExpectCopyGivesTheRowsBits(const FastGemmKernel& kernel, const GemmWeights& w, const PreparedRows& p,
+                                       int64_t n, const std::string& what) {
+  const int64_t rows = w.rows;
+  ASSERT_GE(rows, 24) << what;
+  ASSERT_NE(w.repacked, nullptr) << what;
+  GemmWeights in_place = w;
+  in_place.repacked = nullptr;
+  std::vector<float> from_rows(n * rows), from_copy(n * rows, NAN);
+  RunFastGemm(kernel, in_place, p, 0, n, 0, rows, from_rows.data(), rows);
+  const int64_t cuts[] = {0, 5, 8, 13, 14, 21, 24, rows};
+  for (size_t c = 0; c + 1 < std::size(cuts); ++c) {
+    RunFastGemm(kernel, w, p, 0, n, cuts[c], cuts[c + 1], from_copy.data(), rows);
+  }
+  EXPECT_EQ(std::memcmp(from_rows.data(), from_copy.data(), from_rows.size() * sizeof(float)), 0)
+      << what << ": the copy's bits differ from the GGUF rows'";
 }
 
 }  // namespace ps::cpu::test

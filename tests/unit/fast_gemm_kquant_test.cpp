@@ -1,4 +1,5 @@
-// The avx2 k-quant GEMM kernels (kernels/gemm_kquant_avx2.cpp, contract in fast_gemm.h) and their
+// The avx2 k-quant GEMM kernels (kernels/gemm_q4_k_avx2.cpp and gemm_kquant_avx2.cpp, contract in
+// fast_gemm.h) and their
 // prepared activations (kernels/kquant_act_avx2.h): accuracy against a double-precision product of
 // the dequantized weights and the dequantized prepared activations, closeness to the float product
 // within the activation quantization error, bitwise reproducibility across batch sizes, row splits
@@ -40,6 +41,7 @@ struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> values;
   std::vector<float> offsets;
+  test::KernelCopy copy;  // the kernel's load-time copy, if it has one (q4_K), as CpuBackend has it
 
   size_t row_bytes() const { return static_cast<size_t>(k / kQK_K) * BlockBytes(type); }
 };
@@ -55,7 +57,11 @@ void ClearValues(GgmlType type, uint8_t* block) {
   }
 }
 
+const FastGemmKernel& KernelFor(GgmlType type);
+
+// Dequantizes w and makes its kernel's copy.
 void Decode(Weights& w) {
+  w.copy = test::KernelCopy(KernelFor(w.type), w.bytes.data(), w.row_bytes(), w.rows, w.k);
   w.values.resize(w.rows * w.k);
   w.offsets.resize(w.rows * w.k);
   std::vector<uint8_t> cleared = w.bytes;
@@ -69,7 +75,7 @@ void Decode(Weights& w) {
 
 // Rows quantized from Gaussian values (our own k-quant fit), with row scales from 0.01 to 10.
 Weights FittedWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
-  Weights w{type, rows, k, {}, {}, {}};
+  Weights w{type, rows, k, {}, {}, {}, {}};
   w.bytes.resize(static_cast<size_t>(rows) * w.row_bytes());
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> row(k);
@@ -85,7 +91,7 @@ Weights FittedWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng)
 // Random bytes everywhere except the half-precision super-block scales, so every value and every
 // 6-bit / 8-bit scale pattern (q6_K's -128 included) occurs.
 Weights RandomByteWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
-  Weights w{type, rows, k, {}, {}, {}};
+  Weights w{type, rows, k, {}, {}, {}, {}};
   w.bytes.resize(static_cast<size_t>(rows) * w.row_bytes());
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> scale(1e-3f, 1e-2f);
@@ -123,8 +129,8 @@ struct Prepared : test::PreparedRows {
   }
 };
 
-// Weights w as the kernels see them.
-test::GemmWeights View(const Weights& w) { return {w.bytes.data(), w.row_bytes(), w.rows, w.k}; }
+// Weights w as the kernels see them: with the copy, if any.
+test::GemmWeights View(const Weights& w) { return {w.bytes.data(), w.row_bytes(), w.rows, w.k, w.copy.data()}; }
 
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const Prepared& p, int64_t i0, int64_t n, int64_t r0,
              int64_t r1, float* y, int64_t ldy) {
@@ -132,7 +138,7 @@ void RunGemm(const FastGemmKernel& kernel, const Weights& w, const Prepared& p, 
 }
 
 const FastGemmKernel& KernelFor(GgmlType type) {
-  const FastGemmKernel* kernel = FindKQuantGemmAvx2(type);
+  const FastGemmKernel* kernel = FindFastGemm(type);
   EXPECT_NE(kernel, nullptr) << TypeName(type);
   return *kernel;
 }
@@ -142,12 +148,17 @@ const FastGemmKernel& KernelFor(GgmlType type) {
 
 TEST(FastGemmKQuantTest, OnlyKQuantTypesHaveAKernel) {
   SKIP_WITHOUT_AVX2();
-  for (GgmlType t : kTypes) {
+  EXPECT_NE(FindQ4_KGemmAvx2(GgmlType::Q4_K), nullptr);
+  EXPECT_EQ(FindFastGemm(GgmlType::Q4_K), FindQ4_KGemmAvx2(GgmlType::Q4_K));
+  EXPECT_EQ(FindKQuantGemmAvx2(GgmlType::Q4_K), nullptr);
+  for (GgmlType t : {GgmlType::Q5_K, GgmlType::Q6_K}) {
     EXPECT_NE(FindKQuantGemmAvx2(t), nullptr) << TypeName(t);
     EXPECT_EQ(FindFastGemm(t), FindKQuantGemmAvx2(t)) << TypeName(t);
+    EXPECT_EQ(FindQ4_KGemmAvx2(t), nullptr) << TypeName(t);
   }
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32, GgmlType::Q8_K}) {
     EXPECT_EQ(FindKQuantGemmAvx2(t), nullptr) << TypeName(t);
+    EXPECT_EQ(FindQ4_KGemmAvx2(t), nullptr) << TypeName(t);
   }
 }
 
@@ -239,6 +250,28 @@ TEST(FastGemmKQuantTest, ResultsDoNotDependOnBatchOrRowSplit) {
   }
 }
 
+// q4_K's load-time copy (groups of 8 rows) gives the bits of its per-row path over the GGUF rows,
+// for decode and prompt batch sizes, every tile width and row ranges that cut groups.
+TEST(FastGemmKQuantTest, Q4KCopyGivesTheRowsBits) {
+  SKIP_WITHOUT_AVX2();
+  std::mt19937 rng(17);
+  const FastGemmKernel& kernel = KernelFor(GgmlType::Q4_K);
+  for (int64_t k : {256, 512 + 256}) {
+    for (bool random_bytes : {false, true}) {
+      const int64_t rows = 37;
+      const Weights w = random_bytes ? RandomByteWeights(GgmlType::Q4_K, rows, k, rng)
+                                     : FittedWeights(GgmlType::Q4_K, rows, k, rng);
+      for (int64_t n : {1, 2, 3, 4, 5, 67}) {
+        const std::vector<float> x = Activations(n, k, rng);
+        const Prepared p(kernel, x, n, k);
+        test::ExpectCopyGivesTheRowsBits(kernel, View(w), p, n,
+                                         "k=" + std::to_string(k) + " random_bytes=" + std::to_string(random_bytes) +
+                                             " n=" + std::to_string(n));
+      }
+    }
+  }
+}
+
 // Prepared blocks: zeros stay exact zeros; tiny blocks (below kKQuantTinyBlock) become zero; huge
 // but finite ones keep their values to half a step; an infinity or NaN anywhere in a block makes
 // every product with that row NaN rather than some finite number.
@@ -274,6 +307,7 @@ TEST(FastGemmKQuantTest, PrepareHandlesZeroTinyHugeAndNonFiniteRows) {
       EXPECT_EQ(blk.d, 0.0f) << "row " << i << " block " << b;
       for (int8_t q : blk.q) ASSERT_EQ(q, 0) << "row " << i << " block " << b;
       for (int16_t s : blk.group_sums) ASSERT_EQ(s, 0) << "row " << i << " block " << b;
+      for (int16_t s : blk.sub_sums) ASSERT_EQ(s, 0) << "row " << i << " block " << b;
     }
   }
   for (int64_t i : {2, 5}) {
@@ -292,6 +326,11 @@ TEST(FastGemmKQuantTest, PrepareHandlesZeroTinyHugeAndNonFiniteRows) {
         int sum = 0;
         for (int j = 0; j < 16; ++j) sum += blk.q[16 * g + j];
         ASSERT_EQ(blk.group_sums[g], sum) << "row " << i << " block " << b << " group " << g;
+      }
+      for (int j = 0; j < kQK_K / 32; ++j) {
+        int sum = 0;
+        for (int e = 0; e < 32; ++e) sum += blk.q[32 * j + e];
+        ASSERT_EQ(blk.sub_sums[j], sum) << "row " << i << " block " << b << " sub-block " << j;
       }
     }
   }
@@ -325,6 +364,8 @@ TEST(FastGemmKQuantTest, MatMulAtAvx2MatchesTheKernelAndAgreesWithReference) {
     m.cols = k;
     m.rows = rows;
     m.row_bytes = w.row_bytes();
+    RepackedWeights copies;  // as CpuBackend makes them
+    copies.Add(KernelLevel::kAvx2, &m);
     std::vector<float> fast(n * rows), fast1(n * rows), ref(n * rows), direct(n * rows);
     ThreadPool pool2(2), pool1(1);
     MatMul avx2(2, k, KernelLevel::kAvx2), avx2_one(1, k, KernelLevel::kAvx2), reference(2, k, KernelLevel::kReference);

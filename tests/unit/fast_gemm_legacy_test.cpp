@@ -53,18 +53,9 @@ struct Weights {
   size_t row_bytes;
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // dequantized
-  // The kernel's load-time copy (FastGemmKernel::repack) when it has one, as CpuBackend makes it;
-  // the kernels read it (RunGemm passes it), else the GGUF rows.
-  std::vector<uint8_t> copy;
-  const uint8_t* repacked = nullptr;
-
-  void AddCopy(const FastGemmKernel& kernel) {
-    if (kernel.repack == nullptr) return;
-    copy.assign(kernel.repacked_bytes(rows, k) + 64, 0);
-    uint8_t* dst = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
-    kernel.repack(bytes.data(), row_bytes, rows, k, dst);
-    repacked = dst;
-  }
+  // The kernel's load-time copy when it has one (RandomWeights makes it, as CpuBackend does):
+  // RunGemm reads it; without one, the GGUF rows.
+  test::KernelCopy copy;
 
   // The size of the terms the kernel sums for w[r, e] = d q + m: |d q| + |m|, where the affine
   // types keep the offset m apart (Q4_1: its stored m; Q5_0, run with unsigned q: m = -16 d), so
@@ -81,7 +72,7 @@ struct Weights {
 
 // Random rows of `type`, with the fast kernel's copy when it has one.
 Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng) {
-  Weights w{type, rows, k, *RowBytes(type, k), {}, {}, {}, nullptr};
+  Weights w{type, rows, k, *RowBytes(type, k), {}, {}, {}};
   w.bytes.resize(w.row_bytes * rows);
   w.values.resize(rows * k);
   std::normal_distribution<float> dist(0.0f, 0.5f);
@@ -91,7 +82,7 @@ Weights RandomWeights(GgmlType type, int64_t rows, int64_t k, std::mt19937& rng)
     QuantizeRow(type, src.data(), w.bytes.data() + r * w.row_bytes, k);
     DequantizeRow(type, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
   }
-  if (const FastGemmKernel* kernel = FindFastGemm(type)) w.AddCopy(*kernel);
+  if (const FastGemmKernel* kernel = FindFastGemm(type)) w.copy = test::KernelCopy(*kernel, w.bytes.data(), w.row_bytes, rows, k);
   return w;
 }
 
@@ -107,7 +98,7 @@ std::vector<float> RandomActivations(int64_t n, int64_t k, std::mt19937& rng) {
 // y[i * ldy + r] for rows [r0, r1) and all n prepared rows, from w's copy when it has one.
 void RunGemm(const FastGemmKernel& kernel, const Weights& w, const PreparedRows& act, int64_t n, int64_t r0,
              int64_t r1, float* y, int64_t ldy) {
-  test::RunFastGemm(kernel, {w.bytes.data(), w.row_bytes, w.rows, w.k, w.repacked}, act, 0, n, r0, r1, y, ldy);
+  test::RunFastGemm(kernel, {w.bytes.data(), w.row_bytes, w.rows, w.k, w.copy.data()}, act, 0, n, r0, r1, y, ldy);
 }
 
 // The stated accuracy of one output: each of the nb block steps rounds once in the scale product
@@ -251,7 +242,7 @@ TEST_P(LegacyGemmTest, BitwiseSameForAnyBatchAndRowSplit) {
     for (int64_t i = 0; i < n; i += batch) {
       const int64_t b = std::min(batch, n - i);
       // Rows 3.. first, then 0..3: a tile grid shifted by three rows.
-      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.repacked};
+      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.copy.data()};
       test::RunFastGemm(*kernel, view, p, i, b, 3, rows, parts.data() + i * rows, rows);
       test::RunFastGemm(*kernel, view, p, i, b, 0, 3, parts.data() + i * rows, rows);
     }
@@ -277,7 +268,7 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   MatMul fast_mm(2, k, KernelLevel::kAvx2);
   fast_mm.Reserve(n);
   WeightMatrix fast_wm = wm;
-  fast_wm.repacked = w.repacked;
+  fast_wm.repacked = w.copy.data();
   fast_mm.Multiply(pool, fast_wm, x.data(), n, fast.data());
   MatMul ref_mm(2, k, KernelLevel::kReference);
   ref_mm.Reserve(n);
@@ -312,22 +303,12 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
   std::mt19937 rng(8);
   for (int64_t k : {32, 1024 + 32}) {
     const int64_t rows = 37;
-    Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
-    ASSERT_NE(w.repacked, nullptr);
-    Weights in_place = w;
-    in_place.repacked = nullptr;
+    const Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
     for (int64_t n : {1, 2, 3, 4, 5, 67}) {
       const std::vector<float> x = RandomActivations(n, k, rng);
       PreparedRows p(kernel, x, n, k);
-      std::vector<float> from_rows(n * rows), from_copy(n * rows, -1.0f);
-      RunGemm(kernel, in_place, p, n, 0, rows, from_rows.data(), rows);
-      for (const auto& [r0, r1] : {std::pair<int64_t, int64_t>{0, rows}, {0, 5}, {3, 21}, {8, 16}, {13, 14}, {13, rows}}) {
-        RunGemm(kernel, w, p, n, r0, r1, from_copy.data(), rows);
-      }
-      for (size_t e = 0; e < from_rows.size(); ++e) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(from_copy[e]), std::bit_cast<uint32_t>(from_rows[e]))
-            << "k " << k << " n " << n << " element " << e;
-      }
+      test::ExpectCopyGivesTheRowsBits(kernel, {w.bytes.data(), w.row_bytes, rows, k, w.copy.data()}, p, n,
+                                       "k " + std::to_string(k) + " n " + std::to_string(n));
     }
     // MatMul with and without the copy.
     WeightMatrix plain;
@@ -356,7 +337,7 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
 TEST(LegacyQ4_0Test, ExtremeBlocksDoNotSaturate) {
   SKIP_WITHOUT_AVX2();
   const int64_t k = 64, rows = 8;
-  Weights w{GgmlType::Q4_0, rows, k, *RowBytes(GgmlType::Q4_0, k), {}, {}, {}, nullptr};
+  Weights w{GgmlType::Q4_0, rows, k, *RowBytes(GgmlType::Q4_0, k), {}, {}, {}};
   w.bytes.resize(w.row_bytes * rows);
   for (int64_t r = 0; r < rows; ++r) {
     auto* blocks = reinterpret_cast<block_q4_0*>(w.bytes.data() + r * w.row_bytes);
@@ -369,7 +350,7 @@ TEST(LegacyQ4_0Test, ExtremeBlocksDoNotSaturate) {
   w.values.resize(rows * k);
   for (int64_t r = 0; r < rows; ++r) DequantizeRow(GgmlType::Q4_0, w.bytes.data() + r * w.row_bytes, w.values.data() + r * k, k);
   const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
-  w.AddCopy(kernel);
+  w.copy = test::KernelCopy(kernel, w.bytes.data(), w.row_bytes, rows, k);
   for (float sign : {1.0f, -1.0f}) {
     const std::vector<float> x(k, sign);
     PreparedRows p(kernel, x, 1, k);
@@ -387,7 +368,7 @@ TEST(LegacyQ8_0Test, WeightOfMinus128IsExact) {
   SKIP_WITHOUT_AVX2();
   // ggml's quantizer never writes -128, but a file may hold it; the sign trick must still be exact.
   const int64_t k = 64;
-  Weights w{GgmlType::Q8_0, 1, k, *RowBytes(GgmlType::Q8_0, k), {}, {}, {}, nullptr};
+  Weights w{GgmlType::Q8_0, 1, k, *RowBytes(GgmlType::Q8_0, k), {}, {}, {}};
   w.bytes.resize(w.row_bytes);
   auto* blocks = reinterpret_cast<block_q8_0*>(w.bytes.data());
   for (int b = 0; b < 2; ++b) {

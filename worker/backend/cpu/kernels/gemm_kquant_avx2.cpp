@@ -1,12 +1,13 @@
-// The fast (avx2) matrix products for the k-quant weights q4_K, q5_K and q6_K (fast_gemm.h).
+// The fast (avx2) matrix products for the k-quant weights q5_K and q6_K (fast_gemm.h); q4_K has
+// its own kernel, on an interleaved copy (gemm_q4_k_avx2.cpp).
 //
 // Activations are prepared once per row into 256-element int8 blocks with a float scale and
 // 16-element group sums (kquant_act_avx2.h). A weight super-block meets an activation block in
 // integers: the unsigned 4/5/6-bit weights times the int8 activations with maddubs (pairs summed
 // to int16), the 6-bit sub-block scales applied with madd (int16 pairs summed to int32), and the
-// sub-block results added into one 8 x int32 vector. The q4_K / q5_K mins and the q6_K offset of
+// sub-block results added into one 8 x int32 vector. The q5_K mins and the q6_K offset of
 // -32 only need the activation group sums: one more madd. Each super-block then costs one float
-// FMA (two for q4_K / q5_K: scale and mins) into the output element's 8-lane accumulator; a fixed
+// FMA (two for q5_K: scale and mins) into the output element's 8-lane accumulator; a fixed
 // horizontal sum ends the row. No per-block horizontal sums.
 //
 // Reproducibility: every output element y[i, r] owns its accumulator and sees exactly this
@@ -57,7 +58,7 @@ PS_AVX2 inline __m256i BroadcastWord(__m256i words, int j) {
   return _mm256_shuffle_epi8(words, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
 }
 
-// q4_K / q5_K: the packed 6-bit scales and mins (layout in common/quant/kquant_scales.h), as 8
+// q5_K: the packed 6-bit scales and mins (layout in common/quant/kquant_scales.h), as 8
 // scales in both 128-bit lanes of int16 words, and as 16 int16 mins, each repeated for the two
 // 16-element groups of its sub-block (to meet the activation group sums in one madd).
 struct ScalesMinsK4 {
@@ -80,7 +81,7 @@ PS_AVX2 inline ScalesMinsK4 UnpackScalesMinsK4(const uint8_t* packed) {
           _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8))};
 }
 
-// Adds one q4_K / q5_K super-block to the accumulators of C activation rows; decode(g, low, high)
+// Adds one q5_K super-block to the accumulators of C activation rows; decode(g, low, high)
 // gives the 32 unsigned weights of sub-blocks 2g and 2g + 1 (elements 64 g .. 64 g + 63).
 template <int C, class Decode>
 PS_AVX2 inline void AccumulateK4(const ScalesMinsK4& sm, uint16_t d_bits, uint16_t dmin_bits, const Decode& decode,
@@ -111,18 +112,9 @@ PS_AVX2 inline void AccumulateK4(const ScalesMinsK4& sm, uint16_t d_bits, uint16
   }
 }
 
-// The 32 unsigned weights of sub-blocks 2g (`low`) and 2g + 1 (`high`) of a q4_K super-block.
-struct DecodeQ4K {
-  const block_q4_K& blk;
-  PS_AVX2 void operator()(int g, __m256i& low, __m256i& high) const {
-    const __m256i nibble = _mm256_set1_epi8(0x0f);
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * g));
-    low = _mm256_and_si256(q, nibble);
-    high = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
-  }
-};
-
-// The same for q5_K: the q4_K nibbles plus bits 2g and 2g + 1 of qh[l] as the fifth bits.
+// The 32 unsigned weights of sub-blocks 2g (`low`) and 2g + 1 (`high`) of a q5_K super-block:
+// the low nibbles of qs[32 g ..] for 2g and the high ones for 2g + 1, plus bits 2g and 2g + 1 of
+// qh[l] as the fifth bits.
 struct DecodeQ5K {
   const block_q5_K& blk;
   __m256i qh;
@@ -135,16 +127,6 @@ struct DecodeQ5K {
     low = _mm256_or_si256(_mm256_and_si256(q, nibble), _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
     high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), nibble),
                            _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
-  }
-};
-
-struct Q4K {
-  static constexpr size_t kBlockBytes = sizeof(block_q4_K);
-
-  template <int C>
-  PS_AVX2 static inline void Accumulate(const uint8_t* w, const KQuantActBlock* const act[C], __m256 acc[C]) {
-    const auto& blk = *reinterpret_cast<const block_q4_K*>(w);
-    AccumulateK4<C>(UnpackScalesMinsK4(blk.scales), blk.d, blk.dmin, DecodeQ4K{blk}, act, acc);
   }
 };
 
@@ -267,7 +249,6 @@ PS_AVX2 void Gemm(const FastGemmArgs& a) {
   }
 }
 
-constexpr FastGemmKernel kQ4K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q4K>};
 constexpr FastGemmKernel kQ5K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q5K>};
 constexpr FastGemmKernel kQ6K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q6K>};
 
@@ -276,7 +257,6 @@ constexpr FastGemmKernel kQ6K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q
 const FastGemmKernel* FindKQuantGemmAvx2(GgmlType weight) {
   if (!CpuHasAvx2Fma()) return nullptr;
   switch (weight) {
-    case GgmlType::Q4_K: return &kQ4K;
     case GgmlType::Q5_K: return &kQ5K;
     case GgmlType::Q6_K: return &kQ6K;
     default: return nullptr;

@@ -37,6 +37,7 @@ PS_AVX2 void PrepareBlock(const float* x, KQuantActBlock& out) {
   if (!finite || amax < kKQuantTinyBlock) {
     std::memset(out.q, 0, sizeof(out.q));
     std::memset(out.group_sums, 0, sizeof(out.group_sums));
+    std::memset(out.sub_sums, 0, sizeof(out.sub_sums));
     out.d = finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
     return;
   }
@@ -57,6 +58,7 @@ PS_AVX2 void PrepareBlock(const float* x, KQuantActBlock& out) {
     _mm256_store_si256(reinterpret_cast<__m256i*>(quads), _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16));
     out.group_sums[2 * c] = static_cast<int16_t>(quads[0] + quads[1] + quads[2] + quads[3]);
     out.group_sums[2 * c + 1] = static_cast<int16_t>(quads[4] + quads[5] + quads[6] + quads[7]);
+    out.sub_sums[c] = static_cast<int16_t>(out.group_sums[2 * c] + out.group_sums[2 * c + 1]);
   }
   out.d = amax / 127.0f;
 }

@@ -1,0 +1,278 @@
+// Fast AVX2 product of q4_K weights with activations prepared by PrepareKQuantActAvx2
+// (kquant_act_avx2.h).
+//
+// A q4_K super-block of 256 elements has an fp16 d and dmin and eight 32-element sub-blocks,
+// each with a 6-bit scale s and min m: x = d * s * q - dmin * m, q in [0, 15]. As for q4_0
+// (gemm_q4_0_avx2.cpp), the weights are read from a load-time copy that interleaves groups of 8
+// rows so that the 8 lanes of one vector are 8 weight rows: a super-block then costs two
+// int-to-float conversions and two FMAs per 8 rows, and the scales and mins are applied to 8 rows
+// per instruction. Copy layout, group g = rows 8g .. 8g + 7, its super-block b at
+// (g * blocks + b) * kGroupBlockBytes:
+//   [0, 16)       the 8 rows' fp16 d            [16, 32)     their fp16 dmin
+//   32 + 8 j + r  scale of sub-block j, row r   96 + 8 j + r  min of sub-block j, row r
+//   160 + 32 (8 p + t) + 4 r + i  byte 32 p + 4 t + i of row r's qs (p < 4, t < 8, i < 4)
+// In q4_K, byte 32 p + l of qs holds element 64 p + l in its low nibble and 64 p + 32 + l in its
+// high nibble, so one 32-byte vector (p, t), masked, holds elements 64p + 4t .. +3 of every row,
+// one row per 32-bit lane (sub-block 2p), and shifted right by 4 the same of sub-block 2p + 1.
+//
+// Numerics, the same for every output element whatever the path, tile, batch or row split:
+//   acc = 0 (one float per element)
+//   for each super-block b, in order:
+//     sum = sum_j s[j] * (sum over sub-block j of q * a)     exact int32
+//     min = sum_j m[j] * (sum over sub-block j of a)         exact int32
+//     acc = fma(float(sum), d * da, acc)
+//     acc = fma(-float(min), dmin * da, acc)
+//   y = acc
+// The sub-block dot adds eight maddubs results of unsigned q (<= 15) times signed a (|a| <= 127)
+// as int16 (|sum| <= 8 * 3810 < 2^15) and widens it with a madd by the int16 pair (s, s); |sum|
+// stays below 63 * 8 * 32 * 15 * 127 < 2^31. Rows outside whole groups of the copy, and calls
+// without a copy, take a per-row path with the same integers and scalar steps: the same bits.
+//
+// Work order: activation rows are cut into chunks that fit in L2 next to the weights being read;
+// inside a chunk each 8-row group is read super-block by super-block and multiplied with
+// kTileActs activation rows at a time. For decode (n = 1) that is one stream over the copy.
+// Thread-safety: pure functions.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <utility>
+
+#include "common/quant/blocks.h"
+#include "common/quant/kquant_scales.h"
+#include "worker/backend/cpu/kernels/fast_gemm.h"
+#include "worker/backend/cpu/kernels/kquant_act_avx2.h"
+#include "worker/backend/cpu/kernels/simd_avx2.h"
+
+#define PS_Q4K_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define PS_Q4K_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+
+namespace ps::cpu {
+
+namespace {
+
+constexpr int kGroupRows = 8;
+constexpr int kSubBlocks = kQK_K / 32;
+constexpr size_t kDminOffset = kGroupRows * sizeof(uint16_t);
+constexpr size_t kScalesOffset = 2 * kGroupRows * sizeof(uint16_t);
+constexpr size_t kMinsOffset = kScalesOffset + kSubBlocks * kGroupRows;
+constexpr size_t kQsOffset = kMinsOffset + kSubBlocks * kGroupRows;
+constexpr size_t kGroupBlockBytes = kQsOffset + kGroupRows * (kQK_K / 2);
+// Activation rows per tile: each keeps an int16 and an int32 sum in registers while the weight
+// vectors pass through. 2 measured ahead of 3 and 4, which spill (single-thread prompt GEMM,
+// fastest of 15 runs: about 130, 125 and 120 GOPS on the Zen 3 dev VM).
+constexpr int kTileActs = 2;
+// Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
+constexpr size_t kActChunkBytes = 256 * 1024;
+
+PS_Q4K_INLINE __m256i Broadcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm256_set1_epi32(v);
+}
+
+PS_Q4K_INLINE __m256i Load16Twice(const uint8_t* p) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Byte-shuffle controls over 16 bytes loaded into both 128-bit halves. kPickLow / kPickHigh:
+// 32-bit lane r = the int16 pair (v[r], v[r]) of byte r / byte 8 + r (a sub-block's scales, 8
+// rows per 8 bytes). kPickPair: lane r = (v[r], v[8 + r]) (two sub-blocks' mins of row r).
+PS_Q4K_INLINE __m256i PickControl(int first, int second) {
+  alignas(32) int8_t c[32];
+  for (int r = 0; r < kGroupRows; ++r) {
+    c[4 * r] = static_cast<int8_t>(first + r);
+    c[4 * r + 1] = -1;
+    c[4 * r + 2] = static_cast<int8_t>(second + r);
+    c[4 * r + 3] = -1;
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+}
+
+// Where a tile finds its operands.
+struct TileArgs {
+  const uint8_t* w;    // the group's super-block 0 in the copy
+  const uint8_t* act;  // first prepared activation row of the tile
+  size_t act_stride;
+  int64_t blocks;
+  float* y;  // y of (first activation row, the group's first row)
+  int64_t ldy;
+  int rows;  // rows of the group to store (8, or fewer for the last one)
+};
+
+// y for one 8-row group x RN activation rows.
+template <int RN>
+PS_Q4K_AVX2 void Tile(const TileArgs& t) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i pick_low = PickControl(0, 0);
+  const __m256i pick_high = PickControl(8, 8);
+  const __m256i pick_pair = PickControl(0, 8);
+  __m256 acc[RN];
+  const KQuantActBlock* act[RN];
+#pragma GCC unroll 4
+  for (int c = 0; c < RN; ++c) {
+    acc[c] = _mm256_setzero_ps();
+    act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
+  }
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+    __m256i sum[RN];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) {
+      const __m256i scales = Load16Twice(blk + kScalesOffset + 16 * p);
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m256i sum16[RN];
+#pragma GCC unroll 8
+        for (int v = 0; v < 8; ++v) {
+          const __m256i raw =
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQsOffset + 32 * (8 * p + v)));
+          const __m256i q = half == 0 ? _mm256_and_si256(raw, low4)
+                                      : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+#pragma GCC unroll 4
+          for (int c = 0; c < RN; ++c) {
+            const __m256i prod = _mm256_maddubs_epi16(q, Broadcast4(act[c][b].q + 64 * p + 32 * half + 4 * v));
+            sum16[c] = v == 0 ? prod : _mm256_add_epi16(sum16[c], prod);
+          }
+        }
+        const __m256i scale = _mm256_shuffle_epi8(scales, half == 0 ? pick_low : pick_high);
+#pragma GCC unroll 4
+        for (int c = 0; c < RN; ++c) {
+          const __m256i scaled = _mm256_madd_epi16(sum16[c], scale);
+          sum[c] = p == 0 && half == 0 ? scaled : _mm256_add_epi32(sum[c], scaled);
+        }
+      }
+    }
+    __m256i mins[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) mins[p] = _mm256_shuffle_epi8(Load16Twice(blk + kMinsOffset + 16 * p), pick_pair);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kDminOffset)));
+#pragma GCC unroll 4
+    for (int c = 0; c < RN; ++c) {
+      const int16_t* sub_sums = act[c][b].sub_sums;
+      __m256i min = _mm256_madd_epi16(mins[0], Broadcast4(sub_sums));
+#pragma GCC unroll 3
+      for (int p = 1; p < 4; ++p) min = _mm256_add_epi32(min, _mm256_madd_epi16(mins[p], Broadcast4(sub_sums + 2 * p)));
+      const __m256 da = _mm256_broadcast_ss(&act[c][b].d);
+      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_mul_ps(d, da), acc[c]);
+      acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min), _mm256_mul_ps(dmin, da), acc[c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < RN; ++c) {
+    float* y = t.y + c * t.ldy;
+    if (t.rows == kGroupRows) {
+      _mm256_storeu_ps(y, acc[c]);
+    } else {
+      _mm256_maskstore_ps(y, simd::TailMask(t.rows), acc[c]);
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+template <int... J>
+constexpr std::array<TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
+  return {&Tile<J + 1>...};
+}
+// kTiles[rn - 1]: the tile for rn activation rows.
+constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kTileActs>());
+
+// One output element from the GGUF row, with the tile's integers and scalar steps.
+PS_Q4K_AVX2 float RowDot(const uint8_t* row, const KQuantActBlock* act, int64_t blocks) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const auto& blk = *reinterpret_cast<const block_q4_K*>(row + static_cast<size_t>(b) * sizeof(block_q4_K));
+    int32_t sum = 0, min = 0;
+    for (int j = 0; j < kSubBlocks; ++j) {
+      uint8_t s, m;
+      quant_internal::UnpackScaleMinK4(blk.scales, j, &s, &m);
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * (j / 2)));
+      const __m256i q = j % 2 == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(act[b].q + 32 * j));
+      sum += s * simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones));
+      min += m * act[b].sub_sums[j];
+    }
+    acc = std::fma(static_cast<float>(sum), _cvtsh_ss(blk.d) * act[b].d, acc);
+    acc = std::fma(-static_cast<float>(min), _cvtsh_ss(blk.dmin) * act[b].d, acc);
+  }
+  return acc;
+}
+
+size_t RepackedBytes(int64_t rows, int64_t k) {
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  return static_cast<size_t>(groups * (k / kQK_K)) * kGroupBlockBytes;
+}
+
+// Writes the copy described in the file comment; a last, short group is padded with zero rows.
+void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
+  const int64_t blocks = k / kQK_K;
+  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
+      std::memset(out, 0, kGroupBlockBytes);
+      for (int r = 0; r < kGroupRows; ++r) {
+        const int64_t row = g * kGroupRows + r;
+        if (row >= rows) break;
+        const auto& blk = *reinterpret_cast<const block_q4_K*>(w + static_cast<size_t>(row) * w_row_bytes +
+                                                                static_cast<size_t>(b) * sizeof(block_q4_K));
+        std::memcpy(out + r * sizeof(uint16_t), &blk.d, sizeof(uint16_t));
+        std::memcpy(out + kDminOffset + r * sizeof(uint16_t), &blk.dmin, sizeof(uint16_t));
+        for (int j = 0; j < kSubBlocks; ++j) {
+          quant_internal::UnpackScaleMinK4(blk.scales, j, out + kScalesOffset + kGroupRows * j + r,
+                                           out + kMinsOffset + kGroupRows * j + r);
+        }
+        for (int v = 0; v < kQK_K / 2 / 4; ++v) std::memcpy(out + kQsOffset + 32 * v + 4 * r, blk.qs + 4 * v, 4);
+      }
+    }
+  }
+}
+
+PS_Q4K_AVX2 void Gemm(const FastGemmArgs& a) {
+  const int64_t blocks = a.k / kQK_K;
+  // Rows before the first whole group, and every row when there is no copy: the per-row path.
+  const int64_t aligned =
+      a.repacked == nullptr ? a.r1 : std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
+  for (int64_t i = 0; i < a.n; ++i) {
+    const auto* act = reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride);
+    for (int64_t r = a.r0; r < aligned; ++r) {
+      a.y[i * a.ldy + r] = RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, act, blocks);
+    }
+  }
+  if (aligned >= a.r1) return;
+
+  const int64_t chunk = std::max<int64_t>(
+      kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
+  TileArgs t;
+  t.act_stride = a.act_stride;
+  t.blocks = blocks;
+  t.ldy = a.ldy;
+  for (int64_t i0 = 0; i0 < a.n; i0 += chunk) {
+    const int64_t i1 = std::min(a.n, i0 + chunk);
+    for (int64_t r = aligned; r < a.r1; r += kGroupRows) {
+      t.w = a.repacked + static_cast<size_t>(r / kGroupRows * blocks) * kGroupBlockBytes;
+      t.rows = static_cast<int>(std::min<int64_t>(kGroupRows, a.r1 - r));
+      for (int64_t i = i0; i < i1; i += kTileActs) {
+        const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
+        t.act = a.act + static_cast<size_t>(i) * a.act_stride;
+        t.y = a.y + i * a.ldy + r;
+        kTiles[rn - 1](t);
+      }
+    }
+  }
+}
+
+constexpr FastGemmKernel kKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &Gemm, &RepackedBytes, &Repack};
+
+}  // namespace
+
+const FastGemmKernel* FindQ4_KGemmAvx2(GgmlType weight) { return weight == GgmlType::Q4_K ? &kKernel : nullptr; }
+
+}  // namespace ps::cpu
