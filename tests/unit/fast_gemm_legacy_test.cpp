@@ -4,6 +4,8 @@
 // the float product, bitwise reproducibility across batch sizes and row splits, and MatMul at
 // kAvx2 against kReference.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <bit>
 
@@ -330,6 +332,48 @@ TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
     mm.Multiply(pool, packed, x.data(), 1, b.data());
     for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(std::bit_cast<uint32_t>(a[r]), std::bit_cast<uint32_t>(b[r])) << r;
   }
+}
+
+// RepackedWeights with release_source hands the rows' pages back (CpuBackend does so for the
+// model file's mapping): the rows keep their contents, in a file mapping and in ordinary memory,
+// and the products are unchanged.
+TEST(LegacyQ4_0Test, ReleasingTheSourceRowsKeepsThem) {
+  SKIP_WITHOUT_AVX2();
+  std::mt19937 rng(9);
+  const int64_t rows = 64, k = 4096;  // 144 KiB of rows: whole pages to release
+  const Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
+  char path[] = "/tmp/pipeshard-release-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, w.bytes.data(), w.bytes.size()), static_cast<ssize_t>(w.bytes.size()));
+  void* map = mmap(nullptr, w.bytes.size(), PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  unlink(path);
+  ASSERT_NE(map, MAP_FAILED);
+  std::vector<uint8_t> heap = w.bytes;
+  const std::vector<float> x = RandomActivations(1, k, rng);
+  ThreadPool pool(2);
+  MatMul mm(2, k, KernelLevel::kAvx2);
+  mm.Reserve(1);
+  std::vector<float> want(rows), got(rows);
+  for (const uint8_t* data : {static_cast<const uint8_t*>(map), static_cast<const uint8_t*>(heap.data())}) {
+    WeightMatrix m;
+    m.type = GgmlType::Q4_0;
+    m.data = data;
+    m.cols = k;
+    m.rows = rows;
+    m.row_bytes = w.row_bytes;
+    WeightMatrix kept = m;
+    RepackedWeights copies;
+    copies.Add(KernelLevel::kAvx2, &kept);
+    copies.Add(KernelLevel::kAvx2, &m, /*release_source=*/true);
+    ASSERT_NE(m.repacked, nullptr);
+    EXPECT_EQ(std::memcmp(data, w.bytes.data(), w.bytes.size()), 0);
+    mm.Multiply(pool, kept, x.data(), 1, want.data());
+    mm.Multiply(pool, m, x.data(), 1, got.data());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), rows * sizeof(float)), 0);
+  }
+  munmap(map, w.bytes.size());
 }
 
 // Extreme Q4_0 blocks: all-15 and all-0 nibbles against activations of +-127 give the largest

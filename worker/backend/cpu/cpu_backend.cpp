@@ -73,7 +73,7 @@ struct CpuBackend::Impl {
 
   cpu::ThreadPool pool;
   cpu::MatMul matmul;
-  cpu::RepackedWeights repacked;  // the fast kernels' load-time weight copies (q4_0 at avx2)
+  cpu::RepackedWeights repacked;  // the fast kernels' load-time weight copies (q4_0, q4_K at avx2)
   cpu::KvCache cache;
   cpu::Attention attention;
   cpu::RopeTable rope;
@@ -271,7 +271,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
   if (impl->last_stage) {
     PS_ASSIGN_OR_RETURN(impl->output_norm, Vector(w.output_norm, e));
     PS_ASSIGN_OR_RETURN(impl->output, Matrix(w.output, e, config.n_vocab));
-    impl->repacked.Add(impl->options.kernels, &impl->output);
+    impl->repacked.Add(impl->options.kernels, &impl->output, /*release_source=*/true);
   }
   if (w.rope_freqs != nullptr) {
     PS_ASSIGN_OR_RETURN(std::vector<float> factors, Vector(w.rope_freqs, config.n_rot / 2));
@@ -293,7 +293,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
     PS_ASSIGN_OR_RETURN(L.up, Matrix(lw.ffn_up, e, ff));
     PS_ASSIGN_OR_RETURN(L.down, Matrix(lw.ffn_down, ff, e));
     for (WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) {
-      impl->repacked.Add(impl->options.kernels, m);
+      impl->repacked.Add(impl->options.kernels, m, /*release_source=*/true);
     }
     impl->layers.push_back(std::move(L));
   }

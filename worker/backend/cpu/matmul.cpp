@@ -1,5 +1,8 @@
 #include "worker/backend/cpu/matmul.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "common/quant/q8_activation.h"
@@ -37,7 +40,7 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
   return w;
 }
 
-void RepackedWeights::Add(KernelLevel level, WeightMatrix* w) {
+void RepackedWeights::Add(KernelLevel level, WeightMatrix* w, bool release_source) {
   if (level != KernelLevel::kAvx2) return;
   const FastGemmKernel* kernel = FindFastGemm(w->type);
   if (kernel == nullptr || kernel->repack == nullptr) return;
@@ -47,6 +50,13 @@ void RepackedWeights::Add(KernelLevel level, WeightMatrix* w) {
   kernel->repack(w->data, w->row_bytes, w->rows, w->cols, dst);
   w->repacked = dst;
   bytes_ += copy.size();
+  if (release_source) {
+    // Whole pages inside the rows only; a failure (a kernel without MADV_PAGEOUT) just keeps them.
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(w->data) + w->row_bytes * static_cast<size_t>(w->rows)) / page * page;
+    if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+  }
 }
 
 MatMul::MatMul(int threads, int64_t max_cols, KernelLevel level)

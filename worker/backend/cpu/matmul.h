@@ -45,7 +45,11 @@ struct WeightMatrix {
 class RepackedWeights {
  public:
   // Repacks w when level is kAvx2 and w's fast kernel has a repacked layout; else leaves it.
-  void Add(KernelLevel level, WeightMatrix* w);
+  // release_source: w's rows lie in a read-only file mapping (the model file), so once copied
+  // their pages are handed back to the kernel (MADV_PAGEOUT: contents never change, a later read
+  // faults them in again). The kernels read only the copy from then on, so the copy takes the
+  // place of the rows in memory instead of adding to it.
+  void Add(KernelLevel level, WeightMatrix* w, bool release_source = false);
   size_t bytes() const { return bytes_; }
 
  private:
