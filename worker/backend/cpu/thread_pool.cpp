@@ -76,7 +76,8 @@ void ThreadPool::Run(int64_t n, void* ctx, Trampoline call) {
   n_ = n;
   ctx_ = ctx;
   call_ = call;
-  if (threads_ == 1) {
+  if (threads_ == 1 || n == 1) {
+    // Only slice 0 is non-empty (decode's one-row steps): no hand-over, no wait.
     RunSlice(0);
     return;
   }
