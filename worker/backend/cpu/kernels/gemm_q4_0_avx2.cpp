@@ -25,7 +25,7 @@
 // madd. Rows that are not in a whole group of the copy, and calls without a copy, take a per-row
 // path with the same integer dot and the same scalar steps, so the bits are the same.
 //
-// Work order: activation rows are cut into chunks that fit in L2 next to the weights being read;
+// Work order (row_groups_avx2.h): activation chunks that fit in L2 next to the weights being read;
 // inside a chunk each 8-row group is read block by block and multiplied with kTileActs activation
 // rows at a time. For decode (n = 1) that is one stream over the copy.
 // Thread-safety: pure functions.
@@ -41,6 +41,7 @@
 #include "common/quant/blocks.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+#include "worker/backend/cpu/kernels/row_groups_avx2.h"
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_Q4_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -50,14 +51,12 @@ namespace ps::cpu {
 
 namespace {
 
-constexpr int kGroupRows = 8;
+using row_groups::kGroupRows;
 constexpr size_t kScalesBytes = kGroupRows * sizeof(uint16_t);
 constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * (kQK / 2);
 // Activation rows per tile: with the accumulators and int16 sums of each row in registers, 4
 // leaves room for the weight vectors and temporaries in the 16 ymm registers.
 constexpr int kTileActs = 4;
-// Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
-constexpr size_t kActChunkBytes = 256 * 1024;
 
 PS_Q4_INLINE __m256i Broadcast4(const int8_t* p) {
   int32_t v;
@@ -65,22 +64,10 @@ PS_Q4_INLINE __m256i Broadcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// Where a tile finds its operands.
-struct TileArgs {
-  const uint8_t* w;  // the group's block 0 in the copy
-  const uint8_t* act;  // first prepared activation row of the tile
-  size_t act_stride;
-  size_t scales_offset;  // of d[] inside a prepared row
-  size_t sums_offset;    // of the int32 sums
-  int64_t blocks;
-  float* y;  // y of (first activation row, the group's first row)
-  int64_t ldy;
-  int rows;  // rows of the group to store (8, or fewer for the last one)
-};
-
 // y for one 8-row group x RN activation rows.
 template <int RN>
-PS_Q4_AVX2 void Tile(const TileArgs& t) {
+PS_Q4_AVX2 void Tile(const row_groups::Tile& t) {
+  const LegacyActLayout layout = LegacyActLayout::Of(t.blocks * kQK, /*with_sums=*/true);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[RN];
@@ -91,8 +78,8 @@ PS_Q4_AVX2 void Tile(const TileArgs& t) {
   for (int j = 0; j < RN; ++j) {
     acc[j] = _mm256_setzero_ps();
     aq[j] = reinterpret_cast<const int8_t*>(t.act + j * t.act_stride);
-    ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + t.scales_offset);
-    as[j] = reinterpret_cast<const int32_t*>(t.act + j * t.act_stride + t.sums_offset);
+    ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + layout.scales_offset);
+    as[j] = reinterpret_cast<const int32_t*>(t.act + j * t.act_stride + layout.sums_offset);
   }
   for (int64_t b = 0; b < t.blocks; ++b) {
     const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
@@ -126,20 +113,11 @@ PS_Q4_AVX2 void Tile(const TileArgs& t) {
     }
   }
 #pragma GCC unroll 4
-  for (int j = 0; j < RN; ++j) {
-    float* y = t.y + j * t.ldy;
-    if (t.rows == kGroupRows) {
-      _mm256_storeu_ps(y, acc[j]);
-    } else {
-      _mm256_maskstore_ps(y, simd::TailMask(t.rows), acc[j]);
-    }
-  }
+  for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
 }
 
-using TileFn = void (*)(const TileArgs&);
-
 template <int... J>
-constexpr std::array<TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
+constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
   return {&Tile<J + 1>...};
 }
 // kTiles[rn - 1]: the tile for rn activation rows.
@@ -164,69 +142,27 @@ PS_Q4_AVX2 float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, c
   return acc;
 }
 
-size_t RepackedBytes(int64_t rows, int64_t k) {
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-  return static_cast<size_t>(groups * (k / kQK)) * kGroupBlockBytes;
-}
+size_t RepackedBytes(int64_t rows, int64_t k) { return row_groups::CopyBytes(rows, k / kQK, kGroupBlockBytes); }
 
-// Writes the copy described in the file comment; a last, short group is padded with zero rows.
+// Writes the copy described in the file comment.
 void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
-  const int64_t blocks = k / kQK;
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
-      std::memset(out, 0, kGroupBlockBytes);
-      for (int r = 0; r < kGroupRows; ++r) {
-        const int64_t row = g * kGroupRows + r;
-        if (row >= rows) break;
-        const uint8_t* blk = w + static_cast<size_t>(row) * w_row_bytes + static_cast<size_t>(b) * sizeof(block_q4_0);
-        std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
-        for (int l = 0; l < 4; ++l) {
-          std::memcpy(out + kScalesBytes + 32 * l + 4 * r, blk + offsetof(block_q4_0, qs) + 4 * l, 4);
-        }
-      }
-    }
-  }
+  row_groups::WriteCopy(w, w_row_bytes, rows, k / kQK, sizeof(block_q4_0), kGroupBlockBytes, dst,
+                        [](uint8_t* out, int r, const uint8_t* blk) {
+                          std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
+                          for (int l = 0; l < 4; ++l) {
+                            std::memcpy(out + kScalesBytes + 32 * l + 4 * r, blk + offsetof(block_q4_0, qs) + 4 * l, 4);
+                          }
+                        });
 }
 
 PS_Q4_AVX2 void Gemm(const FastGemmArgs& a) {
   const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/true);
-  // Rows before the first whole group, and every row when there is no copy: the per-row path.
-  const int64_t aligned =
-      a.repacked == nullptr ? a.r1 : std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
-  for (int64_t i = 0; i < a.n; ++i) {
+  row_groups::Run<kTileActs>(a, layout.blocks, kGroupBlockBytes, kTiles, [&](int64_t i, int64_t r) {
     const uint8_t* act = a.act + static_cast<size_t>(i) * a.act_stride;
-    const auto* aq = reinterpret_cast<const int8_t*>(act);
-    const auto* ad = reinterpret_cast<const float*>(act + layout.scales_offset);
-    const auto* as = reinterpret_cast<const int32_t*>(act + layout.sums_offset);
-    for (int64_t r = a.r0; r < aligned; ++r) {
-      a.y[i * a.ldy + r] = RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, aq, ad, as, layout.blocks);
-    }
-  }
-  if (aligned >= a.r1) return;
-
-  const int64_t chunk = std::max<int64_t>(
-      kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
-  TileArgs t;
-  t.act_stride = a.act_stride;
-  t.scales_offset = layout.scales_offset;
-  t.sums_offset = layout.sums_offset;
-  t.blocks = layout.blocks;
-  t.ldy = a.ldy;
-  for (int64_t i0 = 0; i0 < a.n; i0 += chunk) {
-    const int64_t i1 = std::min(a.n, i0 + chunk);
-    for (int64_t r = aligned; r < a.r1; r += kGroupRows) {
-      t.w = a.repacked + static_cast<size_t>(r / kGroupRows * layout.blocks) * kGroupBlockBytes;
-      t.rows = static_cast<int>(std::min<int64_t>(kGroupRows, a.r1 - r));
-      for (int64_t i = i0; i < i1; i += kTileActs) {
-        const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
-        t.act = a.act + static_cast<size_t>(i) * a.act_stride;
-        t.y = a.y + i * a.ldy + r;
-        kTiles[rn - 1](t);
-      }
-    }
-  }
+    return RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, reinterpret_cast<const int8_t*>(act),
+                  reinterpret_cast<const float*>(act + layout.scales_offset),
+                  reinterpret_cast<const int32_t*>(act + layout.sums_offset), layout.blocks);
+  });
 }
 
 size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/true).bytes; }

@@ -28,7 +28,7 @@
 // stays below 63 * 8 * 32 * 15 * 127 < 2^31. Rows outside whole groups of the copy, and calls
 // without a copy, take a per-row path with the same integers and scalar steps: the same bits.
 //
-// Work order: activation rows are cut into chunks that fit in L2 next to the weights being read;
+// Work order (row_groups_avx2.h): activation chunks that fit in L2 next to the weights being read;
 // inside a chunk each 8-row group is read super-block by super-block and multiplied with
 // kTileActs activation rows at a time. For decode (n = 1) that is one stream over the copy.
 // Thread-safety: pure functions.
@@ -45,6 +45,7 @@
 #include "common/quant/kquant_scales.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/kquant_act_avx2.h"
+#include "worker/backend/cpu/kernels/row_groups_avx2.h"
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_Q4K_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -54,7 +55,7 @@ namespace ps::cpu {
 
 namespace {
 
-constexpr int kGroupRows = 8;
+using row_groups::kGroupRows;
 constexpr int kSubBlocks = kQK_K / 32;
 constexpr size_t kDminOffset = kGroupRows * sizeof(uint16_t);
 constexpr size_t kScalesOffset = 2 * kGroupRows * sizeof(uint16_t);
@@ -65,8 +66,6 @@ constexpr size_t kGroupBlockBytes = kQsOffset + kGroupRows * (kQK_K / 2);
 // vectors pass through. 2 measured ahead of 3 and 4, which spill (single-thread prompt GEMM,
 // fastest of 15 runs: about 130, 125 and 120 GOPS on the Zen 3 dev VM).
 constexpr int kTileActs = 2;
-// Bytes of prepared activation rows one chunk may hold, about half of a Zen 3 / Skylake L2.
-constexpr size_t kActChunkBytes = 256 * 1024;
 
 PS_Q4K_INLINE __m256i Broadcast4(const void* p) {
   int32_t v;
@@ -92,20 +91,9 @@ PS_Q4K_INLINE __m256i PickControl(int first, int second) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
 }
 
-// Where a tile finds its operands.
-struct TileArgs {
-  const uint8_t* w;    // the group's super-block 0 in the copy
-  const uint8_t* act;  // first prepared activation row of the tile
-  size_t act_stride;
-  int64_t blocks;
-  float* y;  // y of (first activation row, the group's first row)
-  int64_t ldy;
-  int rows;  // rows of the group to store (8, or fewer for the last one)
-};
-
 // y for one 8-row group x RN activation rows.
 template <int RN>
-PS_Q4K_AVX2 void Tile(const TileArgs& t) {
+PS_Q4K_AVX2 void Tile(const row_groups::Tile& t) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i pick_low = PickControl(0, 0);
   const __m256i pick_high = PickControl(8, 8);
@@ -163,20 +151,11 @@ PS_Q4K_AVX2 void Tile(const TileArgs& t) {
     }
   }
 #pragma GCC unroll 4
-  for (int c = 0; c < RN; ++c) {
-    float* y = t.y + c * t.ldy;
-    if (t.rows == kGroupRows) {
-      _mm256_storeu_ps(y, acc[c]);
-    } else {
-      _mm256_maskstore_ps(y, simd::TailMask(t.rows), acc[c]);
-    }
-  }
+  for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
 }
 
-using TileFn = void (*)(const TileArgs&);
-
 template <int... J>
-constexpr std::array<TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
+constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
   return {&Tile<J + 1>...};
 }
 // kTiles[rn - 1]: the tile for rn activation rows.
@@ -205,68 +184,31 @@ PS_Q4K_AVX2 float RowDot(const uint8_t* row, const KQuantActBlock* act, int64_t 
   return acc;
 }
 
-size_t RepackedBytes(int64_t rows, int64_t k) {
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-  return static_cast<size_t>(groups * (k / kQK_K)) * kGroupBlockBytes;
-}
+size_t RepackedBytes(int64_t rows, int64_t k) { return row_groups::CopyBytes(rows, k / kQK_K, kGroupBlockBytes); }
 
-// Writes the copy described in the file comment; a last, short group is padded with zero rows.
+// Writes the copy described in the file comment.
 void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
-  const int64_t blocks = k / kQK_K;
-  const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(g * blocks + b) * kGroupBlockBytes;
-      std::memset(out, 0, kGroupBlockBytes);
-      for (int r = 0; r < kGroupRows; ++r) {
-        const int64_t row = g * kGroupRows + r;
-        if (row >= rows) break;
-        const auto& blk = *reinterpret_cast<const block_q4_K*>(w + static_cast<size_t>(row) * w_row_bytes +
-                                                                static_cast<size_t>(b) * sizeof(block_q4_K));
-        std::memcpy(out + r * sizeof(uint16_t), &blk.d, sizeof(uint16_t));
-        std::memcpy(out + kDminOffset + r * sizeof(uint16_t), &blk.dmin, sizeof(uint16_t));
-        for (int j = 0; j < kSubBlocks; ++j) {
-          quant_internal::UnpackScaleMinK4(blk.scales, j, out + kScalesOffset + kGroupRows * j + r,
-                                           out + kMinsOffset + kGroupRows * j + r);
-        }
-        for (int v = 0; v < kQK_K / 2 / 4; ++v) std::memcpy(out + kQsOffset + 32 * v + 4 * r, blk.qs + 4 * v, 4);
-      }
-    }
-  }
+  row_groups::WriteCopy(w, w_row_bytes, rows, k / kQK_K, sizeof(block_q4_K), kGroupBlockBytes, dst,
+                        [](uint8_t* out, int r, const uint8_t* src) {
+                          const auto& blk = *reinterpret_cast<const block_q4_K*>(src);
+                          std::memcpy(out + r * sizeof(uint16_t), &blk.d, sizeof(uint16_t));
+                          std::memcpy(out + kDminOffset + r * sizeof(uint16_t), &blk.dmin, sizeof(uint16_t));
+                          for (int j = 0; j < kSubBlocks; ++j) {
+                            quant_internal::UnpackScaleMinK4(blk.scales, j, out + kScalesOffset + kGroupRows * j + r,
+                                                             out + kMinsOffset + kGroupRows * j + r);
+                          }
+                          for (int v = 0; v < kQK_K / 2 / 4; ++v) {
+                            std::memcpy(out + kQsOffset + 32 * v + 4 * r, blk.qs + 4 * v, 4);
+                          }
+                        });
 }
 
 PS_Q4K_AVX2 void Gemm(const FastGemmArgs& a) {
   const int64_t blocks = a.k / kQK_K;
-  // Rows before the first whole group, and every row when there is no copy: the per-row path.
-  const int64_t aligned =
-      a.repacked == nullptr ? a.r1 : std::min(a.r1, (a.r0 + kGroupRows - 1) / kGroupRows * kGroupRows);
-  for (int64_t i = 0; i < a.n; ++i) {
-    const auto* act = reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride);
-    for (int64_t r = a.r0; r < aligned; ++r) {
-      a.y[i * a.ldy + r] = RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, act, blocks);
-    }
-  }
-  if (aligned >= a.r1) return;
-
-  const int64_t chunk = std::max<int64_t>(
-      kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
-  TileArgs t;
-  t.act_stride = a.act_stride;
-  t.blocks = blocks;
-  t.ldy = a.ldy;
-  for (int64_t i0 = 0; i0 < a.n; i0 += chunk) {
-    const int64_t i1 = std::min(a.n, i0 + chunk);
-    for (int64_t r = aligned; r < a.r1; r += kGroupRows) {
-      t.w = a.repacked + static_cast<size_t>(r / kGroupRows * blocks) * kGroupBlockBytes;
-      t.rows = static_cast<int>(std::min<int64_t>(kGroupRows, a.r1 - r));
-      for (int64_t i = i0; i < i1; i += kTileActs) {
-        const int64_t rn = std::min<int64_t>(kTileActs, i1 - i);
-        t.act = a.act + static_cast<size_t>(i) * a.act_stride;
-        t.y = a.y + i * a.ldy + r;
-        kTiles[rn - 1](t);
-      }
-    }
-  }
+  row_groups::Run<kTileActs>(a, blocks, kGroupBlockBytes, kTiles, [&](int64_t i, int64_t r) {
+    return RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes,
+                  reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride), blocks);
+  });
 }
 
 constexpr FastGemmKernel kKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &Gemm, &RepackedBytes, &Repack};
