@@ -56,6 +56,22 @@ struct Sink {
   std::vector<pb::Frame> frames;
 };
 
+// A LoadShard request for layers [0, last_layer) of `model` as the only stage, sending to `next`:
+// 64 positions, 2 sequences, an F16 KV cache.
+pb::LoadShardRequest OnlyStageRequest(const std::string& model, const std::string& next, int last_layer) {
+  pb::LoadShardRequest load;
+  load.set_model_path(model);
+  load.set_first_layer(0);
+  load.set_last_layer(last_layer);
+  load.set_stage_index(0);
+  load.set_stage_count(1);
+  load.set_next_address(next);
+  load.set_n_ctx(64);
+  load.set_max_seqs(2);
+  load.set_kv_type("f16");
+  return load;
+}
+
 TEST(WorkerServiceTest, RegistersLoadsRunsAndFrees) {
   test::TempDir dir;
   MakeModelOptions o;
@@ -103,16 +119,7 @@ TEST(WorkerServiceTest, RegistersLoadsRunsAndFrees) {
   ASSERT_TRUE(coordinator.WaitUntil([&] { return coordinator.registers_.size() >= 2; }));
 
   auto stub = pb::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  pb::LoadShardRequest load;
-  load.set_model_path(dir.file("m.gguf"));
-  load.set_first_layer(0);
-  load.set_last_layer(3);  // past the model's 2 layers
-  load.set_stage_index(0);
-  load.set_stage_count(1);
-  load.set_next_address(coordinator_address);
-  load.set_n_ctx(64);
-  load.set_max_seqs(2);
-  load.set_kv_type("f16");
+  pb::LoadShardRequest load = OnlyStageRequest(dir.file("m.gguf"), coordinator_address, 3);  // past its 2 layers
   pb::LoadShardResponse loaded;
   {
     grpc::ClientContext ctx;
@@ -209,19 +216,7 @@ struct Rig {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }
   // The whole model as the only stage.
-  pb::LoadShardRequest WholeModel() const {
-    pb::LoadShardRequest load;
-    load.set_model_path(dir.file("m.gguf"));
-    load.set_first_layer(0);
-    load.set_last_layer(2);
-    load.set_stage_index(0);
-    load.set_stage_count(1);
-    load.set_next_address(coordinator_address);
-    load.set_n_ctx(64);
-    load.set_max_seqs(2);
-    load.set_kv_type("f16");
-    return load;
-  }
+  pb::LoadShardRequest WholeModel() const { return OnlyStageRequest(dir.file("m.gguf"), coordinator_address, 2); }
   grpc::Status Load(const pb::LoadShardRequest& request, pb::LoadShardResponse* response) {
     grpc::ClientContext ctx;
     return stub->LoadShard(&ctx, request, response);
