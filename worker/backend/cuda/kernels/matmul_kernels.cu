@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kGemvWarpsPerBlock * kWarpSize)
     const int units = blocks * kUnits;
     for (int u = lane; u < units; u += kWarpSize) {
       float wv[kUnitElems];
-      Decoder<T>::Unit(staged + (u / kUnits) * kF.block_bytes, u % kUnits, wv);
+      DecodeUnit<T>(staged, u, wv);
       const int64_t e0 = (first + u / kUnits) * kF.block_elems + (u % kUnits) * kUnitElems;
 #pragma unroll
       for (int j = 0; j < kGemvMaxRows; ++j) {
@@ -102,15 +102,13 @@ __global__ void __launch_bounds__(kGemvWarpsPerBlock * kWarpSize)
 template <GgmlType T>
 __global__ void DequantizeF16Kernel(const uint8_t* __restrict__ w, size_t pitch, int64_t first_row, int64_t n_rows,
                                     int64_t cols, __half* __restrict__ out) {
-  constexpr WeightFormat kF = FormatOf(T);
-  constexpr int kUnits = kF.units_per_block();
   const int64_t units_per_row = cols / kUnitElems;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= n_rows * units_per_row) return;
   const int64_t r = idx / units_per_row;
   const int64_t u = idx % units_per_row;
   float v[kUnitElems];
-  Decoder<T>::Unit(w + (first_row + r) * pitch + (u / kUnits) * kF.block_bytes, static_cast<int>(u % kUnits), v);
+  DecodeUnit<T>(w + (first_row + r) * pitch, u, v);
   __half2* dst = reinterpret_cast<__half2*>(out + r * cols + u * kUnitElems);
 #pragma unroll
   for (int k = 0; k < kUnitElems / 2; ++k) dst[k] = __floats2half2_rn(v[2 * k], v[2 * k + 1]);
@@ -120,16 +118,13 @@ __global__ void DequantizeF16Kernel(const uint8_t* __restrict__ w, size_t pitch,
 template <GgmlType T>
 __global__ void GatherRowsKernel(const uint8_t* __restrict__ w, size_t pitch, int64_t cols,
                                  const int32_t* __restrict__ row_ids, int64_t n, float* __restrict__ out) {
-  constexpr WeightFormat kF = FormatOf(T);
-  constexpr int kUnits = kF.units_per_block();
   const int64_t units_per_row = cols / kUnitElems;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= n * units_per_row) return;
   const int64_t i = idx / units_per_row;
   const int64_t u = idx % units_per_row;
   float v[kUnitElems];
-  Decoder<T>::Unit(w + row_ids[i] * static_cast<int64_t>(pitch) + (u / kUnits) * kF.block_bytes,
-                   static_cast<int>(u % kUnits), v);
+  DecodeUnit<T>(w + row_ids[i] * static_cast<int64_t>(pitch), u, v);
   float4* dst = reinterpret_cast<float4*>(out + i * cols + u * kUnitElems);
 #pragma unroll
   for (int k = 0; k < kUnitElems / 4; ++k) dst[k] = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);

@@ -172,4 +172,13 @@ struct Decoder<GgmlType::Q6_K> {
   }
 };
 
+// Unit u of a run of whole blocks of type T starting at `blocks` (a row, or a tile of one):
+// block u / units_per_block, unit u % units_per_block within it.
+template <GgmlType T>
+__device__ __forceinline__ void DecodeUnit(const uint8_t* blocks, int64_t u, float* out) {
+  constexpr WeightFormat kF = FormatOf(T);
+  constexpr int kUnits = kF.units_per_block();
+  Decoder<T>::Unit(blocks + (u / kUnits) * kF.block_bytes, static_cast<int>(u % kUnits), out);
+}
+
 }  // namespace ps::cuda
