@@ -45,24 +45,18 @@
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_Q4_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define PS_Q4_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 
 namespace ps::cpu {
 
 namespace {
 
+using row_groups::Broadcast4;
 using row_groups::kGroupRows;
 constexpr size_t kScalesBytes = kGroupRows * sizeof(uint16_t);
 constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * (kQK / 2);
 // Activation rows per tile: with the accumulators and int16 sums of each row in registers, 4
 // leaves room for the weight vectors and temporaries in the 16 ymm registers.
 constexpr int kTileActs = 4;
-
-PS_Q4_INLINE __m256i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return _mm256_set1_epi32(v);
-}
 
 // y for one 8-row group x RN activation rows.
 template <int RN>

@@ -55,6 +55,7 @@ namespace ps::cpu {
 
 namespace {
 
+using row_groups::Broadcast4;
 using row_groups::kGroupRows;
 constexpr int kSubBlocks = kQK_K / 32;
 constexpr size_t kDminOffset = kGroupRows * sizeof(uint16_t);
@@ -66,12 +67,6 @@ constexpr size_t kGroupBlockBytes = kQsOffset + kGroupRows * (kQK_K / 2);
 // vectors pass through. 2 measured ahead of 3 and 4, which spill (single-thread prompt GEMM,
 // fastest of 15 runs: about 130, 125 and 120 GOPS on the Zen 3 dev VM).
 constexpr int kTileActs = 2;
-
-PS_Q4K_INLINE __m256i Broadcast4(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return _mm256_set1_epi32(v);
-}
 
 PS_Q4K_INLINE __m256i Load16Twice(const uint8_t* p) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

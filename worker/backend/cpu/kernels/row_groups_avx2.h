@@ -34,6 +34,14 @@ struct Tile {
 };
 using TileFn = void (*)(const Tile&);
 
+// Four bytes at p (4 consecutive activation values) in every 32-bit lane, to meet the same 4
+// elements of each of a group's 8 rows.
+PS_TARGET_AVX2 inline __m256i Broadcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm256_set1_epi32(v);
+}
+
 // Writes a group's results, one lane per row, for its first `rows` rows.
 PS_TARGET_AVX2 inline void Store(float* y, int rows, __m256 acc) {
   if (rows == kGroupRows) {
