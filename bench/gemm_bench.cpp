@@ -6,7 +6,8 @@
 //   prefill: n = --batch rows over a --prefill-rows x --cols matrix; reports GOPS (2 ops per
 //            multiply-add).
 // Each figure is the median (with --best: the fastest) of --runs runs, each run repeating the
-// product for at least --min-ms milliseconds. Random weights (quantized from uniform floats) and activations.
+// product for at least --min-ms milliseconds. Random weights (quantized from uniform floats) and
+// activations.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--cols", cols, "elements per weight row")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "activation rows of the prefill product")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "threads of the multi-threaded figures")->check(CLI::Range(1, 256));
-  app.add_option("--runs", runs, "runs per figure (the median is reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--runs", runs, "runs per figure (the median, or with --best the fastest, is reported)")->check(CLI::Range(1, 1000));
   app.add_option("--min-ms", min_ms, "minimum milliseconds per run")->check(CLI::PositiveNumber);
   app.add_flag("--skip-reference", skip_reference, "time only the fast kernel");
   app.add_flag("--best", best, "report the fastest run instead of the median");
