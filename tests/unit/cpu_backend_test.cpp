@@ -11,6 +11,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
@@ -728,16 +729,22 @@ TEST_F(CpuBackendTest, CreateRejectsBadOptions) {
   EXPECT_FALSE(CpuBackend::Create(*loaded_->file, loaded_->config, {0, 3}, {}).ok());
 }
 
+// Writes make-model's tiny preset (in `type`, or the preset's own type) to TempDir()/file and
+// points m at it.
+void MakeTinyModel(std::optional<GgmlType> type, const std::string& file, TestModel* m) {
+  auto options = PresetOptions("tiny");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  if (type) options->type = *type;
+  m->path = testing::TempDir() + "/" + file;
+  const Status st = MakeModel(m->path, *options);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+}
+
 // make-model's tiny model (the engine's default test model) in a quantized type runs, gives
 // finite logits, and agrees between one batch and token by token.
 TEST(CpuBackendMakeModelTest, TinyQuantizedModelRuns) {
-  auto options = PresetOptions("tiny");
-  ASSERT_TRUE(options.ok()) << options.status().ToString();
-  options->type = GgmlType::Q4_K;
   TestModel m;
-  m.path = testing::TempDir() + "/cpu_backend_test_tiny_q4_k.gguf";
-  const Status st = MakeModel(m.path, *options);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_NO_FATAL_FAILURE(MakeTinyModel(GgmlType::Q4_K, "cpu_backend_test_tiny_q4_k.gguf", &m));
   const Loaded l = Load(m);
   ASSERT_TRUE(l.file);
   const std::vector<int32_t> prompt = Prompt(10, l.config.n_vocab, 4);
@@ -754,12 +761,8 @@ TEST(CpuBackendMakeModelTest, TinyQuantizedModelRuns) {
 // (F32 weights) the logits stay close to the reference level's, prompt and steps, both caches.
 TEST(CpuBackendMakeModelTest, TinyModelAvx2IsCloseToReference) {
   if (!cpu::CpuHasAvx2Fma()) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
-  auto options = PresetOptions("tiny");
-  ASSERT_TRUE(options.ok()) << options.status().ToString();
   TestModel m;
-  m.path = testing::TempDir() + "/cpu_backend_test_tiny_f32.gguf";
-  const Status st = MakeModel(m.path, *options);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_NO_FATAL_FAILURE(MakeTinyModel(std::nullopt, "cpu_backend_test_tiny_f32.gguf", &m));
   const Loaded l = Load(m);
   ASSERT_TRUE(l.file);
   const std::vector<int32_t> prompt = Prompt(80, l.config.n_vocab, 6);
