@@ -1,5 +1,5 @@
-// The avx2 k-quant GEMM kernels (kernels/gemm_q4_k_avx2.cpp and gemm_kquant_avx2.cpp, contract in
-// fast_gemm.h) and their
+// The avx2 k-quant GEMM kernels (kernels/gemm_scale_min_k_avx2.cpp and gemm_q6_k_avx2.cpp,
+// contract in fast_gemm.h) and their
 // prepared activations (kernels/kquant_act_avx2.h): accuracy against a double-precision product of
 // the dequantized weights and the dequantized prepared activations, closeness to the float product
 // within the activation quantization error, bitwise reproducibility across batch sizes, row splits
@@ -41,7 +41,7 @@ struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> values;
   std::vector<float> offsets;
-  test::KernelCopy copy;  // the kernel's load-time copy, if it has one (q4_K), as CpuBackend has it
+  test::KernelCopy copy;  // the kernel's load-time copy, if it has one (q4_K, q5_K), as CpuBackend has it
 
   size_t row_bytes() const { return static_cast<size_t>(k / kQK_K) * BlockBytes(type); }
 };
@@ -148,17 +148,18 @@ const FastGemmKernel& KernelFor(GgmlType type) {
 
 TEST(FastGemmKQuantTest, OnlyKQuantTypesHaveAKernel) {
   SKIP_WITHOUT_AVX2();
-  EXPECT_NE(FindQ4_KGemmAvx2(GgmlType::Q4_K), nullptr);
-  EXPECT_EQ(FindFastGemm(GgmlType::Q4_K), FindQ4_KGemmAvx2(GgmlType::Q4_K));
-  EXPECT_EQ(FindKQuantGemmAvx2(GgmlType::Q4_K), nullptr);
-  for (GgmlType t : {GgmlType::Q5_K, GgmlType::Q6_K}) {
-    EXPECT_NE(FindKQuantGemmAvx2(t), nullptr) << TypeName(t);
-    EXPECT_EQ(FindFastGemm(t), FindKQuantGemmAvx2(t)) << TypeName(t);
-    EXPECT_EQ(FindQ4_KGemmAvx2(t), nullptr) << TypeName(t);
+  for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    EXPECT_NE(FindScaleMinKGemmAvx2(t), nullptr) << TypeName(t);
+    EXPECT_EQ(FindFastGemm(t), FindScaleMinKGemmAvx2(t)) << TypeName(t);
+    EXPECT_EQ(FindQ6_KGemmAvx2(t), nullptr) << TypeName(t);
   }
+  EXPECT_NE(FindScaleMinKGemmAvx2(GgmlType::Q4_K), FindScaleMinKGemmAvx2(GgmlType::Q5_K));
+  EXPECT_NE(FindQ6_KGemmAvx2(GgmlType::Q6_K), nullptr);
+  EXPECT_EQ(FindFastGemm(GgmlType::Q6_K), FindQ6_KGemmAvx2(GgmlType::Q6_K));
+  EXPECT_EQ(FindScaleMinKGemmAvx2(GgmlType::Q6_K), nullptr);
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32, GgmlType::Q8_K}) {
-    EXPECT_EQ(FindKQuantGemmAvx2(t), nullptr) << TypeName(t);
-    EXPECT_EQ(FindQ4_KGemmAvx2(t), nullptr) << TypeName(t);
+    EXPECT_EQ(FindQ6_KGemmAvx2(t), nullptr) << TypeName(t);
+    EXPECT_EQ(FindScaleMinKGemmAvx2(t), nullptr) << TypeName(t);
   }
 }
 
@@ -250,23 +251,73 @@ TEST(FastGemmKQuantTest, ResultsDoNotDependOnBatchOrRowSplit) {
   }
 }
 
-// q4_K's load-time copy (groups of 8 rows) gives the bits of its per-row path over the GGUF rows,
-// for decode and prompt batch sizes, every tile width and row ranges that cut groups.
-TEST(FastGemmKQuantTest, Q4KCopyGivesTheRowsBits) {
+// The q4_K and q5_K load-time copies (groups of 8 rows) give the bits of the per-row path over the
+// GGUF rows, for decode and prompt batch sizes, every tile width and row ranges that cut groups.
+TEST(FastGemmKQuantTest, ScaleMinCopiesGiveTheRowsBits) {
   SKIP_WITHOUT_AVX2();
   std::mt19937 rng(17);
-  const FastGemmKernel& kernel = KernelFor(GgmlType::Q4_K);
-  for (int64_t k : {256, 512 + 256}) {
-    for (bool random_bytes : {false, true}) {
-      const int64_t rows = 37;
-      const Weights w = random_bytes ? RandomByteWeights(GgmlType::Q4_K, rows, k, rng)
-                                     : FittedWeights(GgmlType::Q4_K, rows, k, rng);
-      for (int64_t n : {1, 2, 3, 4, 5, 67}) {
-        const std::vector<float> x = Activations(n, k, rng);
-        const Prepared p(kernel, x, n, k);
-        test::ExpectCopyGivesTheRowsBits(kernel, View(w), p, n,
-                                         "k=" + std::to_string(k) + " random_bytes=" + std::to_string(random_bytes) +
-                                             " n=" + std::to_string(n));
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    const FastGemmKernel& kernel = KernelFor(type);
+    ASSERT_NE(kernel.repack, nullptr) << TypeName(type);
+    for (int64_t k : {256, 512 + 256}) {
+      for (bool random_bytes : {false, true}) {
+        const int64_t rows = 37;
+        const Weights w = random_bytes ? RandomByteWeights(type, rows, k, rng) : FittedWeights(type, rows, k, rng);
+        for (int64_t n : {1, 2, 3, 4, 5, 67}) {
+          const std::vector<float> x = Activations(n, k, rng);
+          const Prepared p(kernel, x, n, k);
+          test::ExpectCopyGivesTheRowsBits(kernel, View(w), p, n,
+                                           std::string(TypeName(type)) + " k=" + std::to_string(k) +
+                                               " random_bytes=" + std::to_string(random_bytes) +
+                                               " n=" + std::to_string(n));
+        }
+      }
+    }
+  }
+}
+
+// The int16 sums inside a sub-block are the one place a kernel could overflow: every weight at its
+// largest q with the largest scales and mins, against activations all at +-127, must still give
+// the double product, through the tiles (rows from 0) and through the per-row path (rows from 1).
+TEST(FastGemmKQuantTest, ExtremeBlocksDoNotOverflow) {
+  SKIP_WITHOUT_AVX2();
+  const int64_t k = 2 * kQK_K, rows = 8;
+  for (GgmlType type : kTypes) {
+    const FastGemmKernel& kernel = KernelFor(type);
+    Weights w{type, rows, k, {}, {}, {}, {}};
+    w.bytes.resize(static_cast<size_t>(rows) * w.row_bytes());
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t* row = w.bytes.data() + r * w.row_bytes();
+      std::memset(row, r % 2 == 0 ? 0xff : 0x00, w.row_bytes());  // all q at the top or at zero
+      for (size_t b = 0; b < w.row_bytes(); b += BlockBytes(type)) {
+        const uint16_t d = Fp32ToFp16(0.01f), dmin = Fp32ToFp16(0.02f);
+        if (type == GgmlType::Q6_K) {
+          auto* blk = reinterpret_cast<block_q6_K*>(row + b);
+          std::memset(blk->scales, 127, sizeof(blk->scales));
+          blk->d = d;
+        } else {
+          std::memset(row + b + 4, 0xff, kKScaleSize);  // every 6-bit scale and min 63
+          std::memcpy(row + b, &d, 2);
+          std::memcpy(row + b + 2, &dmin, 2);
+        }
+      }
+    }
+    Decode(w);
+    for (float sign : {1.0f, -1.0f}) {
+      const std::vector<float> x(k, sign);
+      const Prepared p(kernel, x, 1, k);
+      for (int64_t r0 : {0, 1}) {
+        std::vector<float> y(rows, NAN);
+        RunGemm(kernel, w, p, 0, 1, r0, rows, y.data(), rows);
+        for (int64_t r = r0; r < rows; ++r) {
+          double want = 0.0, magnitude = 0.0;
+          for (int64_t j = 0; j < k; ++j) {
+            want += static_cast<double>(w.values[r * k + j]) * p.value(0, j);
+            magnitude += (std::fabs(w.values[r * k + j]) + w.offsets[r * k + j]) * std::fabs(p.value(0, j));
+          }
+          EXPECT_NEAR(y[r], want, 16 * FLT_EPSILON * magnitude)
+              << TypeName(type) << " sign=" << sign << " r0=" << r0 << " r=" << r;
+        }
       }
     }
   }

@@ -62,10 +62,10 @@ const FastGemmKernel* FindFastGemm(GgmlType weight);
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight);
 // kernels/gemm_q4_0_avx2.cpp: Q4_0, from a copy interleaved in groups of 8 rows.
 const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight);
-// kernels/gemm_q4_k_avx2.cpp: Q4_K, from a copy interleaved in groups of 8 rows.
-const FastGemmKernel* FindQ4_KGemmAvx2(GgmlType weight);
-// kernels/gemm_kquant_avx2.cpp: Q5_K, Q6_K.
-const FastGemmKernel* FindKQuantGemmAvx2(GgmlType weight);
+// kernels/gemm_scale_min_k_avx2.cpp: Q4_K and Q5_K, from copies interleaved in groups of 8 rows.
+const FastGemmKernel* FindScaleMinKGemmAvx2(GgmlType weight);
+// kernels/gemm_q6_k_avx2.cpp: Q6_K.
+const FastGemmKernel* FindQ6_KGemmAvx2(GgmlType weight);
 // kernels/gemm_float_avx2.cpp: F32, F16, BF16.
 const FastGemmKernel* FindFloatGemmAvx2(GgmlType weight);
 

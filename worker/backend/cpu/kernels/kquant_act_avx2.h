@@ -1,5 +1,5 @@
-// The prepared activation format of the avx2 k-quant GEMM kernels (kernels/gemm_kquant_avx2.cpp)
-// and the AVX2 quantizer that writes it.
+// The prepared activation format of the avx2 k-quant GEMM kernels
+// (kernels/gemm_scale_min_k_avx2.cpp, gemm_q6_k_avx2.cpp) and the AVX2 quantizer that writes it.
 //
 // A prepared row of k elements (k a multiple of 256) is k / 256 KQuantActBlocks in element order.
 // Each block holds 256 int8 values q in [-127, 127] with one float scale d (x ~ d * q) and the sums
@@ -26,7 +26,7 @@ inline constexpr float kKQuantTinyBlock = 1e-30f;
 struct alignas(64) KQuantActBlock {
   int8_t q[kKQuantActBlockElems];
   int16_t group_sums[kKQuantActBlockElems / 16];  // sum of q[16 g .. 16 g + 15]
-  int16_t sub_sums[kKQuantActBlockElems / 32];    // sum of q[32 j .. 32 j + 31] (q4_K's sub-blocks)
+  int16_t sub_sums[kKQuantActBlockElems / 32];    // sum of q[32 j .. 32 j + 31] (q4_K / q5_K sub-blocks)
   float d;
   uint8_t pad[12];
 };

@@ -1,7 +1,7 @@
 // The shared driver of the fast kernels that read a load-time copy interleaved in groups of 8
-// weight rows, one row per 32-bit lane (gemm_q4_0_avx2.cpp, gemm_q4_k_avx2.cpp): which rows take
-// the kernel's per-row path over the GGUF rows, the cache blocking of the activation rows, the
-// walk over groups and activation tiles, and the store of a group's 8 results.
+// weight rows, one row per 32-bit lane (gemm_q4_0_avx2.cpp, gemm_scale_min_k_avx2.cpp): which
+// rows take the kernel's per-row path over the GGUF rows, the cache blocking of the activation
+// rows, the walk over groups and activation tiles, and the store of a group's 8 results.
 // Thread-safety: pure functions.
 #pragma once
 

@@ -1,19 +1,23 @@
-// Fast AVX2 product of q4_K weights with activations prepared by PrepareKQuantActAvx2
-// (kquant_act_avx2.h).
+// Fast AVX2 products of q4_K and q5_K weights, the k-quants with 6-bit sub-block scales and
+// mins, with activations prepared by PrepareKQuantActAvx2 (kquant_act_avx2.h).
 //
 // A q4_K super-block of 256 elements has an fp16 d and dmin and eight 32-element sub-blocks,
-// each with a 6-bit scale s and min m: x = d * s * q - dmin * m, q in [0, 15]. As for q4_0
-// (gemm_q4_0_avx2.cpp), the weights are read from a load-time copy that interleaves groups of 8
-// rows so that the 8 lanes of one vector are 8 weight rows: a super-block then costs two
-// int-to-float conversions and two FMAs per 8 rows, and the scales and mins are applied to 8 rows
-// per instruction. Copy layout, group g = rows 8g .. 8g + 7, its super-block b at
+// each with a 6-bit scale s and min m: x = d * s * q - dmin * m, q in [0, 15]. q5_K adds a fifth
+// bit to every q (q in [0, 31]): bit j of qh[l] is the high bit of element l of sub-block j.
+// As for q4_0 (gemm_q4_0_avx2.cpp), the weights are read from a load-time copy that interleaves
+// groups of 8 rows so that the 8 lanes of one vector are 8 weight rows: a super-block then costs
+// two int-to-float conversions and two FMAs per 8 rows, and the scales and mins are applied to 8
+// rows per instruction. Copy layout, group g = rows 8g .. 8g + 7, its super-block b at
 // (g * blocks + b) * kGroupBlockBytes:
 //   [0, 16)       the 8 rows' fp16 d            [16, 32)     their fp16 dmin
 //   32 + 8 j + r  scale of sub-block j, row r   96 + 8 j + r  min of sub-block j, row r
 //   160 + 32 (8 p + t) + 4 r + i  byte 32 p + 4 t + i of row r's qs (p < 4, t < 8, i < 4)
-// In q4_K, byte 32 p + l of qs holds element 64 p + l in its low nibble and 64 p + 32 + l in its
-// high nibble, so one 32-byte vector (p, t), masked, holds elements 64p + 4t .. +3 of every row,
-// one row per 32-bit lane (sub-block 2p), and shifted right by 4 the same of sub-block 2p + 1.
+//   1184 + 32 t + 4 r + i         byte 4 t + i of row r's qh (q5_K only)
+// In both types, byte 32 p + l of qs holds element 64 p + l in its low nibble and 64 p + 32 + l
+// in its high nibble, so one 32-byte vector (p, t), masked, holds elements 64p + 4t .. +3 of every
+// row, one row per 32-bit lane (sub-block 2p), and shifted right by 4 the same of sub-block
+// 2p + 1. The qh vector t holds the fifth bits of those elements for every sub-block: shifted to
+// bit 4 and masked, bit 2p or 2p + 1 completes the q of either.
 //
 // Numerics, the same for every output element whatever the path, tile, batch or row split:
 //   acc = 0 (one float per element)
@@ -23,10 +27,11 @@
 //     acc = fma(float(sum), d * da, acc)
 //     acc = fma(-float(min), dmin * da, acc)
 //   y = acc
-// The sub-block dot adds eight maddubs results of unsigned q (<= 15) times signed a (|a| <= 127)
-// as int16 (|sum| <= 8 * 3810 < 2^15) and widens it with a madd by the int16 pair (s, s); |sum|
-// stays below 63 * 8 * 32 * 15 * 127 < 2^31. Rows outside whole groups of the copy, and calls
-// without a copy, take a per-row path with the same integers and scalar steps: the same bits.
+// The sub-block dot adds maddubs results of unsigned q times signed a (|a| <= 127) as int16 and
+// widens them with a madd by the int16 pair (s, s): eight of them for q4_K (|sum| <= 8 * 3810 <
+// 2^15), four for q5_K (4 * 7874 < 2^15), so a q5_K sub-block takes two madds. |sum| stays below
+// 63 * 8 * 32 * 31 * 127 < 2^31. Rows outside whole groups of the copy, and calls without a copy,
+// take a per-row path with the same integers and scalar steps: the same bits.
 //
 // Work order (row_groups_avx2.h): activation chunks that fit in L2 next to the weights being read;
 // inside a chunk each 8-row group is read super-block by super-block and multiplied with
@@ -48,8 +53,8 @@
 #include "worker/backend/cpu/kernels/row_groups_avx2.h"
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
-#define PS_Q4K_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define PS_Q4K_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+#define PS_KSM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define PS_KSM_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 
 namespace ps::cpu {
 
@@ -62,20 +67,35 @@ constexpr size_t kDminOffset = kGroupRows * sizeof(uint16_t);
 constexpr size_t kScalesOffset = 2 * kGroupRows * sizeof(uint16_t);
 constexpr size_t kMinsOffset = kScalesOffset + kSubBlocks * kGroupRows;
 constexpr size_t kQsOffset = kMinsOffset + kSubBlocks * kGroupRows;
-constexpr size_t kGroupBlockBytes = kQsOffset + kGroupRows * (kQK_K / 2);
+constexpr size_t kQhOffset = kQsOffset + kGroupRows * (kQK_K / 2);
 // Activation rows per tile: each keeps an int16 and an int32 sum in registers while the weight
 // vectors pass through. 2 measured ahead of 3 and 4, which spill (single-thread prompt GEMM,
-// fastest of 15 runs: about 130, 125 and 120 GOPS on the Zen 3 dev VM).
+// fastest of 15 runs: about 130, 125 and 120 GOPS for q4_K on the Zen 3 dev VM).
 constexpr int kTileActs = 2;
 
-PS_Q4K_INLINE __m256i Load16Twice(const uint8_t* p) {
+// The two types' differences: the GGUF block, whether a fifth bit plane follows qs in the copy,
+// and how many maddubs results an int16 sum can take.
+struct Q4K {
+  using Block = block_q4_K;
+  static constexpr bool kFifthBit = false;
+  static constexpr int kInt16Adds = 8;
+  static constexpr size_t kGroupBlockBytes = kQhOffset;
+};
+struct Q5K {
+  using Block = block_q5_K;
+  static constexpr bool kFifthBit = true;
+  static constexpr int kInt16Adds = 4;
+  static constexpr size_t kGroupBlockBytes = kQhOffset + kGroupRows * (kQK_K / 8);
+};
+
+PS_KSM_INLINE __m256i Load16Twice(const uint8_t* p) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 // Byte-shuffle controls over 16 bytes loaded into both 128-bit halves. kPickLow / kPickHigh:
 // 32-bit lane r = the int16 pair (v[r], v[r]) of byte r / byte 8 + r (a sub-block's scales, 8
 // rows per 8 bytes). kPickPair: lane r = (v[r], v[8 + r]) (two sub-blocks' mins of row r).
-PS_Q4K_INLINE __m256i PickControl(int first, int second) {
+PS_KSM_INLINE __m256i PickControl(int first, int second) {
   alignas(32) int8_t c[32];
   for (int r = 0; r < kGroupRows; ++r) {
     c[4 * r] = static_cast<int8_t>(first + r);
@@ -86,9 +106,16 @@ PS_Q4K_INLINE __m256i PickControl(int first, int second) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
 }
 
+// Bit `bit` of every byte of v, moved to bit 4 (the fifth bit of a 5-bit q), other bits zero.
+// The 16-bit shifts move bits across bytes only into bits the mask clears.
+PS_KSM_INLINE __m256i FifthBit(__m256i v, int bit) {
+  const __m256i at4 = bit <= 4 ? _mm256_slli_epi16(v, 4 - bit) : _mm256_srli_epi16(v, bit - 4);
+  return _mm256_and_si256(at4, _mm256_set1_epi8(0x10));
+}
+
 // y for one 8-row group x RN activation rows.
-template <int RN>
-PS_Q4K_AVX2 void Tile(const row_groups::Tile& t) {
+template <typename T, int RN>
+PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i pick_low = PickControl(0, 0);
   const __m256i pick_high = PickControl(8, 8);
@@ -101,31 +128,36 @@ PS_Q4K_AVX2 void Tile(const row_groups::Tile& t) {
     act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
   }
   for (int64_t b = 0; b < t.blocks; ++b) {
-    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+    const uint8_t* blk = t.w + static_cast<size_t>(b) * T::kGroupBlockBytes;
     __m256i sum[RN];
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p) {
       const __m256i scales = Load16Twice(blk + kScalesOffset + 16 * p);
 #pragma GCC unroll 2
       for (int half = 0; half < 2; ++half) {
+        const __m256i scale = _mm256_shuffle_epi8(scales, half == 0 ? pick_low : pick_high);
         __m256i sum16[RN];
 #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v) {
           const __m256i raw =
               _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQsOffset + 32 * (8 * p + v)));
-          const __m256i q = half == 0 ? _mm256_and_si256(raw, low4)
-                                      : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          __m256i q = half == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          if constexpr (T::kFifthBit) {
+            const __m256i qh = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQhOffset + 32 * v));
+            q = _mm256_or_si256(q, FifthBit(qh, 2 * p + half));
+          }
 #pragma GCC unroll 4
           for (int c = 0; c < RN; ++c) {
             const __m256i prod = _mm256_maddubs_epi16(q, Broadcast4(act[c][b].q + 64 * p + 32 * half + 4 * v));
-            sum16[c] = v == 0 ? prod : _mm256_add_epi16(sum16[c], prod);
+            sum16[c] = v % T::kInt16Adds == 0 ? prod : _mm256_add_epi16(sum16[c], prod);
           }
-        }
-        const __m256i scale = _mm256_shuffle_epi8(scales, half == 0 ? pick_low : pick_high);
+          if (v % T::kInt16Adds == T::kInt16Adds - 1) {
 #pragma GCC unroll 4
-        for (int c = 0; c < RN; ++c) {
-          const __m256i scaled = _mm256_madd_epi16(sum16[c], scale);
-          sum[c] = p == 0 && half == 0 ? scaled : _mm256_add_epi32(sum[c], scaled);
+            for (int c = 0; c < RN; ++c) {
+              const __m256i scaled = _mm256_madd_epi16(sum16[c], scale);
+              sum[c] = p == 0 && half == 0 && v < T::kInt16Adds ? scaled : _mm256_add_epi32(sum[c], scaled);
+            }
+          }
         }
       }
     }
@@ -149,26 +181,31 @@ PS_Q4K_AVX2 void Tile(const row_groups::Tile& t) {
   for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
 }
 
-template <int... J>
+template <typename T, int... J>
 constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
-  return {&Tile<J + 1>...};
+  return {&Tile<T, J + 1>...};
 }
-// kTiles[rn - 1]: the tile for rn activation rows.
-constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kTileActs>());
+// kTiles<T>[rn - 1]: the tile for rn activation rows.
+template <typename T>
+constexpr auto kTiles = TileTable<T>(std::make_integer_sequence<int, kTileActs>());
 
 // One output element from the GGUF row, with the tile's integers and scalar steps.
-PS_Q4K_AVX2 float RowDot(const uint8_t* row, const KQuantActBlock* act, int64_t blocks) {
+template <typename T>
+PS_KSM_AVX2 float RowDot(const uint8_t* row, const KQuantActBlock* act, int64_t blocks) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   float acc = 0.0f;
   for (int64_t b = 0; b < blocks; ++b) {
-    const auto& blk = *reinterpret_cast<const block_q4_K*>(row + static_cast<size_t>(b) * sizeof(block_q4_K));
+    const auto& blk = *reinterpret_cast<const typename T::Block*>(row + static_cast<size_t>(b) * sizeof(typename T::Block));
     int32_t sum = 0, min = 0;
     for (int j = 0; j < kSubBlocks; ++j) {
       uint8_t s, m;
       quant_internal::UnpackScaleMinK4(blk.scales, j, &s, &m);
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * (j / 2)));
-      const __m256i q = j % 2 == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      __m256i q = j % 2 == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      if constexpr (T::kFifthBit) {
+        q = _mm256_or_si256(q, FifthBit(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh)), j));
+      }
       const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(act[b].q + 32 * j));
       sum += s * simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones));
       min += m * act[b].sub_sums[j];
@@ -179,13 +216,17 @@ PS_Q4K_AVX2 float RowDot(const uint8_t* row, const KQuantActBlock* act, int64_t 
   return acc;
 }
 
-size_t RepackedBytes(int64_t rows, int64_t k) { return row_groups::CopyBytes(rows, k / kQK_K, kGroupBlockBytes); }
+template <typename T>
+size_t RepackedBytes(int64_t rows, int64_t k) {
+  return row_groups::CopyBytes(rows, k / kQK_K, T::kGroupBlockBytes);
+}
 
 // Writes the copy described in the file comment.
+template <typename T>
 void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
-  row_groups::WriteCopy(w, w_row_bytes, rows, k / kQK_K, sizeof(block_q4_K), kGroupBlockBytes, dst,
+  row_groups::WriteCopy(w, w_row_bytes, rows, k / kQK_K, sizeof(typename T::Block), T::kGroupBlockBytes, dst,
                         [](uint8_t* out, int r, const uint8_t* src) {
-                          const auto& blk = *reinterpret_cast<const block_q4_K*>(src);
+                          const auto& blk = *reinterpret_cast<const typename T::Block*>(src);
                           std::memcpy(out + r * sizeof(uint16_t), &blk.d, sizeof(uint16_t));
                           std::memcpy(out + kDminOffset + r * sizeof(uint16_t), &blk.dmin, sizeof(uint16_t));
                           for (int j = 0; j < kSubBlocks; ++j) {
@@ -195,21 +236,38 @@ void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8
                           for (int v = 0; v < kQK_K / 2 / 4; ++v) {
                             std::memcpy(out + kQsOffset + 32 * v + 4 * r, blk.qs + 4 * v, 4);
                           }
+                          if constexpr (T::kFifthBit) {
+                            for (int v = 0; v < kQK_K / 8 / 4; ++v) {
+                              std::memcpy(out + kQhOffset + 32 * v + 4 * r, blk.qh + 4 * v, 4);
+                            }
+                          }
                         });
 }
 
-PS_Q4K_AVX2 void Gemm(const FastGemmArgs& a) {
+template <typename T>
+PS_KSM_AVX2 void Gemm(const FastGemmArgs& a) {
   const int64_t blocks = a.k / kQK_K;
-  row_groups::Run<kTileActs>(a, blocks, kGroupBlockBytes, kTiles, [&](int64_t i, int64_t r) {
-    return RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes,
-                  reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride), blocks);
+  row_groups::Run<kTileActs>(a, blocks, T::kGroupBlockBytes, kTiles<T>, [&](int64_t i, int64_t r) {
+    return RowDot<T>(a.w + static_cast<size_t>(r) * a.w_row_bytes,
+                     reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride), blocks);
   });
 }
 
-constexpr FastGemmKernel kKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &Gemm, &RepackedBytes, &Repack};
+template <typename T>
+constexpr FastGemmKernel kKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &Gemm<T>, &RepackedBytes<T>,
+                                    &Repack<T>};
 
 }  // namespace
 
-const FastGemmKernel* FindQ4_KGemmAvx2(GgmlType weight) { return weight == GgmlType::Q4_K ? &kKernel : nullptr; }
+const FastGemmKernel* FindScaleMinKGemmAvx2(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::Q4_K:
+      return &kKernel<Q4K>;
+    case GgmlType::Q5_K:
+      return &kKernel<Q5K>;
+    default:
+      return nullptr;
+  }
+}
 
 }  // namespace ps::cpu

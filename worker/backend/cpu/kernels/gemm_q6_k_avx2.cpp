@@ -1,14 +1,13 @@
-// The fast (avx2) matrix products for the k-quant weights q5_K and q6_K (fast_gemm.h); q4_K has
-// its own kernel, on an interleaved copy (gemm_q4_k_avx2.cpp).
+// The fast (avx2) matrix product for q6_K weights (fast_gemm.h); q4_K and q5_K have their own
+// kernel, on interleaved copies (gemm_scale_min_k_avx2.cpp).
 //
 // Activations are prepared once per row into 256-element int8 blocks with a float scale and
 // 16-element group sums (kquant_act_avx2.h). A weight super-block meets an activation block in
-// integers: the unsigned 4/5/6-bit weights times the int8 activations with maddubs (pairs summed
-// to int16), the 6-bit sub-block scales applied with madd (int16 pairs summed to int32), and the
-// sub-block results added into one 8 x int32 vector. The q5_K mins and the q6_K offset of
-// -32 only need the activation group sums: one more madd. Each super-block then costs one float
-// FMA (two for q5_K: scale and mins) into the output element's 8-lane accumulator; a fixed
-// horizontal sum ends the row. No per-block horizontal sums.
+// integers: the unsigned 6-bit weights (q + 32) times the int8 activations with maddubs (pairs
+// summed to int16), the 8-bit sub-block scales applied with madd (int16 pairs summed to int32),
+// and the sub-block results added into one 8 x int32 vector. The offset of -32 only needs the
+// activation group sums: one more madd. Each super-block then costs one float FMA into the output
+// element's 8-lane accumulator; a fixed horizontal sum ends the row. No per-block horizontal sums.
 //
 // Reproducibility: every output element y[i, r] owns its accumulator and sees exactly this
 // sequence per super-block, in k order: an exact int32 vector (its lanes fixed by the element
@@ -18,8 +17,8 @@
 //
 // Work order: weight rows in groups of about kRowGroupBytes (they stay in L2); for each group,
 // activation rows in tiles of kTileActs; for each tile, each weight row of the group streams over
-// all of k once, its super-blocks decoded in registers (nibbles, fifth / high bits, scale
-// broadcasts) and shared by the tile's activation rows, which stay in L1. A big batch's
+// all of k once, its super-blocks decoded in registers (nibbles, high bits, scale broadcasts)
+// and shared by the tile's activation rows, which stay in L1. A big batch's
 // activations are read from L3 once per group; a decode batch (n <= kTileActs) reads every weight
 // once, streaming at memory bandwidth.
 // Thread-safety: pure functions.
@@ -52,94 +51,6 @@ PS_AVX2 inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
 // spills to the stack) every product: about 20% fewer cycles per super-block (llvm-mca, znver3).
 // Integer sums are exact, so this changes no result.
 PS_AVX2 inline void KeepInRegister(__m256i& v) { asm("" : "+x"(v)); }
-
-// Sixteen copies of the int16 word j of each 128-bit lane.
-PS_AVX2 inline __m256i BroadcastWord(__m256i words, int j) {
-  return _mm256_shuffle_epi8(words, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
-}
-
-// q5_K: the packed 6-bit scales and mins (layout in common/quant/kquant_scales.h), as 8
-// scales in both 128-bit lanes of int16 words, and as 16 int16 mins, each repeated for the two
-// 16-element groups of its sub-block (to meet the activation group sums in one madd).
-struct ScalesMinsK4 {
-  __m256i scales;
-  __m256i mins_per_group;
-};
-
-PS_AVX2 inline ScalesMinsK4 UnpackScalesMinsK4(const uint8_t* packed) {
-  uint32_t w[3];
-  __builtin_memcpy(w, packed, sizeof(w));
-  // Sub-blocks 0-3: low 6 bits of bytes 0-3 (scales) and 4-7 (mins). Sub-blocks 4-7: low 4 bits
-  // in the nibbles of bytes 8-11 (scale low, min high), top 2 bits in bits 6-7 of bytes 0-3 / 4-7.
-  const uint32_t scales_lo = w[0] & 0x3f3f3f3fu;
-  const uint32_t mins_lo = w[1] & 0x3f3f3f3fu;
-  const uint32_t scales_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
-  const uint32_t mins_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-  const __m128i scales8 = _mm_cvtsi64_si128(static_cast<long long>((uint64_t{scales_hi} << 32) | scales_lo));
-  const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>((uint64_t{mins_hi} << 32) | mins_lo));
-  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales8)),
-          _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8))};
-}
-
-// Adds one q5_K super-block to the accumulators of C activation rows; decode(g, low, high)
-// gives the 32 unsigned weights of sub-blocks 2g and 2g + 1 (elements 64 g .. 64 g + 63).
-template <int C, class Decode>
-PS_AVX2 inline void AccumulateK4(const ScalesMinsK4& sm, uint16_t d_bits, uint16_t dmin_bits, const Decode& decode,
-                                 const KQuantActBlock* const act[C], __m256 acc[C]) {
-  __m256i scale[8];
-  for (int j = 0; j < 8; ++j) scale[j] = BroadcastWord(sm.scales, j);
-  __m256i sum[C];
-  for (int c = 0; c < C; ++c) sum[c] = _mm256_setzero_si256();
-  for (int g = 0; g < 4; ++g) {
-    __m256i low, high;
-    decode(g, low, high);
-    for (int c = 0; c < C; ++c) {
-      const auto* a = reinterpret_cast<const __m256i*>(act[c]->q + 64 * g);
-      const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(low, _mm256_load_si256(a)), scale[2 * g]);
-      const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(high, _mm256_load_si256(a + 1)), scale[2 * g + 1]);
-      sum[c] = _mm256_add_epi32(sum[c], _mm256_add_epi32(pl, ph));
-      KeepInRegister(sum[c]);
-    }
-  }
-  const __m256 d = _mm256_set1_ps(HalfToFloat(d_bits));
-  const __m256 dmin = _mm256_set1_ps(HalfToFloat(dmin_bits));
-  for (int c = 0; c < C; ++c) {
-    const __m256 da = _mm256_set1_ps(act[c]->d);
-    const __m256i min_sum = _mm256_madd_epi16(
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(act[c]->group_sums)), sm.mins_per_group);
-    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_mul_ps(d, da), acc[c]);
-    acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min_sum), _mm256_mul_ps(dmin, da), acc[c]);
-  }
-}
-
-// The 32 unsigned weights of sub-blocks 2g (`low`) and 2g + 1 (`high`) of a q5_K super-block:
-// the low nibbles of qs[32 g ..] for 2g and the high ones for 2g + 1, plus bits 2g and 2g + 1 of
-// qh[l] as the fifth bits.
-struct DecodeQ5K {
-  const block_q5_K& blk;
-  __m256i qh;
-  PS_AVX2 void operator()(int g, __m256i& low, __m256i& high) const {
-    const __m256i nibble = _mm256_set1_epi8(0x0f);
-    const __m256i bit4 = _mm256_set1_epi8(0x10);
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * g));
-    // 16-bit shifts are safe: the mask keeps only bit 4 of each byte, which comes from that byte.
-    const __m256i h = _mm256_srli_epi16(qh, 2 * g);
-    low = _mm256_or_si256(_mm256_and_si256(q, nibble), _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
-    high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), nibble),
-                           _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
-  }
-};
-
-struct Q5K {
-  static constexpr size_t kBlockBytes = sizeof(block_q5_K);
-
-  template <int C>
-  PS_AVX2 static inline void Accumulate(const uint8_t* w, const KQuantActBlock* const act[C], __m256 acc[C]) {
-    const auto& blk = *reinterpret_cast<const block_q5_K*>(w);
-    const DecodeQ5K decode{blk, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh))};
-    AccumulateK4<C>(UnpackScalesMinsK4(blk.scales), blk.d, blk.dmin, decode, act, acc);
-  }
-};
 
 struct Q6K {
   static constexpr size_t kBlockBytes = sizeof(block_q6_K);
@@ -249,18 +160,13 @@ PS_AVX2 void Gemm(const FastGemmArgs& a) {
   }
 }
 
-constexpr FastGemmKernel kQ5K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q5K>};
 constexpr FastGemmKernel kQ6K = {KQuantActRowBytes, PrepareKQuantActAvx2, Gemm<Q6K>};
 
 }  // namespace
 
-const FastGemmKernel* FindKQuantGemmAvx2(GgmlType weight) {
+const FastGemmKernel* FindQ6_KGemmAvx2(GgmlType weight) {
   if (!CpuHasAvx2Fma()) return nullptr;
-  switch (weight) {
-    case GgmlType::Q5_K: return &kQ5K;
-    case GgmlType::Q6_K: return &kQ6K;
-    default: return nullptr;
-  }
+  return weight == GgmlType::Q6_K ? &kQ6K : nullptr;
 }
 
 }  // namespace ps::cpu
