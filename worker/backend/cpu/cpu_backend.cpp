@@ -73,7 +73,7 @@ struct CpuBackend::Impl {
 
   cpu::ThreadPool pool;
   cpu::MatMul matmul;
-  cpu::RepackedWeights repacked;  // the fast kernels' load-time weight copies (q4_0, q4_K at avx2)
+  cpu::RepackedWeights repacked;  // the fast level's load-time weight copies, in huge pages
   cpu::KvCache cache;
   cpu::Attention attention;
   cpu::RopeTable rope;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/quant/q8_activation.h"
 #include "common/quant/quant.h"
@@ -43,18 +44,23 @@ WeightMatrix WeightMatrix::Of(const gguf::TensorInfo& t) {
 void RepackedWeights::Add(KernelLevel level, WeightMatrix* w, bool release_source) {
   if (level != KernelLevel::kAvx2) return;
   const FastGemmKernel* kernel = FindFastGemm(w->type);
-  if (kernel == nullptr || kernel->repack == nullptr) return;
-  std::vector<uint8_t>& copy = copies_.emplace_back(kernel->repacked_bytes(w->rows, w->cols) + 64);
-  const auto base = reinterpret_cast<uintptr_t>(copy.data());
-  uint8_t* dst = copy.data() + ((64 - base % 64) % 64);
-  kernel->repack(w->data, w->row_bytes, w->rows, w->cols, dst);
-  w->repacked = dst;
-  bytes_ += copy.size();
+  const bool repack = kernel != nullptr && kernel->repack != nullptr;
+  const size_t rows_bytes = w->row_bytes * static_cast<size_t>(w->rows);
+  uint8_t* dst = arena_.Allocate(repack ? kernel->repacked_bytes(w->rows, w->cols) : rows_bytes);
+  if (dst == nullptr) return;
+  const uint8_t* source = w->data;
+  if (repack) {
+    kernel->repack(w->data, w->row_bytes, w->rows, w->cols, dst);
+    w->repacked = dst;
+  } else {
+    std::memcpy(dst, w->data, rows_bytes);
+    w->data = dst;
+  }
   if (release_source) {
     // Whole pages inside the rows only; a failure (a kernel without MADV_PAGEOUT) just keeps them.
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
-    const auto end = (reinterpret_cast<uintptr_t>(w->data) + w->row_bytes * static_cast<size_t>(w->rows)) / page * page;
+    const auto begin = (reinterpret_cast<uintptr_t>(source) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(source) + rows_bytes) / page * page;
     if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
   }
 }

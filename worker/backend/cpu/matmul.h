@@ -19,6 +19,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/quant/ggml_type.h"
+#include "worker/backend/cpu/huge_page_arena.h"
 #include "worker/backend/cpu/kernel_level.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/thread_pool.h"
@@ -39,22 +40,24 @@ struct WeightMatrix {
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
-// Owns the load-time copies of weight matrices whose fast kernel reads a repacked layout (at
-// KernelLevel::kAvx2 only) and points each matrix's `repacked` at its copy.
+// Owns the load-time copies of weight matrices at KernelLevel::kAvx2, in huge pages
+// (huge_page_arena.h): a matrix whose fast kernel reads a repacked layout gets that layout (its
+// `repacked` points at it); any other matrix gets a plain copy of its rows (its `data` points at
+// it). Either way the decode stream reads huge pages instead of the model file's 4 KiB pages.
 // Thread-safety: Add before any product runs; the copies are immutable afterwards.
 class RepackedWeights {
  public:
-  // Repacks w when level is kAvx2 and w's fast kernel has a repacked layout; else leaves it.
+  // Copies w as above when level is kAvx2; else leaves it. When the system refuses the memory,
+  // w is left as it was (the kernels read the rows in place).
   // release_source: w's rows lie in a read-only file mapping (the model file), so once copied
   // their pages are handed back to the kernel (MADV_PAGEOUT: contents never change, a later read
   // faults them in again). The kernels read only the copy from then on, so the copy takes the
   // place of the rows in memory instead of adding to it.
   void Add(KernelLevel level, WeightMatrix* w, bool release_source = false);
-  size_t bytes() const { return bytes_; }
+  size_t bytes() const { return arena_.allocated(); }
 
  private:
-  std::vector<std::vector<uint8_t>> copies_;
-  size_t bytes_ = 0;
+  HugePageArena arena_;
 };
 
 class MatMul {
