@@ -270,6 +270,7 @@ int RunBenchCommand(const BenchArgs& args) {
   options.kv_f16 = args.kv_type == "f16";
   std::unique_ptr<Backend> backend;
   std::string kernels;
+  std::string cpu_isa;  // the avx2 level's instructions (PIPESHARD_CPU_ISA); empty at other levels
   if (device->kind == DeviceSpec::Kind::kCuda) {
     if (!options.kv_f16) return ReportError(Status::InvalidArgument("--kv-type f32: the CUDA backend keeps an F16 cache"));
     CudaBackendOptions cuda;
@@ -284,6 +285,11 @@ int RunBenchCommand(const BenchArgs& args) {
     auto created = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
     if (!created.ok()) return ReportError(created.status().WithContext(args.model));
     kernels = cpu::KernelLevelName((*created)->kernel_level());
+    // Which instructions the avx2 level runs (same bits either way; kernel_level.h).
+    if ((*created)->kernel_level() == cpu::KernelLevel::kAvx2) {
+      const Result<bool> vnni = cpu::UseAvx512Vnni();
+      cpu_isa = vnni.ok() && *vnni ? "avx512vnni" : "avx2";
+    }
     backend = std::move(*created);
   }
   const double load_seconds = SecondsSince(load_start);
@@ -366,6 +372,7 @@ int RunBenchCommand(const BenchArgs& args) {
     j["n_embd"] = config.n_embd;
     j["threads"] = options.threads;
     j["kernels"] = kernels;
+    if (!cpu_isa.empty()) j["cpu_isa"] = cpu_isa;
     j["reps"] = args.reps;
     j["prompt_tokens"] = args.prompt_tokens;
     j["decode_tokens"] = args.decode_tokens;
@@ -402,8 +409,9 @@ int RunBenchCommand(const BenchArgs& args) {
               facts.weight_type.c_str(), static_cast<long long>(config.n_layer),
               static_cast<long long>(config.n_embd), static_cast<double>(facts.size_bytes) / kMiB,
               static_cast<double>(facts.params) / 1e6);
+  const std::string kernels_shown = cpu_isa.empty() ? kernels : kernels + " (" + cpu_isa + " instructions)";
   std::printf("threads %d, kernels %s, ubatch %d, kv %s, reps %d, load %.2f s, peak RSS %.1f MiB\n", options.threads,
-              kernels.c_str(), args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
+              kernels_shown.c_str(), args.ubatch, args.kv_type.c_str(), args.reps, load_seconds, static_cast<double>(peak_rss) / kMiB);
   std::printf("%-8s %12s %12s %12s", "test", "tok/s", "min", "max");
   if (ref) {
     std::printf(" %12s %12s %12s %8s", "llama.cpp", "min", "max", "ratio");

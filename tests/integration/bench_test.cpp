@@ -43,6 +43,28 @@ TEST_F(BenchTest, JsonReportsSpeedsLoadAndMemory) {
   EXPECT_FALSE(j.contains("roofline_decode_tokens_per_s"));  // only with --roofline
 }
 
+// PIPESHARD_CPU_ISA picks the avx2 level's instructions: a bad value is bad input naming the
+// variable; avx2 and auto (AVX-512 VNNI where the CPU has it) give the same tokens, since the
+// VNNI tiles compute the same bits, on a q4_0 model (the type with VNNI tiles).
+TEST_F(BenchTest, CpuIsaVariableIsCheckedAndKeepsTheTokens) {
+  ExpectBadInput(RunProgram({"env", "PIPESHARD_CPU_ISA=avx1024", PipeshardBin(), "run", "--model", Tiny(), "--prompt",
+                             "hi", "-n", "2"}),
+                 "PIPESHARD_CPU_ISA=avx1024");
+  const std::string q4 = File("isa-q4_0.gguf");
+  const ProcessResult made = RunProgram({PipeshardBin(), "make-model", q4, "--dim", "256", "--layers", "2", "--heads",
+                                         "4", "--kv-heads", "2", "--ff", "512", "--type", "q4_0"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::vector<std::string> outs;
+  for (const char* isa : {"avx2", "auto"}) {
+    const ProcessResult r = RunProgram({"env", std::string("PIPESHARD_CPU_ISA=") + isa, "PIPESHARD_CPU_KERNELS=auto",
+                                        PipeshardBin(), "run", "--model", q4, "--prompt", "one two three four five six",
+                                        "-n", "12", "--temp", "0", "--ignore-eos", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << isa << ": " << r.err;
+    outs.push_back(nlohmann::json::parse(r.out)["tokens"].dump());
+  }
+  EXPECT_EQ(outs[0], outs[1]);
+}
+
 TEST_F(BenchTest, RooflineComparesDecodeWithBandwidth) {
   const ProcessResult r = RunProgram(Bench({"--json", "--roofline", "--kv-type", "f32"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;

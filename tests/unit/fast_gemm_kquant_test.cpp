@@ -150,7 +150,8 @@ TEST(FastGemmKQuantTest, OnlyKQuantTypesHaveAKernel) {
   SKIP_WITHOUT_AVX2();
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K}) {
     EXPECT_NE(FindScaleMinKGemmAvx2(t), nullptr) << TypeName(t);
-    EXPECT_EQ(FindFastGemm(t), FindScaleMinKGemmAvx2(t)) << TypeName(t);
+    const Result<bool> vnni = UseAvx512Vnni();
+    EXPECT_EQ(FindFastGemm(t), vnni.ok() && *vnni ? FindScaleMinKGemmVnni(t) : FindScaleMinKGemmAvx2(t)) << TypeName(t);
     EXPECT_EQ(FindQ6_KGemmAvx2(t), nullptr) << TypeName(t);
   }
   EXPECT_NE(FindScaleMinKGemmAvx2(GgmlType::Q4_K), FindScaleMinKGemmAvx2(GgmlType::Q5_K));
@@ -271,6 +272,47 @@ TEST(FastGemmKQuantTest, ScaleMinCopiesGiveTheRowsBits) {
                                                " random_bytes=" + std::to_string(random_bytes) +
                                                " n=" + std::to_string(n));
         }
+      }
+    }
+  }
+}
+
+// The q4_K and q5_K AVX-512 VNNI tiles give the AVX2 tiles' bits: fitted, random-byte and all-0xff
+// blocks (largest q, scales and mins), decode and prompt batch sizes around both tile widths, row
+// ranges that cut groups and a short last group.
+TEST(FastGemmKQuantTest, VnniTilesGiveTheAvx2Bits) {
+  SKIP_WITHOUT_AVX2();
+  if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 tiles are tested above";
+  std::mt19937 rng(23);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    const FastGemmKernel& avx2 = *FindScaleMinKGemmAvx2(type);
+    const FastGemmKernel& vnni = *FindScaleMinKGemmVnni(type);
+    for (int kind = 0; kind < 3; ++kind) {
+      const int64_t rows = 37, k = 512 + 256;
+      Weights w = kind == 0 ? FittedWeights(type, rows, k, rng) : RandomByteWeights(type, rows, k, rng);
+      if (kind == 2) {
+        std::memset(w.bytes.data(), 0xff, w.bytes.size());
+        for (size_t b = 0; b < w.bytes.size(); b += BlockBytes(type)) {
+          const uint16_t d = Fp32ToFp16(0.01f), dmin = Fp32ToFp16(0.02f);
+          std::memcpy(w.bytes.data() + b, &d, 2);
+          std::memcpy(w.bytes.data() + b + 2, &dmin, 2);
+        }
+        w.copy = test::KernelCopy(avx2, w.bytes.data(), w.row_bytes(), rows, k);
+      }
+      ASSERT_NE(w.copy.data(), nullptr);
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 13, 67}) {
+        std::vector<float> x = Activations(n, k, rng);
+        if (kind == 2) {
+          for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
+        }
+        const Prepared p(avx2, x, n, k);
+        std::vector<float> want(n * rows), got(n * rows, NAN);
+        RunGemm(avx2, w, p, 0, n, 0, rows, want.data(), rows);
+        for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 5}, {5, 8}, {8, 21}, {21, rows}}) {
+          RunGemm(vnni, w, p, 0, n, r0, r1, got.data(), rows);
+        }
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << TypeName(type) << " kind " << kind << " n " << n;
       }
     }
   }

@@ -408,6 +408,47 @@ TEST(LegacyQ4_0Test, ExtremeBlocksDoNotSaturate) {
   }
 }
 
+// Q4_0's AVX-512 VNNI tiles give the AVX2 tiles' bits (the same exact integer dot, the same float
+// steps): decode and prompt batch sizes around both tile widths, odd row ranges and a short last
+// group, random blocks and extreme ones (all-15 and all-0 nibbles against +-127).
+TEST(LegacyQ4_0Test, VnniTilesGiveTheAvx2Bits) {
+  SKIP_WITHOUT_AVX2();
+  if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 tiles are tested above";
+  const FastGemmKernel& avx2 = *FindQ4_0GemmAvx2(GgmlType::Q4_0);
+  const FastGemmKernel& vnni = *FindQ4_0GemmVnni(GgmlType::Q4_0);
+  std::mt19937 rng(12);
+  for (int64_t k : {32, 1024 + 32}) {
+    const int64_t rows = 37;
+    Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
+    for (bool extreme : {false, true}) {
+      if (extreme) {
+        for (int64_t r = 0; r < rows; ++r) {
+          auto* blocks = reinterpret_cast<block_q4_0*>(w.bytes.data() + r * w.row_bytes);
+          const uint8_t nibble = r % 3 == 0 ? 0 : 15;
+          for (int64_t b = 0; b < k / kQK; ++b) std::memset(blocks[b].qs, nibble | nibble << 4, kQK / 2);
+        }
+        w.copy = test::KernelCopy(avx2, w.bytes.data(), w.row_bytes, rows, k);
+      }
+      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.copy.data()};
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 13, 67}) {
+        std::vector<float> x = RandomActivations(n, k, rng);
+        if (extreme) {
+          for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
+        }
+        PreparedRows p(avx2, x, n, k);
+        std::vector<float> want(n * rows), got(n * rows, NAN);
+        test::RunFastGemm(avx2, view, p, 0, n, 0, rows, want.data(), rows);
+        for (int64_t r0 : {0, 5, 8, 21}) {
+          const int64_t r1 = r0 == 0 ? 5 : r0 == 5 ? 8 : r0 == 8 ? 21 : rows;
+          test::RunFastGemm(vnni, view, p, 0, n, r0, r1, got.data(), rows);
+        }
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << "k " << k << " n " << n << " extreme " << extreme;
+      }
+    }
+  }
+}
+
 TEST(LegacyQ8_0Test, WeightOfMinus128IsExact) {
   SKIP_WITHOUT_AVX2();
   // ggml's quantizer never writes -128, but a file may hold it; the sign trick must still be exact.

@@ -18,6 +18,38 @@ bool CpuHasAvx2Fma() {
 #endif
 }
 
+bool CpuHasAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  // As above, libgcc's checks include the OS saving the ZMM and mask registers.
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return CpuHasAvx2Fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+Result<bool> UseAvx512Vnni() {
+  static const Result<bool> use = []() -> Result<bool> {
+    const char* env = std::getenv(kCpuIsaEnv);
+    const std::string value = env == nullptr ? "" : env;
+    if (value.empty() || value == "auto") return CpuHasAvx512Vnni();
+    if (value == "avx2") return false;
+    if (value == "avx512vnni") {
+      if (!CpuHasAvx512Vnni()) {
+        return Status::Unsupported(std::string(kCpuIsaEnv) +
+                                   "=avx512vnni: this CPU lacks AVX-512 F/BW/VL/VNNI (use avx2 or auto)");
+      }
+      return true;
+    }
+    return Status::InvalidArgument(std::string(kCpuIsaEnv) + "=" + value + ": not one of avx2, avx512vnni, auto");
+  }();
+  return use;
+}
+
 const char* KernelLevelName(KernelLevel level) {
   switch (level) {
     case KernelLevel::kAuto:
@@ -52,10 +84,11 @@ Result<KernelLevel> ResolveKernelLevel(KernelLevel requested) {
     }
     level = *parsed;
   }
-  if (level == KernelLevel::kAuto) return CpuHasAvx2Fma() ? KernelLevel::kAvx2 : KernelLevel::kReference;
+  if (level == KernelLevel::kAuto) level = CpuHasAvx2Fma() ? KernelLevel::kAvx2 : KernelLevel::kReference;
   if (level == KernelLevel::kAvx2 && !CpuHasAvx2Fma()) {
     return Status::Unsupported("CPU kernel level avx2: this CPU lacks AVX2, FMA or F16C (use reference or scalar)");
   }
+  if (level == KernelLevel::kAvx2) PS_RETURN_IF_ERROR(UseAvx512Vnni().status());
   return level;
 }
 

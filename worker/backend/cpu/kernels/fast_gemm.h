@@ -14,7 +14,9 @@
 //     same instruction sequence per element as the full tiles);
 //   - no allocation, no locks; only reads W and the prepared rows, only writes its own y cells.
 // The AVX2 kernels carry __attribute__((target("avx2,fma,f16c"))) and are returned only when
-// CpuHasAvx2Fma(), so the build never assumes the build machine's CPU.
+// CpuHasAvx2Fma(), so the build never assumes the build machine's CPU. A kernel's AVX-512 VNNI
+// variant (target adds avx512f/bw/vl/vnni) is returned instead where UseAvx512Vnni() says so; it
+// keeps the same prepared rows, copy and per-element arithmetic, so it gives the same bits.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -62,8 +64,12 @@ const FastGemmKernel* FindFastGemm(GgmlType weight);
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight);
 // kernels/gemm_q4_0_avx2.cpp: Q4_0, from a copy interleaved in groups of 8 rows.
 const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight);
+// The same, with AVX-512 VNNI tiles (same file); call only when CpuHasAvx512Vnni().
+const FastGemmKernel* FindQ4_0GemmVnni(GgmlType weight);
 // kernels/gemm_scale_min_k_avx2.cpp: Q4_K and Q5_K, from copies interleaved in groups of 8 rows.
 const FastGemmKernel* FindScaleMinKGemmAvx2(GgmlType weight);
+// The same, with AVX-512 VNNI tiles (same file); call only when CpuHasAvx512Vnni().
+const FastGemmKernel* FindScaleMinKGemmVnni(GgmlType weight);
 // kernels/gemm_q6_k_avx2.cpp: Q6_K.
 const FastGemmKernel* FindQ6_KGemmAvx2(GgmlType weight);
 // kernels/gemm_float_avx2.cpp: F32, F16, BF16.

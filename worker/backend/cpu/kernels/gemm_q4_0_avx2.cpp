@@ -25,6 +25,14 @@
 // madd. Rows that are not in a whole group of the copy, and calls without a copy, take a per-row
 // path with the same integer dot and the same scalar steps, so the bits are the same.
 //
+// The AVX-512 VNNI tile (VnniTile, used where UseAvx512Vnni()) computes the same int32 dot with
+// vpdpbusd, which multiplies unsigned q by signed a and adds each lane's four products straight
+// into an int32 accumulator that starts at -8 * sum a: no int16 step, one instruction per 32-byte
+// vector instead of a maddubs and an add. The result is the same exact integer, then the same
+// float steps, so both tiles give the same bits. Each activation row keeps two int32 chains (low
+// and high nibbles) so that consecutive vpdpbusd do not wait on each other, and the 32 vector
+// registers of AVX-512 hold kVnniTileActs activation rows.
+//
 // Work order (row_groups_avx2.h): activation chunks that fit in L2 next to the weights being read;
 // inside a chunk each 8-row group is read block by block and multiplied with kTileActs activation
 // rows at a time. For decode (n = 1) that is one stream over the copy.
@@ -45,6 +53,8 @@
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_Q4_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define PS_Q4_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+#define PS_Q4_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace ps::cpu {
 
@@ -57,32 +67,44 @@ constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * (kQK / 2);
 // Activation rows per tile: with the accumulators and int16 sums of each row in registers, 4
 // leaves room for the weight vectors and temporaries in the 16 ymm registers.
 constexpr int kTileActs = 4;
+// The VNNI tile keeps 3 registers per activation row (a float accumulator, two int32 chains).
+constexpr int kVnniTileActs = 6;
 
-// y for one 8-row group x RN activation rows.
+// Zeroed accumulators and, for each of the tile's RN prepared rows, its values, scales and
+// integer block sums.
 template <int RN>
-PS_Q4_AVX2 void Tile(const row_groups::Tile& t) {
+PS_Q4_INLINE void ActRows(const row_groups::Tile& t, __m256* acc, const int8_t** aq, const float** ad,
+                          const int32_t** as) {
   const LegacyActLayout layout = LegacyActLayout::Of(t.blocks * kQK, /*with_sums=*/true);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[RN];
-  const int8_t* aq[RN];
-  const float* ad[RN];
-  const int32_t* as[RN];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int j = 0; j < RN; ++j) {
     acc[j] = _mm256_setzero_ps();
     aq[j] = reinterpret_cast<const int8_t*>(t.act + j * t.act_stride);
     ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + layout.scales_offset);
     as[j] = reinterpret_cast<const int32_t*>(t.act + j * t.act_stride + layout.sums_offset);
   }
+}
+
+// Decode reads the copy once, in order; ask for the block 8 ahead of blk.
+PS_Q4_INLINE void PrefetchAhead(const uint8_t* blk) {
+  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 64), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 128), _MM_HINT_T0);
+}
+
+// y for one 8-row group x RN activation rows.
+template <int RN>
+PS_Q4_AVX2 void Tile(const row_groups::Tile& t) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[RN];
+  const int8_t* aq[RN];
+  const float* ad[RN];
+  const int32_t* as[RN];
+  ActRows<RN>(t, acc, aq, ad, as);
   for (int64_t b = 0; b < t.blocks; ++b) {
     const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
-    if constexpr (RN == 1) {
-      // Decode reads the copy once, in order; ask for the block 8 ahead.
-      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 64), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 128), _MM_HINT_T0);
-    }
+    if constexpr (RN == 1) PrefetchAhead(blk);
     __m256i sum16[RN];
 #pragma GCC unroll 4
     for (int l = 0; l < 4; ++l) {
@@ -110,12 +132,59 @@ PS_Q4_AVX2 void Tile(const row_groups::Tile& t) {
   for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
 }
 
+// Tile<RN> with vpdpbusd (see the file comment): the same dot, the same float steps.
+template <int RN>
+PS_Q4_VNNI void VnniTile(const row_groups::Tile& t) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc[RN];
+  const int8_t* aq[RN];
+  const float* ad[RN];
+  const int32_t* as[RN];
+  ActRows<RN>(t, acc, aq, ad, as);
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+    if constexpr (RN == 1) PrefetchAhead(blk);
+    __m256i lo_dot[RN], hi_dot[RN];
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j) {
+      lo_dot[j] = _mm256_set1_epi32(-8 * as[j][b]);
+      hi_dot[j] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; ++l) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
+      const __m256i lo = _mm256_and_si256(raw, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+#pragma GCC unroll 8
+      for (int j = 0; j < RN; ++j) {
+        const int8_t* a = aq[j] + b * kQK;
+        lo_dot[j] = _mm256_dpbusd_epi32(lo_dot[j], lo, Broadcast4(a + 4 * l));
+        hi_dot[j] = _mm256_dpbusd_epi32(hi_dot[j], hi, Broadcast4(a + 16 + 4 * l));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j) {
+      const __m256i dot = _mm256_add_epi32(lo_dot[j], hi_dot[j]);
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(ad[j] + b));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+}
+
 template <int... J>
 constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
   return {&Tile<J + 1>...};
 }
-// kTiles[rn - 1]: the tile for rn activation rows.
+template <int... J>
+constexpr std::array<row_groups::TileFn, sizeof...(J)> VnniTileTable(std::integer_sequence<int, J...>) {
+  return {&VnniTile<J + 1>...};
+}
+// kTiles[rn - 1] / kVnniTiles[rn - 1]: the tile for rn activation rows.
 constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kTileActs>());
+constexpr auto kVnniTiles = VnniTileTable(std::make_integer_sequence<int, kVnniTileActs>());
 
 // One output element from the GGUF row, with the tile's integer dot and scalar steps.
 PS_Q4_AVX2 float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t* as, int64_t blocks) {
@@ -149,23 +218,31 @@ void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8
                         });
 }
 
-PS_Q4_AVX2 void Gemm(const FastGemmArgs& a) {
+// Either tile table over the copy; rows outside whole groups take RowDot (same bits).
+template <int kActs>
+PS_Q4_AVX2 void RunTiles(const FastGemmArgs& a, const std::array<row_groups::TileFn, kActs>& tiles) {
   const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/true);
-  row_groups::Run<kTileActs>(a, layout.blocks, kGroupBlockBytes, kTiles, [&](int64_t i, int64_t r) {
+  row_groups::Run<kActs>(a, layout.blocks, kGroupBlockBytes, tiles, [&](int64_t i, int64_t r) {
     const uint8_t* act = a.act + static_cast<size_t>(i) * a.act_stride;
     return RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, reinterpret_cast<const int8_t*>(act),
                   reinterpret_cast<const float*>(act + layout.scales_offset),
                   reinterpret_cast<const int32_t*>(act + layout.sums_offset), layout.blocks);
   });
 }
+void Gemm(const FastGemmArgs& a) { RunTiles<kTileActs>(a, kTiles); }
+void VnniGemm(const FastGemmArgs& a) { RunTiles<kVnniTileActs>(a, kVnniTiles); }
 
 size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/true).bytes; }
 void Prepare(const float* x, void* dst, int64_t k) { PrepareLegacyActAvx2(x, dst, k, LegacyActSums::kInteger); }
 
 constexpr FastGemmKernel kKernel = {&PreparedBytes, &Prepare, &Gemm, &RepackedBytes, &Repack};
+constexpr FastGemmKernel kVnniKernel = {&PreparedBytes, &Prepare, &VnniGemm, &RepackedBytes, &Repack};
 
 }  // namespace
 
 const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight) { return weight == GgmlType::Q4_0 ? &kKernel : nullptr; }
+const FastGemmKernel* FindQ4_0GemmVnni(GgmlType weight) {
+  return weight == GgmlType::Q4_0 ? &kVnniKernel : nullptr;
+}
 
 }  // namespace ps::cpu

@@ -33,6 +33,10 @@
 // 63 * 8 * 32 * 31 * 127 < 2^31. Rows outside whole groups of the copy, and calls without a copy,
 // take a per-row path with the same integers and scalar steps: the same bits.
 //
+// The AVX-512 VNNI tile (VnniTile, used where UseAvx512Vnni()) sums each sub-block's products in
+// int32 with vpdpbusd (unsigned q times signed a, four per lane straight into an int32) and
+// multiplies by the scale once per sub-block: the same exact sum and min, so the same bits.
+//
 // Work order (row_groups_avx2.h): activation chunks that fit in L2 next to the weights being read;
 // inside a chunk each 8-row group is read super-block by super-block and multiplied with
 // kTileActs activation rows at a time. For decode (n = 1) that is one stream over the copy.
@@ -55,6 +59,7 @@
 
 #define PS_KSM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define PS_KSM_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+#define PS_KSM_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace ps::cpu {
 
@@ -72,6 +77,9 @@ constexpr size_t kQhOffset = kQsOffset + kGroupRows * (kQK_K / 2);
 // vectors pass through. 2 measured ahead of 3 and 4, which spill (single-thread prompt GEMM,
 // fastest of 15 runs: about 130, 125 and 120 GOPS for q4_K on the Zen 3 dev VM).
 constexpr int kTileActs = 2;
+// The VNNI tile keeps 3 registers per activation row (two int32 chains and the accumulator) in
+// AVX-512's 32.
+constexpr int kVnniTileActs = 4;
 
 // The two types' differences: the GGUF block, whether a fifth bit plane follows qs in the copy,
 // and how many maddubs results an int16 sum can take.
@@ -113,13 +121,48 @@ PS_KSM_INLINE __m256i FifthBit(__m256i v, int bit) {
   return _mm256_and_si256(at4, _mm256_set1_epi8(0x10));
 }
 
+// The q of elements 64p + 32 half + 4v .. + 3 of the group's 8 rows (sub-block 2p + half), one
+// row per 32-bit lane: a nibble of qs, and for q5_K the fifth bit from qh.
+template <typename T>
+PS_KSM_INLINE __m256i GroupQ(const uint8_t* blk, int p, int half, int v) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQsOffset + 32 * (8 * p + v)));
+  __m256i q = half == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+  if constexpr (T::kFifthBit) {
+    const __m256i qh = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQhOffset + 32 * v));
+    q = _mm256_or_si256(q, FifthBit(qh, 2 * p + half));
+  }
+  return q;
+}
+
+// The end of a super-block for RN activation rows, shared by both tiles: the mins' int32 term and
+// the two FMAs into each row's accumulator (see Numerics in the file comment).
+template <int RN>
+PS_KSM_INLINE void FinishBlock(const uint8_t* blk, const KQuantActBlock* const* act, int64_t b, const __m256i* sum,
+                               __m256* acc) {
+  const __m256i pick_pair = PickControl(0, 8);
+  __m256i mins[4];
+#pragma GCC unroll 4
+  for (int p = 0; p < 4; ++p) mins[p] = _mm256_shuffle_epi8(Load16Twice(blk + kMinsOffset + 16 * p), pick_pair);
+  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+  const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kDminOffset)));
+#pragma GCC unroll 8
+  for (int c = 0; c < RN; ++c) {
+    const int16_t* sub_sums = act[c][b].sub_sums;
+    __m256i min = _mm256_madd_epi16(mins[0], Broadcast4(sub_sums));
+#pragma GCC unroll 3
+    for (int p = 1; p < 4; ++p) min = _mm256_add_epi32(min, _mm256_madd_epi16(mins[p], Broadcast4(sub_sums + 2 * p)));
+    const __m256 da = _mm256_broadcast_ss(&act[c][b].d);
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_mul_ps(d, da), acc[c]);
+    acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min), _mm256_mul_ps(dmin, da), acc[c]);
+  }
+}
+
 // y for one 8-row group x RN activation rows.
 template <typename T, int RN>
 PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i pick_low = PickControl(0, 0);
   const __m256i pick_high = PickControl(8, 8);
-  const __m256i pick_pair = PickControl(0, 8);
   __m256 acc[RN];
   const KQuantActBlock* act[RN];
 #pragma GCC unroll 4
@@ -139,13 +182,7 @@ PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
         __m256i sum16[RN];
 #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v) {
-          const __m256i raw =
-              _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQsOffset + 32 * (8 * p + v)));
-          __m256i q = half == 0 ? _mm256_and_si256(raw, low4) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-          if constexpr (T::kFifthBit) {
-            const __m256i qh = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQhOffset + 32 * v));
-            q = _mm256_or_si256(q, FifthBit(qh, 2 * p + half));
-          }
+          const __m256i q = GroupQ<T>(blk, p, half, v);
 #pragma GCC unroll 4
           for (int c = 0; c < RN; ++c) {
             const __m256i prod = _mm256_maddubs_epi16(q, Broadcast4(act[c][b].q + 64 * p + 32 * half + 4 * v));
@@ -161,23 +198,54 @@ PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
         }
       }
     }
-    __m256i mins[4];
-#pragma GCC unroll 4
-    for (int p = 0; p < 4; ++p) mins[p] = _mm256_shuffle_epi8(Load16Twice(blk + kMinsOffset + 16 * p), pick_pair);
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kDminOffset)));
-#pragma GCC unroll 4
-    for (int c = 0; c < RN; ++c) {
-      const int16_t* sub_sums = act[c][b].sub_sums;
-      __m256i min = _mm256_madd_epi16(mins[0], Broadcast4(sub_sums));
-#pragma GCC unroll 3
-      for (int p = 1; p < 4; ++p) min = _mm256_add_epi32(min, _mm256_madd_epi16(mins[p], Broadcast4(sub_sums + 2 * p)));
-      const __m256 da = _mm256_broadcast_ss(&act[c][b].d);
-      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_mul_ps(d, da), acc[c]);
-      acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min), _mm256_mul_ps(dmin, da), acc[c]);
-    }
+    FinishBlock<RN>(blk, act, b, sum, acc);
   }
 #pragma GCC unroll 4
+  for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
+}
+
+// Tile<T, RN> with vpdpbusd (see the file comment): each sub-block's dot is summed in int32
+// straight away (two chains per activation row), then multiplied by the scale; the same exact
+// integers, then FinishBlock's float steps, so the same bits.
+template <typename T, int RN>
+PS_KSM_VNNI void VnniTile(const row_groups::Tile& t) {
+  __m256 acc[RN];
+  const KQuantActBlock* act[RN];
+#pragma GCC unroll 8
+  for (int c = 0; c < RN; ++c) {
+    acc[c] = _mm256_setzero_ps();
+    act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
+  }
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    const uint8_t* blk = t.w + static_cast<size_t>(b) * T::kGroupBlockBytes;
+    __m256i sum[RN];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        // Sub-block 2p + half's 8 scales, one per row, as int32.
+        const __m256i scale = _mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kScalesOffset + 16 * p + 8 * half)));
+        __m256i dot[2][RN];
+#pragma GCC unroll 8
+        for (int v = 0; v < 8; ++v) {
+          const __m256i q = GroupQ<T>(blk, p, half, v);
+#pragma GCC unroll 8
+          for (int c = 0; c < RN; ++c) {
+            const __m256i a = Broadcast4(act[c][b].q + 64 * p + 32 * half + 4 * v);
+            dot[v % 2][c] = _mm256_dpbusd_epi32(v < 2 ? _mm256_setzero_si256() : dot[v % 2][c], q, a);
+          }
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < RN; ++c) {
+          const __m256i scaled = _mm256_mullo_epi32(_mm256_add_epi32(dot[0][c], dot[1][c]), scale);
+          sum[c] = p == 0 && half == 0 ? scaled : _mm256_add_epi32(sum[c], scaled);
+        }
+      }
+    }
+    FinishBlock<RN>(blk, act, b, sum, acc);
+  }
+#pragma GCC unroll 8
   for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
 }
 
@@ -185,9 +253,15 @@ template <typename T, int... J>
 constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
   return {&Tile<T, J + 1>...};
 }
-// kTiles<T>[rn - 1]: the tile for rn activation rows.
+template <typename T, int... J>
+constexpr std::array<row_groups::TileFn, sizeof...(J)> VnniTileTable(std::integer_sequence<int, J...>) {
+  return {&VnniTile<T, J + 1>...};
+}
+// kTiles<T>[rn - 1] / kVnniTiles<T>[rn - 1]: the tile for rn activation rows.
 template <typename T>
 constexpr auto kTiles = TileTable<T>(std::make_integer_sequence<int, kTileActs>());
+template <typename T>
+constexpr auto kVnniTiles = VnniTileTable<T>(std::make_integer_sequence<int, kVnniTileActs>());
 
 // One output element from the GGUF row, with the tile's integers and scalar steps.
 template <typename T>
@@ -244,18 +318,30 @@ void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8
                         });
 }
 
-template <typename T>
-PS_KSM_AVX2 void Gemm(const FastGemmArgs& a) {
+// Either tile table over the copy; rows outside whole groups take RowDot (same bits).
+template <typename T, int kActs>
+PS_KSM_AVX2 void RunTiles(const FastGemmArgs& a, const std::array<row_groups::TileFn, kActs>& tiles) {
   const int64_t blocks = a.k / kQK_K;
-  row_groups::Run<kTileActs>(a, blocks, T::kGroupBlockBytes, kTiles<T>, [&](int64_t i, int64_t r) {
+  row_groups::Run<kActs>(a, blocks, T::kGroupBlockBytes, tiles, [&](int64_t i, int64_t r) {
     return RowDot<T>(a.w + static_cast<size_t>(r) * a.w_row_bytes,
                      reinterpret_cast<const KQuantActBlock*>(a.act + static_cast<size_t>(i) * a.act_stride), blocks);
   });
+}
+template <typename T>
+void Gemm(const FastGemmArgs& a) {
+  RunTiles<T, kTileActs>(a, kTiles<T>);
+}
+template <typename T>
+void VnniGemm(const FastGemmArgs& a) {
+  RunTiles<T, kVnniTileActs>(a, kVnniTiles<T>);
 }
 
 template <typename T>
 constexpr FastGemmKernel kKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &Gemm<T>, &RepackedBytes<T>,
                                     &Repack<T>};
+template <typename T>
+constexpr FastGemmKernel kVnniKernel = {&KQuantActRowBytes, &PrepareKQuantActAvx2, &VnniGemm<T>, &RepackedBytes<T>,
+                                        &Repack<T>};
 
 }  // namespace
 
@@ -265,6 +351,17 @@ const FastGemmKernel* FindScaleMinKGemmAvx2(GgmlType weight) {
       return &kKernel<Q4K>;
     case GgmlType::Q5_K:
       return &kKernel<Q5K>;
+    default:
+      return nullptr;
+  }
+}
+
+const FastGemmKernel* FindScaleMinKGemmVnni(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::Q4_K:
+      return &kVnniKernel<Q4K>;
+    case GgmlType::Q5_K:
+      return &kVnniKernel<Q5K>;
     default:
       return nullptr;
   }
