@@ -449,6 +449,45 @@ TEST(LegacyQ4_0Test, VnniTilesGiveTheAvx2Bits) {
   }
 }
 
+// Q8_0's AVX-512 VNNI kernel gives the AVX2 kernel's bits: random blocks and blocks of -128 and
+// 127 against +-127, batch sizes around the tile (odd ones end on the AVX2 tiles), odd row ranges.
+TEST(LegacyQ8_0Test, VnniKernelGivesTheAvx2Bits) {
+  SKIP_WITHOUT_AVX2();
+  if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 kernel is tested above";
+  const FastGemmKernel& avx2 = *FindLegacyGemmAvx2(GgmlType::Q8_0);
+  const FastGemmKernel& vnni = *FindQ8_0GemmVnni(GgmlType::Q8_0);
+  std::mt19937 rng(14);
+  for (int64_t k : {32, 1024 + 32}) {
+    const int64_t rows = 37;
+    Weights w = RandomWeights(GgmlType::Q8_0, rows, k, rng);
+    for (bool extreme : {false, true}) {
+      if (extreme) {
+        for (int64_t r = 0; r < rows; ++r) {
+          auto* blocks = reinterpret_cast<block_q8_0*>(w.bytes.data() + r * w.row_bytes);
+          for (int64_t b = 0; b < k / kQK; ++b) {
+            for (int e = 0; e < kQK; ++e) blocks[b].qs[e] = static_cast<int8_t>((r + e) % 2 == 0 ? -128 : 127);
+          }
+        }
+      }
+      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, nullptr};
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 13, 67}) {
+        std::vector<float> x = RandomActivations(n, k, rng);
+        if (extreme) {
+          for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
+        }
+        PreparedRows p(avx2, x, n, k);
+        std::vector<float> want(n * rows), got(n * rows, NAN);
+        test::RunFastGemm(avx2, view, p, 0, n, 0, rows, want.data(), rows);
+        for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 5}, {5, 8}, {8, 21}, {21, rows}}) {
+          test::RunFastGemm(vnni, view, p, 0, n, r0, r1, got.data(), rows);
+        }
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << "k " << k << " n " << n << " extreme " << extreme;
+      }
+    }
+  }
+}
+
 TEST(LegacyQ8_0Test, WeightOfMinus128IsExact) {
   SKIP_WITHOUT_AVX2();
   // ggml's quantizer never writes -128, but a file may hold it; the sign trick must still be exact.

@@ -10,6 +10,7 @@ const FastGemmKernel* FindFastGemm(GgmlType weight) {
   // caller with a bad value gets the AVX2 kernels.
   const Result<bool> vnni = UseAvx512Vnni();
   if (vnni.ok() && *vnni) {
+    if (const FastGemmKernel* k = FindQ8_0GemmVnni(weight)) return k;
     if (const FastGemmKernel* k = FindQ4_0GemmVnni(weight)) return k;
     if (const FastGemmKernel* k = FindScaleMinKGemmVnni(weight)) return k;
   }
