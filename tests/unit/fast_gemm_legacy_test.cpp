@@ -294,27 +294,29 @@ TEST_P(LegacyGemmTest, MatMulAvx2AgreesWithReference) {
   }
 }
 
-// Q4_0's load-time copy (FastGemmKernel::repack, groups of 8 rows) gives the bits of the per-row
+// The Q4_0 and Q8_0 load-time copies (FastGemmKernel::repack, groups of 8 rows) give the bits of the per-row
 // path that reads the GGUF rows, for row counts that leave a short last group, row ranges that
 // start and end inside a group, and decode and prompt batch sizes; through MatMul too, with
 // RepackedWeights.
-TEST(LegacyQ4_0Test, RepackedCopyGivesTheInPlaceBits) {
+TEST(LegacyRowGroupsTest, RepackedCopyGivesTheInPlaceBits) {
   SKIP_WITHOUT_AVX2();
-  const FastGemmKernel& kernel = *FindFastGemm(GgmlType::Q4_0);
-  ASSERT_NE(kernel.repack, nullptr);
   std::mt19937 rng(8);
-  for (int64_t k : {32, 1024 + 32}) {
+  for (const auto& [type, k] : {std::pair{GgmlType::Q4_0, int64_t{32}}, {GgmlType::Q4_0, int64_t{1024 + 32}},
+                                {GgmlType::Q8_0, int64_t{32}}, {GgmlType::Q8_0, int64_t{1024 + 32}}}) {
+    const FastGemmKernel& kernel = *FindFastGemm(type);
+    ASSERT_NE(kernel.repack, nullptr);
     const int64_t rows = 37;
-    const Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
+    const Weights w = RandomWeights(type, rows, k, rng);
     for (int64_t n : {1, 2, 3, 4, 5, 67}) {
       const std::vector<float> x = RandomActivations(n, k, rng);
       PreparedRows p(kernel, x, n, k);
       test::ExpectCopyGivesTheRowsBits(kernel, {w.bytes.data(), w.row_bytes, rows, k, w.copy.data()}, p, n,
-                                       "k " + std::to_string(k) + " n " + std::to_string(n));
+                                       std::string(TypeName(type)) + " k " + std::to_string(k) + " n " +
+                                           std::to_string(n));
     }
     // MatMul with and without the copy.
     WeightMatrix plain;
-    plain.type = GgmlType::Q4_0;
+    plain.type = type;
     plain.data = w.bytes.data();
     plain.cols = k;
     plain.rows = rows;
@@ -408,81 +410,53 @@ TEST(LegacyQ4_0Test, ExtremeBlocksDoNotSaturate) {
   }
 }
 
-// Q4_0's AVX-512 VNNI tiles give the AVX2 tiles' bits (the same exact integer dot, the same float
-// steps): decode and prompt batch sizes around both tile widths, odd row ranges and a short last
-// group, random blocks and extreme ones (all-15 and all-0 nibbles against +-127).
-TEST(LegacyQ4_0Test, VnniTilesGiveTheAvx2Bits) {
+// The AVX-512 VNNI tiles of Q4_0 and Q8_0 give their AVX2 tiles' bits (the same exact integer
+// dot, the same float steps): decode and prompt batch sizes around both tile widths, odd row
+// ranges and a short last group, random blocks and extreme ones (Q4_0: all-15 and all-0 nibbles;
+// Q8_0: -128 and 127) against +-127.
+TEST(LegacyRowGroupsTest, VnniTilesGiveTheAvx2Bits) {
   SKIP_WITHOUT_AVX2();
   if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 tiles are tested above";
-  const FastGemmKernel& avx2 = *FindQ4_0GemmAvx2(GgmlType::Q4_0);
-  const FastGemmKernel& vnni = *FindQ4_0GemmVnni(GgmlType::Q4_0);
   std::mt19937 rng(12);
-  for (int64_t k : {32, 1024 + 32}) {
-    const int64_t rows = 37;
-    Weights w = RandomWeights(GgmlType::Q4_0, rows, k, rng);
-    for (bool extreme : {false, true}) {
-      if (extreme) {
-        for (int64_t r = 0; r < rows; ++r) {
-          auto* blocks = reinterpret_cast<block_q4_0*>(w.bytes.data() + r * w.row_bytes);
-          const uint8_t nibble = r % 3 == 0 ? 0 : 15;
-          for (int64_t b = 0; b < k / kQK; ++b) std::memset(blocks[b].qs, nibble | nibble << 4, kQK / 2);
-        }
-        w.copy = test::KernelCopy(avx2, w.bytes.data(), w.row_bytes, rows, k);
-      }
-      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.copy.data()};
-      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 13, 67}) {
-        std::vector<float> x = RandomActivations(n, k, rng);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    const bool q8 = type == GgmlType::Q8_0;
+    const FastGemmKernel& avx2 = *(q8 ? FindQ8_0GemmAvx2(type) : FindQ4_0GemmAvx2(type));
+    const FastGemmKernel& vnni = *(q8 ? FindQ8_0GemmVnni(type) : FindQ4_0GemmVnni(type));
+    for (int64_t k : {32, 1024 + 32}) {
+      const int64_t rows = 37;
+      Weights w = RandomWeights(type, rows, k, rng);
+      for (bool extreme : {false, true}) {
         if (extreme) {
-          for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
-        }
-        PreparedRows p(avx2, x, n, k);
-        std::vector<float> want(n * rows), got(n * rows, NAN);
-        test::RunFastGemm(avx2, view, p, 0, n, 0, rows, want.data(), rows);
-        for (int64_t r0 : {0, 5, 8, 21}) {
-          const int64_t r1 = r0 == 0 ? 5 : r0 == 5 ? 8 : r0 == 8 ? 21 : rows;
-          test::RunFastGemm(vnni, view, p, 0, n, r0, r1, got.data(), rows);
-        }
-        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-            << "k " << k << " n " << n << " extreme " << extreme;
-      }
-    }
-  }
-}
-
-// Q8_0's AVX-512 VNNI kernel gives the AVX2 kernel's bits: random blocks and blocks of -128 and
-// 127 against +-127, batch sizes around the tile (odd ones end on the AVX2 tiles), odd row ranges.
-TEST(LegacyQ8_0Test, VnniKernelGivesTheAvx2Bits) {
-  SKIP_WITHOUT_AVX2();
-  if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 kernel is tested above";
-  const FastGemmKernel& avx2 = *FindLegacyGemmAvx2(GgmlType::Q8_0);
-  const FastGemmKernel& vnni = *FindQ8_0GemmVnni(GgmlType::Q8_0);
-  std::mt19937 rng(14);
-  for (int64_t k : {32, 1024 + 32}) {
-    const int64_t rows = 37;
-    Weights w = RandomWeights(GgmlType::Q8_0, rows, k, rng);
-    for (bool extreme : {false, true}) {
-      if (extreme) {
-        for (int64_t r = 0; r < rows; ++r) {
-          auto* blocks = reinterpret_cast<block_q8_0*>(w.bytes.data() + r * w.row_bytes);
-          for (int64_t b = 0; b < k / kQK; ++b) {
-            for (int e = 0; e < kQK; ++e) blocks[b].qs[e] = static_cast<int8_t>((r + e) % 2 == 0 ? -128 : 127);
+          for (int64_t r = 0; r < rows; ++r) {
+            uint8_t* row = w.bytes.data() + r * w.row_bytes;
+            for (int64_t b = 0; b < k / kQK; ++b) {
+              if (q8) {
+                auto* blk = reinterpret_cast<block_q8_0*>(row) + b;
+                for (int e = 0; e < kQK; ++e) blk->qs[e] = static_cast<int8_t>((r + e) % 2 == 0 ? -128 : 127);
+              } else {
+                const uint8_t nibble = r % 3 == 0 ? 0 : 15;
+                std::memset(reinterpret_cast<block_q4_0*>(row)[b].qs, nibble | nibble << 4, kQK / 2);
+              }
+            }
           }
+          w.copy = test::KernelCopy(avx2, w.bytes.data(), w.row_bytes, rows, k);
         }
-      }
-      const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, nullptr};
-      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 13, 67}) {
-        std::vector<float> x = RandomActivations(n, k, rng);
-        if (extreme) {
-          for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
+        const test::GemmWeights view{w.bytes.data(), w.row_bytes, rows, k, w.copy.data()};
+        ASSERT_NE(view.repacked, nullptr);
+        for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 13, 67}) {
+          std::vector<float> x = RandomActivations(n, k, rng);
+          if (extreme) {
+            for (float& v : x) v = v < 0 ? -1.0f : 1.0f;
+          }
+          PreparedRows p(avx2, x, n, k);
+          std::vector<float> want(n * rows), got(n * rows, NAN);
+          test::RunFastGemm(avx2, view, p, 0, n, 0, rows, want.data(), rows);
+          for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 5}, {5, 8}, {8, 21}, {21, rows}}) {
+            test::RunFastGemm(vnni, view, p, 0, n, r0, r1, got.data(), rows);
+          }
+          EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+              << TypeName(type) << " k " << k << " n " << n << " extreme " << extreme;
         }
-        PreparedRows p(avx2, x, n, k);
-        std::vector<float> want(n * rows), got(n * rows, NAN);
-        test::RunFastGemm(avx2, view, p, 0, n, 0, rows, want.data(), rows);
-        for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 5}, {5, 8}, {8, 21}, {21, rows}}) {
-          test::RunFastGemm(vnni, view, p, 0, n, r0, r1, got.data(), rows);
-        }
-        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-            << "k " << k << " n " << n << " extreme " << extreme;
       }
     }
   }

@@ -46,7 +46,7 @@ TEST(HugePageArenaTest, AllocationsAreAlignedZeroedAndDisjoint) {
   EXPECT_GT(moved.allocated(), 0u);
 }
 
-// At the fast level a matrix without a repacked layout (q8_0 here) is copied into the arena: its
+// At the fast level a matrix without a repacked layout (f16 here) is copied into the arena: its
 // data moves, its bytes and products stay. At the reference levels nothing is copied.
 TEST(HugePageArenaTest, PlainCopiesKeepTheRowsAndTheProducts) {
   if (!CpuHasAvx2Fma()) GTEST_SKIP() << "needs AVX2/FMA/F16C for the fast level";
@@ -55,12 +55,12 @@ TEST(HugePageArenaTest, PlainCopiesKeepTheRowsAndTheProducts) {
   const int64_t rows = 19, k = 96;
   std::vector<float> values(rows * k);
   for (float& v : values) v = dist(rng);
-  const Result<size_t> row_bytes = RowBytes(GgmlType::Q8_0, k);
+  const Result<size_t> row_bytes = RowBytes(GgmlType::F16, k);
   ASSERT_TRUE(row_bytes.ok());
   std::vector<uint8_t> bytes(*row_bytes * rows);
-  QuantizeRow(GgmlType::Q8_0, values.data(), bytes.data(), rows * k);
+  QuantizeRow(GgmlType::F16, values.data(), bytes.data(), rows * k);
   WeightMatrix original;
-  original.type = GgmlType::Q8_0;
+  original.type = GgmlType::F16;
   original.data = bytes.data();
   original.cols = k;
   original.rows = rows;

@@ -60,9 +60,11 @@ struct FastGemmKernel {
 const FastGemmKernel* FindFastGemm(GgmlType weight);
 
 // Per-family lookups behind FindFastGemm; each returns nullptr for types it does not handle.
-// kernels/gemm_legacy_avx2.cpp: Q8_0, Q5_0 and Q4_1.
+// kernels/gemm_legacy_avx2.cpp: Q5_0 and Q4_1.
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight);
-// kernels/gemm_q8_0_vnni.cpp: Q8_0 with AVX-512 VNNI; call only when CpuHasAvx512Vnni().
+// kernels/gemm_q8_0_avx2.cpp: Q8_0, from a copy interleaved in groups of 8 rows.
+const FastGemmKernel* FindQ8_0GemmAvx2(GgmlType weight);
+// The same, with AVX-512 VNNI tiles (same file); call only when CpuHasAvx512Vnni().
 const FastGemmKernel* FindQ8_0GemmVnni(GgmlType weight);
 // kernels/gemm_q4_0_avx2.cpp: Q4_0, from a copy interleaved in groups of 8 rows.
 const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight);

@@ -1,5 +1,6 @@
-// Fast AVX2 products of the legacy quant types Q8_0, Q5_0 and Q4_1 with activations prepared by
-// PrepareLegacyActAvx2 (legacy_act_avx2.h). Q4_0 has its own kernel (gemm_q4_0_avx2.cpp).
+// Fast AVX2 products of the legacy quant types Q5_0 and Q4_1 with activations prepared by
+// PrepareLegacyActAvx2 (legacy_act_avx2.h). Q8_0 and Q4_0 have their own kernels, on copies
+// interleaved in groups of 8 rows (gemm_q8_0_avx2.cpp, gemm_q4_0_avx2.cpp).
 //
 // Numerics, the same for every output element whatever the tile it falls in (fast_gemm.h):
 //   acc = 0 (8 floats)
@@ -7,8 +8,6 @@
 //     lanes = 8 int32, lane l = sum of w[e] * a[e] over the block's elements 4l .. 4l + 3 (exact)
 //     acc   = fma(float(lanes), broadcast(dw[b] * da[b]), acc)     (dw: the weight's fp16 scale)
 //   y = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))
-// The int8 dot uses the sign trick: maddubs(|w|, sign(a, w)) multiplies unsigned |w| by a with
-// w's sign, exact because a is never -128 (the preparer clamps) and |w| <= 128.
 // The affine types Q4_1 (x = dw * q + m, q in [0, 15]) and Q5_0 (m = -16 * dw) multiply the
 // unsigned q directly, and the offset term m * (da * sum a) goes into a separate float chain per
 // element, one FMA per block in block order (m[b] * s[b], s from the prepared row), added last:
@@ -74,20 +73,12 @@ PS_GEMM_INLINE __m256i Nibbles(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
-// Weight formats: block size in bytes, the block's 32 values (signed bytes; for the affine Q4_1
-// unsigned, with the offset m as a second fp16 after the scale).
-struct Q8_0Weights {
-  static constexpr size_t kBlockBytes = sizeof(block_q8_0);
-  static constexpr bool kAffine = false;
-  PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Load32(blk + offsetof(block_q8_0, qs)); }
-};
-
+// Weight formats: block size in bytes, the block's 32 unsigned values, the offset per block.
 // Q5_0 (x = dw * (q - 16), q in [0, 31]) runs as an affine type: the unsigned q multiply directly
 // (no sign trick, a third fewer vector operations per block), and the -16 goes into the offset
 // chain as m = -16 * dw.
 struct Q5_0Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q5_0);
-  static constexpr bool kAffine = true;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128 dw, const uint8_t*, size_t) {
     return _mm_mul_ps(dw, _mm_set1_ps(-16.0f));
@@ -107,7 +98,6 @@ struct Q5_0Weights {
 
 struct Q4_1Weights {
   static constexpr size_t kBlockBytes = sizeof(block_q4_1);
-  static constexpr bool kAffine = true;
   template <int RM>
   PS_GEMM_INLINE static __m128 Offsets(__m128, const uint8_t* blk0, size_t row_bytes) {
     return BlockHalves<RM>(blk0 + offsetof(block_q4_1, m), row_bytes);
@@ -115,17 +105,9 @@ struct Q4_1Weights {
   PS_GEMM_INLINE static __m256i Values(const uint8_t* blk) { return Nibbles(blk + offsetof(block_q4_1, qs)); }
 };
 
-// The 8 int32 lane sums of one block's products (see the file comment). For the symmetric types
-// w_abs = |w|; for Q4_1 w itself is unsigned (q <= 15) and w_abs is unused.
-template <typename W>
-PS_GEMM_INLINE __m256i BlockLanes(__m256i w_abs, __m256i w, const int8_t* a) {
-  __m256i prod16;
-  if constexpr (W::kAffine) {
-    prod16 = _mm256_maddubs_epi16(w, Load32(a));
-  } else {
-    prod16 = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(Load32(a), w));
-  }
-  return _mm256_madd_epi16(prod16, _mm256_set1_epi16(1));
+// The 8 int32 lane sums of one block's products (see the file comment).
+PS_GEMM_INLINE __m256i BlockLanes(__m256i w, const int8_t* a) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w, Load32(a)), _mm256_set1_epi16(1));
 }
 
 // Everything a tile needs to find its operands.
@@ -173,7 +155,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t w_off = static_cast<size_t>(b) * W::kBlockBytes;
     if constexpr (RN == 1) {
-      // Decode streams the weights once, RM short rows at a time (a 1024-wide Q8_0 row is 17
+      // Decode streams the weights once, RM short rows at a time (a 1024-wide Q5_0 row is 11
       // cache lines), too short for the hardware prefetcher to ramp up; so fetch the next
       // tile's rows, which follow this tile's in memory, at the pace this tile reads its own.
       const uint8_t* next = w0 + RM * w_row_bytes + static_cast<size_t>(b) * RM * W::kBlockBytes;
@@ -183,18 +165,15 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
     const __m128 dw = BlockHalves<RM>(w0 + w_off, w_row_bytes);
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) _mm_store_ps(scale[j], _mm_mul_ps(dw, _mm_broadcast_ss(ad[j] + b)));
-    if constexpr (W::kAffine) {
-      const __m128 m = W::template Offsets<RM>(dw, w0 + w_off, w_row_bytes);
+    const __m128 m = W::template Offsets<RM>(dw, w0 + w_off, w_row_bytes);
 #pragma GCC unroll 4
-      for (int j = 0; j < RN; ++j) offsets[j] = _mm_fmadd_ps(m, _mm_broadcast_ss(as[j] + b), offsets[j]);
-    }
+    for (int j = 0; j < RN; ++j) offsets[j] = _mm_fmadd_ps(m, _mm_broadcast_ss(as[j] + b), offsets[j]);
 #pragma GCC unroll 4
     for (int i = 0; i < RM; ++i) {
       const __m256i w = W::Values(w0 + i * w_row_bytes + w_off);
-      const __m256i w_abs = W::kAffine ? w : _mm256_sign_epi8(w, w);
 #pragma GCC unroll 4
       for (int j = 0; j < RN; ++j) {
-        const __m256i lanes = BlockLanes<W>(w_abs, w, aq[j] + b * kQK);
+        const __m256i lanes = BlockLanes(w, aq[j] + b * kQK);
         acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(&scale[j][i]), acc[i][j]);
       }
     }
@@ -206,7 +185,7 @@ PS_GEMM_AVX2 void Tile(const TileArgs& t) {
 #pragma GCC unroll 4
     for (int i = 0; i < RM; ++i) {
       const float sum = simd::Hsum(acc[i][j]);
-      t.y[j * t.ldy + i] = W::kAffine ? sum + offset[i] : sum;
+      t.y[j * t.ldy + i] = sum + offset[i];
     }
   }
 }
@@ -229,7 +208,7 @@ constexpr auto kTiles = TileTable<W>(std::make_integer_sequence<int, kTileRows>(
 
 template <typename W>
 PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
-  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/W::kAffine);
+  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/true);
   const int64_t chunk = std::max<int64_t>(
       kTileActs, static_cast<int64_t>(kActChunkBytes / a.act_stride) / kTileActs * kTileActs);
   TileArgs t;
@@ -254,24 +233,16 @@ PS_GEMM_AVX2 void Gemm(const FastGemmArgs& a) {
   }
 }
 
-template <bool kWithSums>
-size_t PreparedBytes(int64_t k) {
-  return LegacyActLayout::Of(k, kWithSums).bytes;
-}
-template <bool kWithSums>
-void Prepare(const float* x, void* dst, int64_t k) {
-  PrepareLegacyActAvx2(x, dst, k, kWithSums ? LegacyActSums::kScaled : LegacyActSums::kNone);
-}
+size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/true).bytes; }
+void Prepare(const float* x, void* dst, int64_t k) { PrepareLegacyActAvx2(x, dst, k, LegacyActSums::kScaled); }
 
 template <typename W>
-constexpr FastGemmKernel kKernel = {&PreparedBytes<W::kAffine>, &Prepare<W::kAffine>, &Gemm<W>};
+constexpr FastGemmKernel kKernel = {&PreparedBytes, &Prepare, &Gemm<W>};
 
 }  // namespace
 
 const FastGemmKernel* FindLegacyGemmAvx2(GgmlType weight) {
   switch (weight) {
-    case GgmlType::Q8_0:
-      return &kKernel<Q8_0Weights>;
     case GgmlType::Q5_0:
       return &kKernel<Q5_0Weights>;
     case GgmlType::Q4_1:

@@ -49,11 +49,11 @@
 #include "common/quant/blocks.h"
 #include "worker/backend/cpu/kernels/fast_gemm.h"
 #include "worker/backend/cpu/kernels/legacy_act_avx2.h"
+#include "worker/backend/cpu/kernels/legacy_groups_avx2.h"
 #include "worker/backend/cpu/kernels/row_groups_avx2.h"
 #include "worker/backend/cpu/kernels/simd_avx2.h"
 
 #define PS_Q4_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define PS_Q4_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 #define PS_Q4_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace ps::cpu {
@@ -70,179 +70,121 @@ constexpr int kTileActs = 4;
 // The VNNI tile keeps 3 registers per activation row (a float accumulator, two int32 chains).
 constexpr int kVnniTileActs = 6;
 
-// Zeroed accumulators and, for each of the tile's RN prepared rows, its values, scales and
-// integer block sums.
-template <int RN>
-PS_Q4_INLINE void ActRows(const row_groups::Tile& t, __m256* acc, const int8_t** aq, const float** ad,
-                          const int32_t** as) {
-  const LegacyActLayout layout = LegacyActLayout::Of(t.blocks * kQK, /*with_sums=*/true);
+// The format for legacy_groups::Kernels (legacy_groups_avx2.h).
+struct Q4_0Format {
+  using Block = block_q4_0;
+  static constexpr size_t kGroupBlockBytes = ::ps::cpu::kGroupBlockBytes;
+  static constexpr int kTileActs = ::ps::cpu::kTileActs;
+  static constexpr int kVnniTileActs = ::ps::cpu::kVnniTileActs;
+
+  // y for one 8-row group x RN activation rows.
+  template <int RN>
+  PS_Q4_AVX2 static void Tile(const row_groups::Tile& t) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
+    __m256 acc[RN];
 #pragma GCC unroll 8
-  for (int j = 0; j < RN; ++j) {
-    acc[j] = _mm256_setzero_ps();
-    aq[j] = reinterpret_cast<const int8_t*>(t.act + j * t.act_stride);
-    ad[j] = reinterpret_cast<const float*>(t.act + j * t.act_stride + layout.scales_offset);
-    as[j] = reinterpret_cast<const int32_t*>(t.act + j * t.act_stride + layout.sums_offset);
-  }
-}
-
-// Decode reads the copy once, in order; ask for the block 8 ahead of blk.
-PS_Q4_INLINE void PrefetchAhead(const uint8_t* blk) {
-  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 64), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kGroupBlockBytes + 128), _MM_HINT_T0);
-}
-
-// y for one 8-row group x RN activation rows.
-template <int RN>
-PS_Q4_AVX2 void Tile(const row_groups::Tile& t) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[RN];
-  const int8_t* aq[RN];
-  const float* ad[RN];
-  const int32_t* as[RN];
-  ActRows<RN>(t, acc, aq, ad, as);
-  for (int64_t b = 0; b < t.blocks; ++b) {
-    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
-    if constexpr (RN == 1) PrefetchAhead(blk);
-    __m256i sum16[RN];
+    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < t.blocks; ++b) {
+      const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+      if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
+      __m256i sum16[RN];
 #pragma GCC unroll 4
-    for (int l = 0; l < 4; ++l) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
-      const __m256i lo = _mm256_and_si256(raw, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+      for (int l = 0; l < 4; ++l) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
+        const __m256i lo = _mm256_and_si256(raw, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; ++j) {
+          const int8_t* a = act.q[j] + b * kQK;
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, Broadcast4(a + 4 * l)),
+                                             _mm256_maddubs_epi16(hi, Broadcast4(a + 16 + 4 * l)));
+          sum16[j] = l == 0 ? p : _mm256_add_epi16(sum16[j], p);
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
 #pragma GCC unroll 4
       for (int j = 0; j < RN; ++j) {
-        const int8_t* a = aq[j] + b * kQK;
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, Broadcast4(a + 4 * l)),
-                                           _mm256_maddubs_epi16(hi, Broadcast4(a + 16 + 4 * l)));
-        sum16[j] = l == 0 ? p : _mm256_add_epi16(sum16[j], p);
+        const __m256i bias = _mm256_set1_epi32(8 * act.sum[j][b]);
+        const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum16[j], ones), bias);
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
       }
     }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
 #pragma GCC unroll 4
-    for (int j = 0; j < RN; ++j) {
-      const __m256i bias = _mm256_set1_epi32(8 * as[j][b]);
-      const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum16[j], ones), bias);
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(ad[j] + b));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
-    }
+    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
   }
-#pragma GCC unroll 4
-  for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
-}
 
-// Tile<RN> with vpdpbusd (see the file comment): the same dot, the same float steps.
-template <int RN>
-PS_Q4_VNNI void VnniTile(const row_groups::Tile& t) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc[RN];
-  const int8_t* aq[RN];
-  const float* ad[RN];
-  const int32_t* as[RN];
-  ActRows<RN>(t, acc, aq, ad, as);
-  for (int64_t b = 0; b < t.blocks; ++b) {
-    const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
-    if constexpr (RN == 1) PrefetchAhead(blk);
-    __m256i lo_dot[RN], hi_dot[RN];
+  // Tile<RN> with vpdpbusd (see the file comment): the same dot, the same float steps.
+  template <int RN>
+  PS_Q4_VNNI static void VnniTile(const row_groups::Tile& t) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
+    __m256 acc[RN];
 #pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) {
-      lo_dot[j] = _mm256_set1_epi32(-8 * as[j][b]);
-      hi_dot[j] = _mm256_setzero_si256();
-    }
-#pragma GCC unroll 4
-    for (int l = 0; l < 4; ++l) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
-      const __m256i lo = _mm256_and_si256(raw, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < t.blocks; ++b) {
+      const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
+      if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
+      __m256i lo_dot[RN], hi_dot[RN];
 #pragma GCC unroll 8
       for (int j = 0; j < RN; ++j) {
-        const int8_t* a = aq[j] + b * kQK;
-        lo_dot[j] = _mm256_dpbusd_epi32(lo_dot[j], lo, Broadcast4(a + 4 * l));
-        hi_dot[j] = _mm256_dpbusd_epi32(hi_dot[j], hi, Broadcast4(a + 16 + 4 * l));
+        lo_dot[j] = _mm256_set1_epi32(-8 * act.sum[j][b]);
+        hi_dot[j] = _mm256_setzero_si256();
+      }
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; ++l) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l));
+        const __m256i lo = _mm256_and_si256(raw, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+          const int8_t* a = act.q[j] + b * kQK;
+          lo_dot[j] = _mm256_dpbusd_epi32(lo_dot[j], lo, Broadcast4(a + 4 * l));
+          hi_dot[j] = _mm256_dpbusd_epi32(hi_dot[j], hi, Broadcast4(a + 16 + 4 * l));
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+#pragma GCC unroll 8
+      for (int j = 0; j < RN; ++j) {
+        const __m256i dot = _mm256_add_epi32(lo_dot[j], hi_dot[j]);
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
       }
     }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
 #pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) {
-      const __m256i dot = _mm256_add_epi32(lo_dot[j], hi_dot[j]);
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(ad[j] + b));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
+    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+  }
+
+  // One output element from the GGUF row, with the tile's integer dot and scalar steps.
+  PS_Q4_AVX2 static float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t* as,
+                                 int64_t blocks) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint8_t* blk = row + static_cast<size_t>(b) * sizeof(block_q4_0);
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(block_q4_0, qs)));
+      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low4);
+      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(aq + b * kQK));
+      const int32_t dot =
+          simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))) - 8 * as[b];
+      uint16_t h;
+      std::memcpy(&h, blk + offsetof(block_q4_0, d), sizeof(h));
+      const float dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+      acc = std::fma(static_cast<float>(dot), dw * ad[b], acc);
     }
+    return acc;
   }
-#pragma GCC unroll 8
-  for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
-}
-
-template <int... J>
-constexpr std::array<row_groups::TileFn, sizeof...(J)> TileTable(std::integer_sequence<int, J...>) {
-  return {&Tile<J + 1>...};
-}
-template <int... J>
-constexpr std::array<row_groups::TileFn, sizeof...(J)> VnniTileTable(std::integer_sequence<int, J...>) {
-  return {&VnniTile<J + 1>...};
-}
-// kTiles[rn - 1] / kVnniTiles[rn - 1]: the tile for rn activation rows.
-constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kTileActs>());
-constexpr auto kVnniTiles = VnniTileTable(std::make_integer_sequence<int, kVnniTileActs>());
-
-// One output element from the GGUF row, with the tile's integer dot and scalar steps.
-PS_Q4_AVX2 float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t* as, int64_t blocks) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = row + static_cast<size_t>(b) * sizeof(block_q4_0);
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(block_q4_0, qs)));
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low4);
-    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(aq + b * kQK));
-    const int32_t dot =
-        simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))) - 8 * as[b];
-    uint16_t h;
-    std::memcpy(&h, blk + offsetof(block_q4_0, d), sizeof(h));
-    const float dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-    acc = std::fma(static_cast<float>(dot), dw * ad[b], acc);
-  }
-  return acc;
-}
-
-size_t RepackedBytes(int64_t rows, int64_t k) { return row_groups::CopyBytes(rows, k / kQK, kGroupBlockBytes); }
-
-// Writes the copy described in the file comment.
-void Repack(const uint8_t* w, size_t w_row_bytes, int64_t rows, int64_t k, uint8_t* dst) {
-  row_groups::WriteCopy(w, w_row_bytes, rows, k / kQK, sizeof(block_q4_0), kGroupBlockBytes, dst,
-                        [](uint8_t* out, int r, const uint8_t* blk) {
-                          std::memcpy(out + r * sizeof(uint16_t), blk + offsetof(block_q4_0, d), sizeof(uint16_t));
-                          for (int l = 0; l < 4; ++l) {
-                            std::memcpy(out + kScalesBytes + 32 * l + 4 * r, blk + offsetof(block_q4_0, qs) + 4 * l, 4);
-                          }
-                        });
-}
-
-// Either tile table over the copy; rows outside whole groups take RowDot (same bits).
-template <int kActs>
-PS_Q4_AVX2 void RunTiles(const FastGemmArgs& a, const std::array<row_groups::TileFn, kActs>& tiles) {
-  const LegacyActLayout layout = LegacyActLayout::Of(a.k, /*with_sums=*/true);
-  row_groups::Run<kActs>(a, layout.blocks, kGroupBlockBytes, tiles, [&](int64_t i, int64_t r) {
-    const uint8_t* act = a.act + static_cast<size_t>(i) * a.act_stride;
-    return RowDot(a.w + static_cast<size_t>(r) * a.w_row_bytes, reinterpret_cast<const int8_t*>(act),
-                  reinterpret_cast<const float*>(act + layout.scales_offset),
-                  reinterpret_cast<const int32_t*>(act + layout.sums_offset), layout.blocks);
-  });
-}
-void Gemm(const FastGemmArgs& a) { RunTiles<kTileActs>(a, kTiles); }
-void VnniGemm(const FastGemmArgs& a) { RunTiles<kVnniTileActs>(a, kVnniTiles); }
-
-size_t PreparedBytes(int64_t k) { return LegacyActLayout::Of(k, /*with_sums=*/true).bytes; }
-void Prepare(const float* x, void* dst, int64_t k) { PrepareLegacyActAvx2(x, dst, k, LegacyActSums::kInteger); }
-
-constexpr FastGemmKernel kKernel = {&PreparedBytes, &Prepare, &Gemm, &RepackedBytes, &Repack};
-constexpr FastGemmKernel kVnniKernel = {&PreparedBytes, &Prepare, &VnniGemm, &RepackedBytes, &Repack};
+};
 
 }  // namespace
 
-const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight) { return weight == GgmlType::Q4_0 ? &kKernel : nullptr; }
+const FastGemmKernel* FindQ4_0GemmAvx2(GgmlType weight) {
+  return weight == GgmlType::Q4_0 ? &legacy_groups::Kernels<Q4_0Format>::kAvx2 : nullptr;
+}
 const FastGemmKernel* FindQ4_0GemmVnni(GgmlType weight) {
-  return weight == GgmlType::Q4_0 ? &kVnniKernel : nullptr;
+  return weight == GgmlType::Q4_0 ? &legacy_groups::Kernels<Q4_0Format>::kVnni : nullptr;
 }
 
 }  // namespace ps::cpu

@@ -41,6 +41,25 @@ struct LegacyActLayout {
 // What a prepared row holds after the scales (see the layout above).
 enum class LegacyActSums { kNone, kScaled, kInteger };
 
+// Where the values, scales and integer sums (LegacyActSums::kInteger) of RN consecutive prepared
+// rows of k elements are, `stride` bytes apart from `first`.
+template <int RN>
+struct LegacyActRows {
+  const int8_t* q[RN];
+  const float* d[RN];
+  const int32_t* sum[RN];
+
+  LegacyActRows(const uint8_t* first, size_t stride, int64_t k) {
+    const LegacyActLayout layout = LegacyActLayout::Of(k, /*with_sums=*/true);
+    for (int j = 0; j < RN; ++j) {
+      const uint8_t* row = first + j * stride;
+      q[j] = reinterpret_cast<const int8_t*>(row);
+      d[j] = reinterpret_cast<const float*>(row + layout.scales_offset);
+      sum[j] = reinterpret_cast<const int32_t*>(row + layout.sums_offset);
+    }
+  }
+};
+
 // Quantizes x[0..k) (k a multiple of 32) into dst, which is 32-byte aligned, in the layout above.
 // Needs AVX2/FMA (call only when CpuHasAvx2Fma()).
 void PrepareLegacyActAvx2(const float* x, void* dst, int64_t k, LegacyActSums sums);

@@ -1,5 +1,6 @@
 // The shared driver of the fast kernels that read a load-time copy interleaved in groups of 8
-// weight rows, one row per 32-bit lane (gemm_q4_0_avx2.cpp, gemm_scale_min_k_avx2.cpp): which
+// weight rows, one row per 32-bit lane (gemm_q8_0_avx2.cpp, gemm_q4_0_avx2.cpp,
+// gemm_scale_min_k_avx2.cpp): which
 // rows take the kernel's per-row path over the GGUF rows, the cache blocking of the activation
 // rows, the walk over groups and activation tiles, and the store of a group's 8 results.
 // Thread-safety: pure functions.
@@ -40,6 +41,15 @@ PS_TARGET_AVX2 inline __m256i Broadcast4(const void* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof(v));
   return _mm256_set1_epi32(v);
+}
+
+// Decode reads a copy once, in order: ask for the group block 8 ahead of blk (kBytes each).
+template <size_t kBytes>
+PS_TARGET_AVX2 inline void PrefetchAhead(const uint8_t* blk) {
+#pragma GCC unroll 8
+  for (size_t off = 0; off < kBytes; off += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kBytes + off), _MM_HINT_T0);
+  }
 }
 
 // Writes a group's results, one lane per row, for its first `rows` rows.
