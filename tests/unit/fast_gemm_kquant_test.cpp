@@ -148,15 +148,16 @@ const FastGemmKernel& KernelFor(GgmlType type) {
 
 TEST(FastGemmKQuantTest, OnlyKQuantTypesHaveAKernel) {
   SKIP_WITHOUT_AVX2();
+  const Result<bool> vnni = UseAvx512Vnni();
+  const bool use_vnni = vnni.ok() && *vnni;
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K}) {
     EXPECT_NE(FindScaleMinKGemmAvx2(t), nullptr) << TypeName(t);
-    const Result<bool> vnni = UseAvx512Vnni();
-    EXPECT_EQ(FindFastGemm(t), vnni.ok() && *vnni ? FindScaleMinKGemmVnni(t) : FindScaleMinKGemmAvx2(t)) << TypeName(t);
+    EXPECT_EQ(FindFastGemm(t), use_vnni ? FindScaleMinKGemmVnni(t) : FindScaleMinKGemmAvx2(t)) << TypeName(t);
     EXPECT_EQ(FindQ6_KGemmAvx2(t), nullptr) << TypeName(t);
   }
   EXPECT_NE(FindScaleMinKGemmAvx2(GgmlType::Q4_K), FindScaleMinKGemmAvx2(GgmlType::Q5_K));
   EXPECT_NE(FindQ6_KGemmAvx2(GgmlType::Q6_K), nullptr);
-  EXPECT_EQ(FindFastGemm(GgmlType::Q6_K), FindQ6_KGemmAvx2(GgmlType::Q6_K));
+  EXPECT_EQ(FindFastGemm(GgmlType::Q6_K), use_vnni ? FindQ6_KGemmVnni(GgmlType::Q6_K) : FindQ6_KGemmAvx2(GgmlType::Q6_K));
   EXPECT_EQ(FindScaleMinKGemmAvx2(GgmlType::Q6_K), nullptr);
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32, GgmlType::Q8_K}) {
     EXPECT_EQ(FindQ6_KGemmAvx2(t), nullptr) << TypeName(t);
@@ -277,16 +278,17 @@ TEST(FastGemmKQuantTest, ScaleMinCopiesGiveTheRowsBits) {
   }
 }
 
-// The q4_K and q5_K AVX-512 VNNI tiles give the AVX2 tiles' bits: fitted, random-byte and all-0xff
-// blocks (largest q, scales and mins), decode and prompt batch sizes around both tile widths, row
-// ranges that cut groups and a short last group.
+// The q4_K, q5_K and q6_K AVX-512 VNNI kernels give the AVX2 kernels' bits: fitted, random-byte
+// and all-0xff blocks (largest q, scales and mins), decode and prompt batch sizes around every
+// tile width, row ranges that cut groups and a short last group.
 TEST(FastGemmKQuantTest, VnniTilesGiveTheAvx2Bits) {
   SKIP_WITHOUT_AVX2();
   if (!CpuHasAvx512Vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI; the AVX2 tiles are tested above";
   std::mt19937 rng(23);
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K}) {
-    const FastGemmKernel& avx2 = *FindScaleMinKGemmAvx2(type);
-    const FastGemmKernel& vnni = *FindScaleMinKGemmVnni(type);
+  for (GgmlType type : kTypes) {
+    const bool q6 = type == GgmlType::Q6_K;
+    const FastGemmKernel& avx2 = *(q6 ? FindQ6_KGemmAvx2(type) : FindScaleMinKGemmAvx2(type));
+    const FastGemmKernel& vnni = *(q6 ? FindQ6_KGemmVnni(type) : FindScaleMinKGemmVnni(type));
     for (int kind = 0; kind < 3; ++kind) {
       const int64_t rows = 37, k = 512 + 256;
       Weights w = kind == 0 ? FittedWeights(type, rows, k, rng) : RandomByteWeights(type, rows, k, rng);
@@ -294,13 +296,19 @@ TEST(FastGemmKQuantTest, VnniTilesGiveTheAvx2Bits) {
         std::memset(w.bytes.data(), 0xff, w.bytes.size());
         for (size_t b = 0; b < w.bytes.size(); b += BlockBytes(type)) {
           const uint16_t d = Fp32ToFp16(0.01f), dmin = Fp32ToFp16(0.02f);
-          std::memcpy(w.bytes.data() + b, &d, 2);
-          std::memcpy(w.bytes.data() + b + 2, &dmin, 2);
+          if (q6) {
+            auto* blk = reinterpret_cast<block_q6_K*>(w.bytes.data() + b);
+            std::memset(blk->scales, 0x80, sizeof(blk->scales));  // -128, the largest magnitude
+            blk->d = d;
+          } else {
+            std::memcpy(w.bytes.data() + b, &d, 2);
+            std::memcpy(w.bytes.data() + b + 2, &dmin, 2);
+          }
         }
         w.copy = test::KernelCopy(avx2, w.bytes.data(), w.row_bytes(), rows, k);
       }
-      ASSERT_NE(w.copy.data(), nullptr);
-      for (int64_t n : {1, 2, 3, 4, 5, 6, 13, 67}) {
+      ASSERT_EQ(w.copy.data() == nullptr, q6) << TypeName(type);
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 67}) {
         std::vector<float> x = Activations(n, k, rng);
         if (kind == 2) {
           for (float& v : x) v = v < 0 ? -1.0f : 1.0f;

@@ -13,6 +13,7 @@ const FastGemmKernel* FindFastGemm(GgmlType weight) {
     if (const FastGemmKernel* k = FindQ8_0GemmVnni(weight)) return k;
     if (const FastGemmKernel* k = FindQ4_0GemmVnni(weight)) return k;
     if (const FastGemmKernel* k = FindScaleMinKGemmVnni(weight)) return k;
+    if (const FastGemmKernel* k = FindQ6_KGemmVnni(weight)) return k;
   }
   if (const FastGemmKernel* k = FindLegacyGemmAvx2(weight)) return k;
   if (const FastGemmKernel* k = FindQ8_0GemmAvx2(weight)) return k;

@@ -76,6 +76,8 @@ const FastGemmKernel* FindScaleMinKGemmAvx2(GgmlType weight);
 const FastGemmKernel* FindScaleMinKGemmVnni(GgmlType weight);
 // kernels/gemm_q6_k_avx2.cpp: Q6_K.
 const FastGemmKernel* FindQ6_KGemmAvx2(GgmlType weight);
+// kernels/gemm_q6_k_vnni.cpp: the same with AVX-512 VNNI; call only when CpuHasAvx512Vnni().
+const FastGemmKernel* FindQ6_KGemmVnni(GgmlType weight);
 // kernels/gemm_float_avx2.cpp: F32, F16, BF16.
 const FastGemmKernel* FindFloatGemmAvx2(GgmlType weight);
 
