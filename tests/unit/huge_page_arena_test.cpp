@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -44,6 +45,15 @@ TEST(HugePageArenaTest, AllocationsAreAlignedZeroedAndDisjoint) {
   EXPECT_EQ(arena.allocated(), 0u);
   EXPECT_EQ(blocks[0].first[0], 1);  // still mapped, now owned by `moved`
   EXPECT_GT(moved.allocated(), 0u);
+}
+
+// A size no system can map is refused (nullptr), not wrapped around into a small block.
+TEST(HugePageArenaTest, ImpossibleSizesAreRefused) {
+  HugePageArena arena;
+  EXPECT_EQ(arena.Allocate(SIZE_MAX), nullptr);
+  EXPECT_EQ(arena.Allocate(SIZE_MAX - 10), nullptr);
+  EXPECT_EQ(arena.allocated(), 0u);
+  EXPECT_NE(arena.Allocate(100), nullptr);
 }
 
 // At the fast level a matrix without a repacked layout (f16 here) is copied into the arena: its

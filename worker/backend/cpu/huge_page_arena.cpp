@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <utility>
 
 namespace ps::cpu {
@@ -52,6 +53,8 @@ void HugePageArena::Release() {
 }
 
 uint8_t* HugePageArena::Allocate(size_t bytes) {
+  // No mapping that big exists; refusing it here also keeps the rounding below from wrapping.
+  if (bytes > (SIZE_MAX >> 2)) return nullptr;
   bytes = RoundUp(bytes == 0 ? 1 : bytes, kAlign);
   // The newest slab first; older slabs' tails are left (copies come in load order, so a gap is at
   // most one copy's worth per slab).
