@@ -410,6 +410,10 @@ TEST(MakeModel, RejectsBadOptionsNamingTheFlag) {
   o.output_type = GgmlType::Q6_K;
   ExpectInvalid(o, {"--output-type", "--dim", "320", "256"});
   o = Mini();
+  o.output_type = GgmlType::Q8_0;
+  o.tied_embeddings = true;
+  ExpectInvalid(o, {"--output-type", "--tied-embeddings"});
+  o = Mini();
   o.vocab = dir.file("missing.json");
   ExpectInvalid(o, {"missing.json"});
 }

@@ -121,6 +121,10 @@ Result<uint32_t> Validate(const MakeModelOptions& o) {
   }
   PS_ASSIGN_OR_RETURN(const WeightType* weight, CheckWeightType("--type", o.type, {{"--dim", o.dim}, {"--ff", o.ff}}));
   if (o.output_type) {
+    if (o.tied_embeddings) {
+      return Status::InvalidArgument("--output-type sets output.weight's type, and --tied-embeddings writes no "
+                                     "output.weight (the head reuses token_embd, of --type)");
+    }
     // output.weight's rows hold --dim elements.
     PS_RETURN_IF_ERROR(CheckWeightType("--output-type", *o.output_type, {{"--dim", o.dim}}).status());
   }

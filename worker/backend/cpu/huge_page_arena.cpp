@@ -66,6 +66,7 @@ uint8_t* HugePageArena::Allocate(size_t bytes) {
     return p;
   }
   const size_t size = bytes > kSlabBytes ? RoundUp(bytes, kHugePage) : kSlabBytes;
+  slabs_.reserve(slabs_.size() + 1);  // so that recording the mapping below cannot throw
   uint8_t* base = MapAligned(size);
   if (base == nullptr) return nullptr;
   slabs_.push_back({base, size, bytes});

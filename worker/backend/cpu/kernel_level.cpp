@@ -24,7 +24,6 @@ bool CpuHasAvx512Vnni() {
   static const bool has = [] {
     __builtin_cpu_init();
     return CpuHasAvx2Fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   }();
   return has;
@@ -42,7 +41,7 @@ Result<bool> UseAvx512Vnni() {
     if (value == "avx512vnni") {
       if (!CpuHasAvx512Vnni()) {
         return Status::Unsupported(std::string(kCpuIsaEnv) +
-                                   "=avx512vnni: this CPU lacks AVX-512 F/BW/DQ/VL/VNNI (use avx2 or auto)");
+                                   "=avx512vnni: this CPU lacks AVX-512 F/BW/VL/VNNI (use avx2 or auto)");
       }
       return true;
     }

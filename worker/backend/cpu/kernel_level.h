@@ -38,7 +38,7 @@ inline constexpr const char* kCpuIsaEnv = "PIPESHARD_CPU_ISA";
 // True when the CPU (and OS) support AVX2, FMA and F16C.
 bool CpuHasAvx2Fma();
 
-// True when the CPU (and OS) support AVX-512 F, BW, DQ, VL and VNNI besides AVX2/FMA/F16C.
+// True when the CPU (and OS) support AVX-512 F, BW, VL and VNNI besides AVX2/FMA/F16C.
 bool CpuHasAvx512Vnni();
 
 // Whether the avx2 level's kernels use their AVX-512 VNNI variants: PIPESHARD_CPU_ISA (read once)
