@@ -287,7 +287,7 @@ int RunBenchCommand(const BenchArgs& args) {
     kernels = cpu::KernelLevelName((*created)->kernel_level());
     // Which instructions the avx2 level runs (same bits either way; kernel_level.h).
     if ((*created)->kernel_level() == cpu::KernelLevel::kAvx2) {
-      const Result<bool> vnni = cpu::UseAvx512Vnni();
+      const Result<bool>& vnni = cpu::UseAvx512Vnni();
       cpu_isa = vnni.ok() && *vnni ? "avx512vnni" : "avx2";
     }
     backend = std::move(*created);

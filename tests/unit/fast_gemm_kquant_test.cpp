@@ -148,7 +148,7 @@ const FastGemmKernel& KernelFor(GgmlType type) {
 
 TEST(FastGemmKQuantTest, OnlyKQuantTypesHaveAKernel) {
   SKIP_WITHOUT_AVX2();
-  const Result<bool> vnni = UseAvx512Vnni();
+  const Result<bool>& vnni = UseAvx512Vnni();
   const bool use_vnni = vnni.ok() && *vnni;
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K}) {
     EXPECT_NE(FindScaleMinKGemmAvx2(t), nullptr) << TypeName(t);

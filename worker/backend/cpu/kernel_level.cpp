@@ -32,7 +32,7 @@ bool CpuHasAvx512Vnni() {
 #endif
 }
 
-Result<bool> UseAvx512Vnni() {
+const Result<bool>& UseAvx512Vnni() {
   static const Result<bool> use = []() -> Result<bool> {
     const char* env = std::getenv(kCpuIsaEnv);
     const std::string value = env == nullptr ? "" : env;

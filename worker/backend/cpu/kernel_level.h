@@ -42,8 +42,9 @@ bool CpuHasAvx2Fma();
 bool CpuHasAvx512Vnni();
 
 // Whether the avx2 level's kernels use their AVX-512 VNNI variants: PIPESHARD_CPU_ISA (read once)
-// and the CPU. An error names the variable and the value, or the missing CPU feature.
-Result<bool> UseAvx512Vnni();
+// and the CPU. An error names the variable and the value, or the missing CPU feature. Decided
+// once; the reference is to that one answer, so the per-product lookups copy nothing.
+const Result<bool>& UseAvx512Vnni();
 
 // "scalar", "reference", "avx2" or "auto".
 const char* KernelLevelName(KernelLevel level);

@@ -8,7 +8,7 @@ const FastGemmKernel* FindFastGemm(GgmlType weight) {
   if (!CpuHasAvx2Fma()) return nullptr;
   // ResolveKernelLevel reported a bad PIPESHARD_CPU_ISA before any backend got here; a direct
   // caller with a bad value gets the AVX2 kernels.
-  const Result<bool> vnni = UseAvx512Vnni();
+  const Result<bool>& vnni = UseAvx512Vnni();
   if (vnni.ok() && *vnni) {
     if (const FastGemmKernel* k = FindQ8_0GemmVnni(weight)) return k;
     if (const FastGemmKernel* k = FindQ4_0GemmVnni(weight)) return k;
