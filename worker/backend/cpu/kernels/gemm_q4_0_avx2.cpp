@@ -61,21 +61,17 @@ namespace ps::cpu {
 namespace {
 
 using row_groups::Broadcast4;
-using row_groups::kGroupRows;
-constexpr size_t kScalesBytes = kGroupRows * sizeof(uint16_t);
-constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * (kQK / 2);
-// Activation rows per tile: with the accumulators and int16 sums of each row in registers, 4
-// leaves room for the weight vectors and temporaries in the 16 ymm registers.
-constexpr int kTileActs = 4;
-// The VNNI tile keeps 3 registers per activation row (a float accumulator, two int32 chains).
-constexpr int kVnniTileActs = 6;
+using legacy_groups::kScalesBytes;
 
 // The format for legacy_groups::Kernels (legacy_groups_avx2.h).
 struct Q4_0Format {
   using Block = block_q4_0;
-  static constexpr size_t kGroupBlockBytes = ::ps::cpu::kGroupBlockBytes;
-  static constexpr int kTileActs = ::ps::cpu::kTileActs;
-  static constexpr int kVnniTileActs = ::ps::cpu::kVnniTileActs;
+  static constexpr size_t kGroupBlockBytes = kScalesBytes + row_groups::kGroupRows * (kQK / 2);
+  // Activation rows per tile. AVX2: with the accumulators and int16 sums of each row in
+  // registers, 4 leaves room for the weight vectors and temporaries in the 16 ymm registers.
+  // VNNI: 3 registers per row (a float accumulator, two int32 chains) in 32.
+  static constexpr int kTileActs = 4;
+  static constexpr int kVnniTileActs = 6;
 
   // y for one 8-row group x RN activation rows.
   template <int RN>
@@ -83,9 +79,7 @@ struct Q4_0Format {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i ones = _mm256_set1_epi16(1);
     const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
-    __m256 acc[RN];
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    __m256 acc[RN] = {};
     for (int64_t b = 0; b < t.blocks; ++b) {
       const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
       if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
@@ -103,17 +97,14 @@ struct Q4_0Format {
           sum16[j] = l == 0 ? p : _mm256_add_epi16(sum16[j], p);
         }
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      __m256i dot[RN];
 #pragma GCC unroll 4
       for (int j = 0; j < RN; ++j) {
-        const __m256i bias = _mm256_set1_epi32(8 * act.sum[j][b]);
-        const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum16[j], ones), bias);
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
+        dot[j] = _mm256_sub_epi32(_mm256_madd_epi16(sum16[j], ones), _mm256_set1_epi32(8 * act.sum[j][b]));
       }
+      legacy_groups::AddBlock<RN>(blk, act, b, dot, acc);
     }
-#pragma GCC unroll 4
-    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+    row_groups::StoreTile<RN>(t, acc);
   }
 
   // Tile<RN> with vpdpbusd (see the file comment): the same dot, the same float steps.
@@ -121,16 +112,14 @@ struct Q4_0Format {
   PS_Q4_VNNI static void VnniTile(const row_groups::Tile& t) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
-    __m256 acc[RN];
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    __m256 acc[RN] = {};
     for (int64_t b = 0; b < t.blocks; ++b) {
       const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
       if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
-      __m256i lo_dot[RN], hi_dot[RN];
+      __m256i dot[RN], hi_dot[RN];  // chains for the low and the high nibbles
 #pragma GCC unroll 8
       for (int j = 0; j < RN; ++j) {
-        lo_dot[j] = _mm256_set1_epi32(-8 * act.sum[j][b]);
+        dot[j] = _mm256_set1_epi32(-8 * act.sum[j][b]);
         hi_dot[j] = _mm256_setzero_si256();
       }
 #pragma GCC unroll 4
@@ -141,40 +130,23 @@ struct Q4_0Format {
 #pragma GCC unroll 8
         for (int j = 0; j < RN; ++j) {
           const int8_t* a = act.q[j] + b * kQK;
-          lo_dot[j] = _mm256_dpbusd_epi32(lo_dot[j], lo, Broadcast4(a + 4 * l));
+          dot[j] = _mm256_dpbusd_epi32(dot[j], lo, Broadcast4(a + 4 * l));
           hi_dot[j] = _mm256_dpbusd_epi32(hi_dot[j], hi, Broadcast4(a + 16 + 4 * l));
         }
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
 #pragma GCC unroll 8
-      for (int j = 0; j < RN; ++j) {
-        const __m256i dot = _mm256_add_epi32(lo_dot[j], hi_dot[j]);
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[j]);
-      }
+      for (int j = 0; j < RN; ++j) dot[j] = _mm256_add_epi32(dot[j], hi_dot[j]);
+      legacy_groups::AddBlock<RN>(blk, act, b, dot, acc);
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+    row_groups::StoreTile<RN>(t, acc);
   }
 
-  // One output element from the GGUF row, with the tile's integer dot and scalar steps.
-  PS_Q4_AVX2 static float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t* as,
-                                 int64_t blocks) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    float acc = 0.0f;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const uint8_t* blk = row + static_cast<size_t>(b) * sizeof(block_q4_0);
-      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(block_q4_0, qs)));
-      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low4);
-      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(aq + b * kQK));
-      const int32_t dot =
-          simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))) - 8 * as[b];
-      uint16_t h;
-      std::memcpy(&h, blk + offsetof(block_q4_0, d), sizeof(h));
-      const float dw = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-      acc = std::fma(static_cast<float>(dot), dw * ad[b], acc);
-    }
-    return acc;
+  // The exact dot of one GGUF block with a prepared block: unsigned q times a, less 8 * sum a.
+  PS_Q4_AVX2 static int32_t BlockDot(const block_q4_0& w, const int8_t* q, int32_t sum) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs));
+    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), _mm256_set1_epi8(0x0f));
+    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(q));
+    return simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, a), _mm256_set1_epi16(1))) - 8 * sum;
   }
 };
 

@@ -52,30 +52,24 @@ namespace ps::cpu {
 namespace {
 
 using row_groups::Broadcast4;
-using row_groups::kGroupRows;
-constexpr size_t kScalesBytes = kGroupRows * sizeof(uint16_t);
+using legacy_groups::kScalesBytes;
 constexpr int kVectors = kQK / 4;  // 32-byte vectors per block of a group
-constexpr size_t kGroupBlockBytes = kScalesBytes + kGroupRows * kQK;
-// Activation rows per tile. AVX2: an accumulator and an int32 sum per row beside |q| and the
-// temporaries in 16 registers. VNNI: an accumulator and two int32 chains per row in 32.
-constexpr int kTileActs = 4;
-constexpr int kVnniTileActs = 6;
 
 // The format for legacy_groups::Kernels (legacy_groups_avx2.h).
 struct Q8_0Format {
   using Block = block_q8_0;
-  static constexpr size_t kGroupBlockBytes = ::ps::cpu::kGroupBlockBytes;
-  static constexpr int kTileActs = ::ps::cpu::kTileActs;
-  static constexpr int kVnniTileActs = ::ps::cpu::kVnniTileActs;
+  static constexpr size_t kGroupBlockBytes = kScalesBytes + row_groups::kGroupRows * kQK;
+  // Activation rows per tile. AVX2: an accumulator and an int32 sum per row beside |q| and the
+  // temporaries in 16 registers. VNNI: an accumulator and two int32 chains per row in 32.
+  static constexpr int kTileActs = 4;
+  static constexpr int kVnniTileActs = 6;
 
   // y for one 8-row group x RN activation rows.
   template <int RN>
   PS_Q8_AVX2 static void Tile(const row_groups::Tile& t) {
     const __m256i ones = _mm256_set1_epi16(1);
     const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
-    __m256 acc[RN];
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    __m256 acc[RN] = {};
     for (int64_t b = 0; b < t.blocks; ++b) {
       const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
       if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
@@ -91,15 +85,9 @@ struct Q8_0Format {
           dot[j] = l == 0 ? p : _mm256_add_epi32(dot[j], p);
         }
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-#pragma GCC unroll 8
-      for (int j = 0; j < RN; ++j) {
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[j]), scale, acc[j]);
-      }
+      legacy_groups::AddBlock<RN>(blk, act, b, dot, acc);
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+    row_groups::StoreTile<RN>(t, acc);
   }
 
   // Tile<RN> with vpdpbusd (see the file comment): the same dot, the same float steps.
@@ -107,17 +95,15 @@ struct Q8_0Format {
   PS_Q8_VNNI static void VnniTile(const row_groups::Tile& t) {
     const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
     const LegacyActRows<RN> act(t.act, t.act_stride, t.blocks * kQK);
-    __m256 acc[RN];
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) acc[j] = _mm256_setzero_ps();
+    __m256 acc[RN] = {};
     for (int64_t b = 0; b < t.blocks; ++b) {
       const uint8_t* blk = t.w + static_cast<size_t>(b) * kGroupBlockBytes;
       if constexpr (RN == 1) row_groups::PrefetchAhead<kGroupBlockBytes>(blk);
-      __m256i dot[2][RN];
+      __m256i dot[RN], odd[RN];  // chains for the even and the odd vectors
 #pragma GCC unroll 8
       for (int j = 0; j < RN; ++j) {
-        dot[0][j] = _mm256_set1_epi32(-128 * act.sum[j][b]);
-        dot[1][j] = _mm256_setzero_si256();
+        dot[j] = _mm256_set1_epi32(-128 * act.sum[j][b]);
+        odd[j] = _mm256_setzero_si256();
       }
 #pragma GCC unroll 8
       for (int l = 0; l < kVectors; ++l) {
@@ -125,36 +111,23 @@ struct Q8_0Format {
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kScalesBytes + 32 * l)), sign_bit);
 #pragma GCC unroll 8
         for (int j = 0; j < RN; ++j) {
-          dot[l % 2][j] = _mm256_dpbusd_epi32(dot[l % 2][j], w, Broadcast4(act.q[j] + b * kQK + 4 * l));
+          __m256i& chain = l % 2 == 0 ? dot[j] : odd[j];
+          chain = _mm256_dpbusd_epi32(chain, w, Broadcast4(act.q[j] + b * kQK + 4 * l));
         }
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
 #pragma GCC unroll 8
-      for (int j = 0; j < RN; ++j) {
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(act.d[j] + b));
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(dot[0][j], dot[1][j])), scale, acc[j]);
-      }
+      for (int j = 0; j < RN; ++j) dot[j] = _mm256_add_epi32(dot[j], odd[j]);
+      legacy_groups::AddBlock<RN>(blk, act, b, dot, acc);
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j) row_groups::Store(t.y + j * t.ldy, t.rows, acc[j]);
+    row_groups::StoreTile<RN>(t, acc);
   }
 
-  // One output element from the GGUF row, with the tiles' integer dot and scalar steps.
-  PS_Q8_AVX2 static float RowDot(const uint8_t* row, const int8_t* aq, const float* ad, const int32_t*,
-                                   int64_t blocks) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    float acc = 0.0f;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const uint8_t* blk = row + static_cast<size_t>(b) * sizeof(block_q8_0);
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offsetof(block_q8_0, qs)));
-      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(aq + b * kQK));
-      const int32_t dot = simd::HsumI32(
-          _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)), ones));
-      uint16_t h;
-      std::memcpy(&h, blk + offsetof(block_q8_0, d), sizeof(h));
-      acc = std::fma(static_cast<float>(dot), _cvtsh_ss(h) * ad[b], acc);
-    }
-    return acc;
+  // The exact dot of one GGUF block with a prepared block: the sign trick, as in Tile.
+  PS_Q8_AVX2 static int32_t BlockDot(const block_q8_0& w, const int8_t* q, int32_t) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs));
+    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(q));
+    return simd::HsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(a, wq)),
+                                           _mm256_set1_epi16(1)));
   }
 };
 

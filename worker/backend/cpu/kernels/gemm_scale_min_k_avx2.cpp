@@ -121,6 +121,13 @@ PS_KSM_INLINE __m256i FifthBit(__m256i v, int bit) {
   return _mm256_and_si256(at4, _mm256_set1_epi8(0x10));
 }
 
+// The tile's RN prepared rows, each an array of activation blocks.
+template <int RN>
+PS_KSM_INLINE void ActRows(const row_groups::Tile& t, const KQuantActBlock** act) {
+#pragma GCC unroll 8
+  for (int c = 0; c < RN; ++c) act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
+}
+
 // The q of elements 64p + 32 half + 4v .. + 3 of the group's 8 rows (sub-block 2p + half), one
 // row per 32-bit lane: a nibble of qs, and for q5_K the fifth bit from qh.
 template <typename T>
@@ -163,13 +170,9 @@ template <typename T, int RN>
 PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
   const __m256i pick_low = PickControl(0, 0);
   const __m256i pick_high = PickControl(8, 8);
-  __m256 acc[RN];
+  __m256 acc[RN] = {};
   const KQuantActBlock* act[RN];
-#pragma GCC unroll 4
-  for (int c = 0; c < RN; ++c) {
-    acc[c] = _mm256_setzero_ps();
-    act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
-  }
+  ActRows<RN>(t, act);
   for (int64_t b = 0; b < t.blocks; ++b) {
     const uint8_t* blk = t.w + static_cast<size_t>(b) * T::kGroupBlockBytes;
     __m256i sum[RN];
@@ -200,8 +203,7 @@ PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
     }
     FinishBlock<RN>(blk, act, b, sum, acc);
   }
-#pragma GCC unroll 4
-  for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
+  row_groups::StoreTile<RN>(t, acc);
 }
 
 // Tile<T, RN> with vpdpbusd (see the file comment): each sub-block's dot is summed in int32
@@ -209,13 +211,9 @@ PS_KSM_AVX2 void Tile(const row_groups::Tile& t) {
 // integers, then FinishBlock's float steps, so the same bits.
 template <typename T, int RN>
 PS_KSM_VNNI void VnniTile(const row_groups::Tile& t) {
-  __m256 acc[RN];
+  __m256 acc[RN] = {};
   const KQuantActBlock* act[RN];
-#pragma GCC unroll 8
-  for (int c = 0; c < RN; ++c) {
-    acc[c] = _mm256_setzero_ps();
-    act[c] = reinterpret_cast<const KQuantActBlock*>(t.act + c * t.act_stride);
-  }
+  ActRows<RN>(t, act);
   for (int64_t b = 0; b < t.blocks; ++b) {
     const uint8_t* blk = t.w + static_cast<size_t>(b) * T::kGroupBlockBytes;
     __m256i sum[RN];
@@ -245,8 +243,7 @@ PS_KSM_VNNI void VnniTile(const row_groups::Tile& t) {
     }
     FinishBlock<RN>(blk, act, b, sum, acc);
   }
-#pragma GCC unroll 8
-  for (int c = 0; c < RN; ++c) row_groups::Store(t.y + c * t.ldy, t.rows, acc[c]);
+  row_groups::StoreTile<RN>(t, acc);
 }
 
 template <typename T, int... J>

@@ -61,6 +61,13 @@ PS_TARGET_AVX2 inline void Store(float* y, int rows, __m256 acc) {
   }
 }
 
+// Writes a tile's results: acc[j] for its activation row j.
+template <int RN>
+PS_TARGET_AVX2 inline void StoreTile(const Tile& t, const __m256* acc) {
+#pragma GCC unroll 8
+  for (int j = 0; j < RN; ++j) Store(t.y + j * t.ldy, t.rows, acc[j]);
+}
+
 // Bytes of a copy of `rows` rows of `blocks` blocks, group_block_bytes per block of a group.
 inline size_t CopyBytes(int64_t rows, int64_t blocks, size_t group_block_bytes) {
   const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
