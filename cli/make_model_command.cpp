@@ -1,6 +1,7 @@
 #include "cli/make_model_command.h"
 
 #include <cstdio>
+#include <string>
 
 #include "cli/cli_error.h"
 #include "tools/make_model/make_model.h"
@@ -28,6 +29,19 @@ CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   return cmd;
 }
 
+namespace {
+
+// A tensor type named on the command line by `flag`.
+Result<GgmlType> ParseTensorTypeFlag(const std::string& flag, const std::string& value) {
+  auto type = ParseTypeName(value);
+  if (!type || !TraitsOf(*type).supported) {
+    return Status::InvalidArgument(flag + " '" + value + "' is not a supported tensor type");
+  }
+  return *type;
+}
+
+}  // namespace
+
 int RunMakeModelCommand(const MakeModelArgs& args) {
   auto preset = PresetOptions(args.preset);
   if (!preset.ok()) return ReportError(preset.status());
@@ -44,18 +58,13 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   if (args.rope_scaling_llama3) o.rope_scaling_llama3 = true;
   if (args.tied_embeddings) o.tied_embeddings = true;
   if (args.type) {
-    auto type = ParseTypeName(*args.type);
-    if (!type || !TraitsOf(*type).supported) {
-      return ReportError(Status::InvalidArgument("--type '" + *args.type + "' is not a supported tensor type"));
-    }
+    auto type = ParseTensorTypeFlag("--type", *args.type);
+    if (!type.ok()) return ReportError(type.status());
     o.type = *type;
   }
   if (args.output_type) {
-    auto type = ParseTypeName(*args.output_type);
-    if (!type || !TraitsOf(*type).supported) {
-      return ReportError(
-          Status::InvalidArgument("--output-type '" + *args.output_type + "' is not a supported tensor type"));
-    }
+    auto type = ParseTensorTypeFlag("--output-type", *args.output_type);
+    if (!type.ok()) return ReportError(type.status());
     o.output_type = *type;
   }
   const Status status = MakeModel(args.out, o);
