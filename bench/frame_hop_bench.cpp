@@ -14,8 +14,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "worker/transport/frame_transport.h"
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/frame_transport.h"
+#include "transport/grpc_stage_service.h"
 
 namespace {
 

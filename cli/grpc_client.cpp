@@ -20,23 +20,4 @@ Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server
   return channel;
 }
 
-Status FromGrpcStatus(const grpc::Status& status, const std::string& server) {
-  std::string message = server + ": " + status.error_message();
-  if (status.error_message().empty()) message = server + ": gRPC error code " + std::to_string(status.error_code());
-  switch (status.error_code()) {
-    case grpc::StatusCode::OK:
-      return Status::Ok();
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return Status::InvalidArgument(message);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::ResourceExhausted(message);
-    case grpc::StatusCode::CANCELLED:
-      return Status::Cancelled(message);
-    case grpc::StatusCode::UNAVAILABLE:
-      return Status::Unavailable(message);
-    default:
-      return Status::Internal(message);
-  }
-}
-
 }  // namespace ps::cli

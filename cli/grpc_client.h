@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/util/status.h"
+#include "transport/grpc_status.h"
 
 namespace ps::cli {
 
@@ -17,8 +18,7 @@ namespace ps::cli {
 // afterwards carry no deadline of their own.
 Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds);
 
-// A failed call as a Status: INVALID_ARGUMENT stays InvalidArgument (exit 2), every other code is
-// a failure (exit 1). The message is "<server>: <status message>" on one line.
-Status FromGrpcStatus(const grpc::Status& status, const std::string& server);
+// A failed call's Status comes from ps::FromGrpcStatus (transport/grpc_status.h), the one mapping
+// every edge shares: bad-input codes exit 2, the others 1.
 
 }  // namespace ps::cli

@@ -72,7 +72,15 @@ std::string Render(const ClusterStatus& status) {
   std::string out = "model " + status.model() + " (" + std::to_string(status.n_layer()) + " layers), state " +
                     status.state() + ", " + std::to_string(status.active_requests()) + " active, " +
                     std::to_string(status.queued_requests()) + " queued, " +
-                    std::to_string(status.tokens_generated()) + " tokens generated\n\n";
+                    std::to_string(status.tokens_generated()) + " tokens generated\n";
+  if (!status.state_reason().empty()) out += "why: " + status.state_reason() + "\n";
+  out += "epoch " + std::to_string(status.epoch()) + ", " + std::to_string(status.standbys_size()) + " standby(s), " +
+         std::to_string(status.recoveries()) + " recoveries, " + std::to_string(status.replayed_requests()) +
+         " requests replayed";
+  if (status.recoveries() > 0) out += Format(", last recovery took %.2f s", status.last_recovery_seconds());
+  out += "\n";
+  if (!status.last_recovery().empty()) out += "last recovery: " + status.last_recovery() + "\n";
+  out += "\n";
   std::vector<std::vector<std::string>> rows = {{"#", "name", "address", "device", "layers", "mem used", "mem free",
                                                  "tok/s", "in flight", "heartbeat", "transport", "cost", "health"}};
   for (const StageStatus& s : status.stages()) {
@@ -81,6 +89,12 @@ std::string Render(const ClusterStatus& status) {
                     Format("%.1f", s.tokens_per_second()), std::to_string(s.microbatches_in_flight()),
                     Format("%.1f s ago", s.seconds_since_heartbeat()), s.transport(),
                     Format("%.2f", s.predicted_cost()), Health(s)});
+  }
+  for (const StageStatus& s : status.standbys()) {
+    rows.push_back({"standby", s.name(), s.address(), s.device(), "-", Mebibytes(s.memory_used_bytes()),
+                    Mebibytes(s.memory_free_bytes()), Format("%.1f", s.tokens_per_second()),
+                    std::to_string(s.microbatches_in_flight()), Format("%.1f s ago", s.seconds_since_heartbeat()), "-",
+                    "-", Health(s)});
   }
   out += Table(rows);
   if (status.stages_size() > 0) {

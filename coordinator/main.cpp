@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   app.add_option("--ctx", options.ctx, "context length (0: the model's, at most 4096)")->capture_default_str();
   app.add_option("--kv-type", options.kv_type, "KV cache element type (f16 or f32)")->capture_default_str();
   app.add_option("--queue", options.queue, "requests that may wait for a slot")->capture_default_str();
+  app.add_option("--heartbeat-timeout", options.heartbeat_timeout,
+                 "seconds without a heartbeat after which a stage has failed")->capture_default_str();
+  app.add_option("--stage-timeout", options.stage_timeout,
+                 "seconds a micro-batch may take to come back before the stage holding it has failed")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

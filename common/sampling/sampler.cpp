@@ -40,6 +40,11 @@ void Sampler::Accept(int32_t token) {
   }
 }
 
+void Sampler::SkipSamples(int64_t samples) {
+  if (params_.temperature <= 0.0f || samples <= 0) return;
+  rng_.discard(static_cast<unsigned long long>(samples) * 2);  // UniformUnit takes two outputs
+}
+
 int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
   if (logits == nullptr || n_vocab <= 0) return -1;
 

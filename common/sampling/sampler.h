@@ -27,6 +27,11 @@ class Sampler {
   // Remembers prompt or generated tokens for the repetition penalty.
   void Accept(int32_t token);
   int32_t Sample(const float* logits, int32_t n_vocab);
+  // Goes on as a sampler that already sampled `samples` tokens: the random state skips their
+  // draws (two engine outputs per sampled token when temperature > 0, none when greedy), so a
+  // request replayed on a new plan samples what it would have sampled undisturbed. (A draw is
+  // also skipped when every logit was -inf; such a step had no valid token anyway.)
+  void SkipSamples(int64_t samples);
   uint32_t seed() const { return seed_; }
 
  private:

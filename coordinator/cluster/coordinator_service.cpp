@@ -12,6 +12,7 @@ grpc::ServerUnaryReactor* CoordinatorService::Register(grpc::CallbackServerConte
   }
   response->set_worker_id(registry_.Register(*request));
   response->set_heartbeat_interval_seconds(registry_.heartbeat_interval_seconds());
+  response->set_coordinator_id(registry_.coordinator_id());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

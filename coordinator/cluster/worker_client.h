@@ -22,7 +22,8 @@ class WorkerClient {
   Result<pipeshard::v1::LoadShardResponse> LoadShard(const pipeshard::v1::LoadShardRequest& request,
                                                      double timeout_seconds);
   // `done` runs on a gRPC thread with the call's outcome.
-  void FreeSequenceAsync(std::vector<int32_t> seq_ids, double timeout_seconds, std::function<void(Status)> done);
+  void FreeSequenceAsync(std::vector<int32_t> seq_ids, uint64_t epoch, double timeout_seconds,
+                         std::function<void(Status)> done);
 
   const std::string& address() const { return address_; }
 
@@ -30,8 +31,5 @@ class WorkerClient {
   std::string address_;
   std::unique_ptr<pipeshard::v1::Worker::Stub> stub_;
 };
-
-// gRPC status -> ps::Status, the message prefixed with `context`.
-Status FromGrpc(const grpc::Status& status, const std::string& context);
 
 }  // namespace ps::coord

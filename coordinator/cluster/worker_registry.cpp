@@ -1,11 +1,28 @@
 #include "coordinator/cluster/worker_registry.h"
 
 #include <cstdio>
+#include <random>
 
 namespace ps::coord {
 
+namespace {
+
+std::string NewCoordinatorId() {
+  std::random_device device;
+  const uint64_t value = (static_cast<uint64_t>(device()) << 32) | device();
+  char text[32];
+  std::snprintf(text, sizeof text, "c%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+}  // namespace
+
 WorkerRegistry::WorkerRegistry(double heartbeat_interval_seconds, double stale_after_seconds)
-    : interval_(heartbeat_interval_seconds), stale_after_(stale_after_seconds) {}
+    : interval_(heartbeat_interval_seconds), stale_after_(stale_after_seconds), coordinator_id_(NewCoordinatorId()) {}
+
+double WorkerRegistry::SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -18,27 +35,32 @@ std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& reque
   record.address = request.address();
   record.device = request.device();
   record.memory_free_bytes = request.device().memory_free_bytes();
+  record.epoch = request.epoch();
   record.last_heartbeat = std::chrono::steady_clock::now();
+  if (request.epoch() > max_epoch_) max_epoch_ = request.epoch();
   const std::string id = record.id;
   bool replaced = false;
   for (WorkerRecord& w : workers_) {
     if (w.address == record.address) {
-      w = std::move(record);
+      w = std::move(record);  // the process at that address restarted; the old id is gone
       replaced = true;
       break;
     }
   }
   if (!replaced) workers_.push_back(std::move(record));
+  ++version_;
   changed_.notify_all();
   return id;
 }
 
 bool WorkerRegistry::Heartbeat(const pipeshard::v1::HeartbeatRequest& request) {
+  if (request.coordinator_id() != coordinator_id_) return false;
   std::lock_guard<std::mutex> lock(mu_);
   for (WorkerRecord& w : workers_) {
     if (w.id != request.worker_id()) continue;
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(now - w.last_heartbeat).count();
+    const bool was_healthy = HealthLocked(w).ok();
     if (dt > 0 && request.tokens_processed() >= w.tokens_processed) {
       w.tokens_per_second = static_cast<double>(request.tokens_processed() - w.tokens_processed) / dt;
     }
@@ -48,25 +70,44 @@ bool WorkerRegistry::Heartbeat(const pipeshard::v1::HeartbeatRequest& request) {
     w.tokens_processed = request.tokens_processed();
     w.microbatches_in_flight = request.microbatches_in_flight();
     w.reported_error = request.error();
+    w.epoch = request.epoch();
+    w.hop_error = request.hop_error();
+    w.prev_hop_error = request.prev_hop_error();
+    w.last_microbatch = request.last_microbatch();
+    w.failed.clear();  // alive again: a standby from now on
+    if (!was_healthy || !w.hop_error.empty() || !w.prev_hop_error.empty()) {
+      ++version_;
+      changed_.notify_all();
+    }
     return true;
   }
   return false;
 }
 
-bool WorkerRegistry::WaitForWorkers(size_t count, std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return changed_.wait_until(lock, deadline, [&] { return workers_.size() >= count; });
-}
-
-std::vector<WorkerRecord> WorkerRegistry::Snapshot() const {
+std::vector<WorkerRecord> WorkerRegistry::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(workers_, [](const WorkerRecord& w) { return SecondsSince(w.last_heartbeat) > kForgetAfterSeconds; });
   return workers_;
 }
 
-void WorkerRegistry::MarkLinkError(const std::string& id, const std::string& error) {
+uint64_t WorkerRegistry::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+void WorkerRegistry::WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_until(lock, deadline, [&] { return version_ != seen; });
+}
+
+void WorkerRegistry::MarkFailed(const std::string& id, const std::string& why) {
   std::lock_guard<std::mutex> lock(mu_);
   for (WorkerRecord& w : workers_) {
-    if (w.id == id && w.link_error.empty()) w.link_error = error;
+    if (w.id == id && w.failed.empty()) {
+      w.failed = why;
+      ++version_;
+      changed_.notify_all();
+    }
   }
 }
 
@@ -77,13 +118,9 @@ void WorkerRegistry::SetMemoryUsed(const std::string& id, uint64_t bytes) {
   }
 }
 
-double WorkerRegistry::SecondsSinceHeartbeat(const WorkerRecord& record) const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - record.last_heartbeat).count();
-}
-
 Status WorkerRegistry::HealthLocked(const WorkerRecord& record) const {
-  if (!record.link_error.empty()) return Status::Unavailable(record.link_error);
-  const double age = SecondsSinceHeartbeat(record);
+  if (!record.failed.empty()) return Status::Unavailable(record.failed);
+  const double age = SecondsSince(record.last_heartbeat);
   if (age > stale_after_) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "no heartbeat for %.1f s", age);
@@ -97,7 +134,23 @@ Status WorkerRegistry::Health(const std::string& id) const {
   for (const WorkerRecord& w : workers_) {
     if (w.id == id) return HealthLocked(w);
   }
-  return Status::Unavailable("worker " + id + " is not registered");
+  return Status::Unavailable("worker " + id + " is not registered (it restarted or was forgotten)");
+}
+
+bool WorkerRegistry::Find(const std::string& id, WorkerRecord* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const WorkerRecord& w : workers_) {
+    if (w.id == id) {
+      *out = w;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t WorkerRegistry::max_reported_epoch() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_epoch_;
 }
 
 }  // namespace ps::coord

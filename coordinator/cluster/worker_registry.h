@@ -1,6 +1,15 @@
 // The coordinator's map of its workers: who registered (name, address, device, measured speed),
-// their latest heartbeat (memory, tokens, frames in flight, last error) and their health.
-// A worker is healthy while its heartbeats are fresh and no link to or from it has broken.
+// their latest heartbeat (memory, tokens, frames in flight, epoch, hop health, last error) and
+// their health. A worker may register at any time; the controller decides which ones hold stages
+// and which are standbys.
+// A worker is healthy while its heartbeats are fresh and it is not marked failed. A worker marked
+// failed (its stage was given up) becomes healthy again with its next heartbeat: a worker that
+// froze and woke up is a standby from then on (its old shard is fenced by the epoch).
+// Worker ids are unique within this coordinator process, whose id (coordinator_id) every
+// heartbeat must carry: a restarted coordinator answers the old process's workers "reregister".
+// A worker registering from an address already known replaces that record (the process there
+// restarted): the old id is gone, so a stage that used it counts as failed.
+// Records without a heartbeat for kForgetAfterSeconds are dropped.
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -27,43 +36,60 @@ struct WorkerRecord {
   uint64_t tokens_processed = 0;
   int32_t microbatches_in_flight = 0;
   double tokens_per_second = 0;  // over the last heartbeat interval
-  std::string reported_error;  // the worker's last error (frame or link); informative only
-  std::string link_error;      // a hop to or from it broke: unhealthy for good
+  std::string reported_error;    // the worker's last error (frame or link); informative only
+  uint64_t epoch = 0;            // the epoch of the shard it holds, as last reported
+  std::string hop_error;         // its link to the next stage broke at `epoch`
+  std::string prev_hop_error;    // a stream from the previous stage broke at `epoch`
+  uint64_t last_microbatch = 0;  // the highest micro-batch id it sent on at `epoch`
+  std::string failed;            // why its stage was given up; cleared by its next heartbeat
 };
 
 class WorkerRegistry {
  public:
+  static constexpr double kForgetAfterSeconds = 60.0;
+
   // A worker whose last heartbeat is older than `stale_after_seconds` is unhealthy.
   WorkerRegistry(double heartbeat_interval_seconds, double stale_after_seconds);
 
-  // Returns the worker id. A worker registering again from the same address (it restarted)
-  // replaces its old record and keeps its place in the order.
+  // Returns the worker id.
   std::string Register(const pipeshard::v1::RegisterRequest& request);
-  // False when the id is unknown (the worker must register again).
+  // False when the worker must register again (unknown id, or another coordinator's).
   bool Heartbeat(const pipeshard::v1::HeartbeatRequest& request);
 
-  // Waits until at least `count` workers registered; false when `deadline` passed first.
-  bool WaitForWorkers(size_t count, std::chrono::steady_clock::time_point deadline);
-  // Registration order.
-  std::vector<WorkerRecord> Snapshot() const;
+  // Registration order; records not heard from for kForgetAfterSeconds are dropped first.
+  std::vector<WorkerRecord> Snapshot();
+  // Bumped at every registration, failure mark and change of health; WaitForChange returns when
+  // it differs from `seen` or at `deadline`.
+  uint64_t version() const;
+  void WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline);
 
-  void MarkLinkError(const std::string& id, const std::string& error);
+  // Its stage was given up; it is unhealthy until its next heartbeat.
+  void MarkFailed(const std::string& id, const std::string& why);
   // Memory the worker reported after loading its shard, shown until its next heartbeat.
   void SetMemoryUsed(const std::string& id, uint64_t bytes);
-  // OK, or Unavailable saying why (stale heartbeat, broken link, unknown id).
+  // OK, or Unavailable saying why (stale heartbeat, marked failed, unknown id).
   Status Health(const std::string& id) const;
+  // The worker's record, if it is registered.
+  bool Find(const std::string& id, WorkerRecord* out) const;
   double heartbeat_interval_seconds() const { return interval_; }
-  double SecondsSinceHeartbeat(const WorkerRecord& record) const;
+  double stale_after_seconds() const { return stale_after_; }
+  const std::string& coordinator_id() const { return coordinator_id_; }
+  static double SecondsSince(std::chrono::steady_clock::time_point t);
+  // The largest epoch any worker reported at registration: a restarted coordinator starts above.
+  uint64_t max_reported_epoch() const;
 
  private:
   Status HealthLocked(const WorkerRecord& record) const;
 
   const double interval_;
   const double stale_after_;
+  const std::string coordinator_id_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::vector<WorkerRecord> workers_;
   uint64_t next_id_ = 1;
+  uint64_t version_ = 0;
+  uint64_t max_epoch_ = 0;
 };
 
 }  // namespace ps::coord

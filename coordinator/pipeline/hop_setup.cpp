@@ -1,6 +1,6 @@
 #include "coordinator/pipeline/hop_setup.h"
 
-#include "worker/transport/hop_setup_check.h"
+#include "transport/hop_setup_check.h"
 
 namespace ps::coord {
 

@@ -1,13 +1,23 @@
 // The pipeline executor: carries the scheduler's micro-batch plans to stage 0 as frames, takes
-// the last stage's frames (which arrive at the coordinator's own Stage service) back to the
-// scheduler, streams text to each request and ends it (EOS, n_predict, full context, cancel,
-// error frame, broken hop), freeing its sequence on every stage before the slot is reused.
+// the last stage's frames back (the Pipeline hosts the ring's return leg: return_leg_service),
+// streams text to each request and ends it (EOS, n_predict, full context, cancel, error frame),
+// freeing its sequence on every stage before the slot is reused.
+//
+// It lives as long as the coordinator and serves one plan (epoch) at a time. It watches that
+// plan: a stage has failed when its worker's heartbeats stop or it is marked failed, when a hop to
+// or from it breaks (the link to stage 0, a stage's reported hop_error, the return stream), when a
+// FreeSequence on it fails, or when a micro-batch misses its deadline at it. Then it stops sending,
+// drops every frame of the old epoch and tells the controller (on_failure); requests keep arriving
+// and wait. Resume gives it the new plan: every live request is replayed from the tokens held here
+// (prompt plus what was generated, with the first cuts) and goes on where it stopped; the client's
+// stream sees neither a gap nor a duplicate. Degrade fails everything with the reason instead.
 // All of that runs on one thread fed by an event queue, so the gRPC threads that call Submit,
-// Cancel, OnFrame and OnStreamEnd only queue and never block.
+// Cancel and the return leg only queue and never block.
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,7 +37,8 @@
 #include "coordinator/scheduler/scheduler.h"
 #include "proto/inference.pb.h"
 #include "proto/stage.pb.h"
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps::coord {
 
@@ -57,33 +68,66 @@ struct PipelineStage {
   std::string Describe() const;  // "stage 1 (gpu-b, 10.0.0.2:5001)"
 };
 
+// A loaded plan to serve on.
+struct PipelinePlan {
+  uint64_t epoch = 0;
+  std::vector<PipelineStage> stages;
+  std::unique_ptr<FrameSender> to_first;  // the coordinator's link to stage 0
+};
+
+// A stage of the plan being served failed; the pipeline has stopped sending.
+struct StageFailure {
+  uint64_t epoch = 0;
+  int32_t stage = 0;
+  std::string worker_id;
+  Status reason;                          // Unavailable naming the stage and why
+  std::unique_ptr<FrameSender> retired;   // the old link to stage 0: the controller closes it
+};
+
+struct PipelineTimeouts {
+  // A micro-batch must come back within this long of the later of its sending and the previous
+  // micro-batch's return; otherwise the first stage that has not passed it on has failed.
+  double stage_seconds = 30;
+  double free_seconds = 10;  // a FreeSequence call
+};
+
+enum class PipelineMode { kWaiting, kServing, kRecovering, kDegraded };
+
 struct PipelineStats {
   int32_t active_requests = 0;
   int32_t queued_requests = 0;
   int32_t microbatches_in_flight = 0;
   uint64_t tokens_generated = 0;
+  PipelineMode mode = PipelineMode::kWaiting;
+  uint64_t epoch = 0;
+  int32_t replayed_requests = 0;  // over every recovery
+  std::string transport;          // the link to stage 0
 };
 
 class Pipeline {
  public:
+  // `on_failure` runs on the pipeline thread and must not block (queue the work).
   Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokenizer& tokenizer, WorkerRegistry& registry,
-           std::vector<PipelineStage> stages, std::unique_ptr<FrameSender> to_first_stage);
+           PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure);
   ~Pipeline();  // fails what is still running (Unavailable) and stops the thread
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Returns a handle for Cancel. The sink hears the outcome (failure included: queue full,
-  // a stage down).
+  // Returns a handle for Cancel. The sink hears the outcome (failure included: queue full, no
+  // plan to serve on). While recovering, requests wait for the new plan.
   uint64_t Submit(PipelineRequest request);
   void Cancel(uint64_t handle);
-  // From the coordinator's Stage service.
-  void OnFrame(pipeshard::v1::Frame&& frame);
-  void OnStreamEnd(const Status& status);
 
-  // OK, or Unavailable naming the first unhealthy stage (index, name, address) and why.
-  Status Health() const;
+  // The Stage service the last stage streams its frames to; register it on the coordinator's
+  // server, which must stop before the pipeline is destroyed.
+  grpc::Service* return_leg_service() { return &return_leg_; }
+
+  // From the controller: serve on `plan` (replaying every live request), or fail everything
+  // (and every later request) with `why` until the next Resume.
+  void Resume(PipelinePlan plan);
+  void Degrade(Status why);
+
   PipelineStats stats() const;
-  std::string transport() const;  // stage 0's link, for status
 
  private:
   struct Submitted {
@@ -96,14 +140,23 @@ class Pipeline {
   struct FrameBack {
     pipeshard::v1::Frame frame;
   };
+  struct StreamEnded {
+    uint64_t epoch;
+    Status status;
+  };
   struct SlotFreedOnStage {
     int32_t seq;
+    uint64_t epoch;
+    int32_t stage;
     Status status;
   };
-  struct LinkBroken {
-    Status status;
+  struct Resumed {
+    std::shared_ptr<PipelinePlan> plan;  // shared: a variant alternative must be copyable here
   };
-  using Event = std::variant<Submitted, Cancelled, FrameBack, SlotFreedOnStage, LinkBroken>;
+  struct Degraded {
+    Status why;
+  };
+  using Event = std::variant<Submitted, Cancelled, FrameBack, StreamEnded, SlotFreedOnStage, Resumed, Degraded>;
 
   struct Live {
     uint64_t handle;
@@ -124,10 +177,13 @@ class Pipeline {
   void Handle(Submitted& e);
   void Handle(Cancelled& e);
   void Handle(FrameBack& e);
+  void Handle(StreamEnded& e);
   void Handle(SlotFreedOnStage& e);
-  void Handle(LinkBroken& e);
+  void Handle(Resumed& e);
+  void Handle(Degraded& e);
   void CheckHealth();
-  void FailEverything(const Status& status);
+  void CheckDeadline();
+  void StageFailed(int32_t index, const std::string& why);
   void EndRequest(RequestId id);
   void Fail(RequestId id, const Status& status);
   void SendPlans();
@@ -136,24 +192,32 @@ class Pipeline {
   const int32_t n_ctx_;
   const Tokenizer& tokenizer_;
   WorkerRegistry& registry_;
-  const std::vector<PipelineStage> stages_;
-  std::vector<std::unique_ptr<WorkerClient>> clients_;
-  std::unique_ptr<FrameSender> to_first_;
+  const PipelineTimeouts timeouts_;
+  const std::function<void(StageFailure)> on_failure_;
+  GrpcStageService return_leg_;
 
   const std::shared_ptr<Inbox> inbox_;
   std::atomic<uint64_t> next_handle_{1};
 
-  mutable std::mutex mu_;  // guards stats_ and link_error_
+  mutable std::mutex mu_;  // guards stats_
   PipelineStats stats_;
-  Status link_error_;  // a hop broke: the pipeline is down for good
 
   // Pipeline thread only.
+  PipelineMode mode_ = PipelineMode::kWaiting;
+  Status degraded_;
+  uint64_t epoch_ = 0;
+  std::vector<PipelineStage> stages_;
+  std::vector<std::unique_ptr<WorkerClient>> clients_;
+  std::unique_ptr<FrameSender> to_first_;
   Scheduler scheduler_;
   std::map<RequestId, Live> live_;
   std::map<uint64_t, RequestId> by_handle_;
   std::map<int32_t, int> frees_pending_;  // slot -> stages that have not confirmed yet
-  bool was_healthy_ = true;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> sent_at_;  // micro-batches in flight
+  std::chrono::steady_clock::time_point last_return_;
   uint64_t tokens_generated_ = 0;
+  int32_t replayed_ = 0;
+  uint64_t stale_frames_ = 0;
 
   std::thread thread_;
 };

@@ -29,6 +29,8 @@ class RequestProgress {
 
   pipeshard::v1::GenerateSummary Summary() const;
   int32_t generated() const { return static_cast<int32_t>(tokens_.size()); }
+  // The tokens generated so far, in order (what a replay prefills after the prompt).
+  const std::vector<int32_t>& tokens() const { return tokens_; }
 
  private:
   Step Finish(std::string reason, std::string text);

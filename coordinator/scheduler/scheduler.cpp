@@ -40,6 +40,7 @@ void Scheduler::Admit() {
   while (!queue_.empty() && !free_slots_.empty()) {
     Request r;
     r.prompt = std::move(queue_.front().second);
+    r.prompt_len = r.prompt.size();
     r.seq = free_slots_.front();
     free_slots_.erase(free_slots_.begin());
     running_.emplace(queue_.front().first, std::move(r));
@@ -86,7 +87,10 @@ bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
   for (auto& [id, r] : running_) {
     if (r.ended || r.decoding()) continue;
     const size_t ub = static_cast<size_t>(options_.ubatch);
-    const size_t end = std::min(r.prompt.size(), (r.prompt_sent / ub + 1) * ub);
+    // A replay's generated tokens go one row a chunk, as they first did: the same cuts give the
+    // same caches bit for bit.
+    const size_t end = r.prompt_sent < r.prompt_len ? std::min(r.prompt_len, (r.prompt_sent / ub + 1) * ub)
+                                                    : r.prompt_sent + 1;
     const int32_t len = static_cast<int32_t>(end - r.prompt_sent);
     if (prompt_rows + len > options_.ubatch) break;
     if (r.prompt_sent == 0) plan->starts.push_back({r.seq, id});
@@ -192,6 +196,33 @@ std::vector<RequestId> Scheduler::AbandonInFlight() {
   }
   return lost;
 }
+
+std::vector<RequestId> Scheduler::Rewind(const std::function<std::vector<int32_t>(RequestId)>& generated) {
+  in_flight_.clear();
+  for (int32_t seq : to_free_) SlotFreed(seq);
+  to_free_.clear();
+  std::vector<RequestId> replayed;
+  for (auto it = running_.begin(); it != running_.end();) {
+    Request& r = it->second;
+    if (r.ended) {
+      SlotFreed(r.seq);
+      it = running_.erase(it);
+      continue;
+    }
+    r.prompt.resize(r.prompt_len);
+    for (int32_t t : generated(it->first)) r.prompt.push_back(t);
+    r.prompt_sent = 0;
+    r.next_pos = 0;
+    r.has_token = false;
+    r.token = 0;
+    r.in_flight = 0;
+    replayed.push_back(it->first);
+    ++it;
+  }
+  return replayed;
+}
+
+void Scheduler::SetStages(int32_t stages) { options_.stages = std::max(1, stages); }
 
 std::vector<int32_t> Scheduler::TakeSlotsToFree() {
   std::vector<int32_t> slots;

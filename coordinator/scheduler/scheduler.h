@@ -8,7 +8,10 @@
 //    about one micro-batch per stage is in flight (at most `stages` micro-batches at once), and
 //    new prompts' chunks join between steps (continuous batching);
 //  - a slot is handed back only after the caller freed it on every stage (TakeSlotsToFree ->
-//    FreeSequence everywhere -> SlotFreed), and only once none of its rows is in flight.
+//    FreeSequence everywhere -> SlotFreed), and only once none of its rows is in flight;
+//  - after a stage failed, Rewind starts every live request over on the new plan: its prompt and
+//    the tokens generated so far are prefilled again with the cuts they first had (the prompt's
+//    at multiples of ubatch, then one row per generated token), so the caches come out the same.
 // The caller decides when a request stops (EOS, length, context, cancel, failure): it answers each
 // sampled token with Continue or End.
 // Thread-safety: none; one owner.
@@ -16,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,6 +94,15 @@ class Scheduler {
   // flight; the caller ends them.
   std::vector<RequestId> AbandonInFlight();
 
+  // A new plan: every micro-batch in flight is lost and every stage's caches are new. Ended
+  // requests are released and their slots (and those waiting to be freed) are free again without
+  // a FreeSequence; each live request keeps its slot and is prefilled again from its prompt
+  // followed by `generated(id)` (the tokens sampled for it so far), only the last row needing
+  // logits. Returns the live requests, in admission order.
+  std::vector<RequestId> Rewind(const std::function<std::vector<int32_t>(RequestId)>& generated);
+  // Micro-batches kept in flight at once from now on (the new plan's stage count).
+  void SetStages(int32_t stages);
+
   // Slots of ended requests with nothing in flight, to free on every stage; then SlotFreed.
   std::vector<int32_t> TakeSlotsToFree();
   void SlotFreed(int32_t seq);
@@ -103,7 +116,8 @@ class Scheduler {
 
  private:
   struct Request {
-    std::vector<int32_t> prompt;
+    std::vector<int32_t> prompt;  // to prefill: the prompt, then on a replay the tokens generated
+    size_t prompt_len = 0;        // the request's own prompt: cut at multiples of ubatch, then 1 row a chunk
     int32_t seq = -1;
     size_t prompt_sent = 0;
     int32_t next_pos = 0;

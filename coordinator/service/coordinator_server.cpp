@@ -16,20 +16,16 @@
 #include "common/plan/partition_planner.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/cluster/coordinator_service.h"
-#include "coordinator/cluster/worker_client.h"
 #include "coordinator/cluster/worker_registry.h"
-#include "coordinator/pipeline/hop_setup.h"
-#include "coordinator/pipeline/pipeline.h"
+#include "coordinator/control/cluster_controller.h"
 #include "coordinator/service/inference_service.h"
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps::coord {
 
 namespace {
 
 constexpr double kHeartbeatSeconds = 0.5;
-constexpr double kStaleAfterSeconds = 3.0;
-constexpr double kLoadTimeoutSeconds = 600.0;
 constexpr int32_t kMaxDefaultCtx = 4096;
 
 // Blocks SIGINT/SIGTERM in every thread and lets one thread wait for them.
@@ -66,6 +62,12 @@ Status Validate(const CoordinatorOptions& o) {
   if (o.ctx < 0) return Status::InvalidArgument("--ctx must not be negative");
   if (o.queue < 0) return Status::InvalidArgument("--queue must not be negative");
   if (o.kv_type != "f16" && o.kv_type != "f32") return Status::InvalidArgument("--kv-type must be f16 or f32");
+  if (!(o.heartbeat_timeout >= 2 * kHeartbeatSeconds)) {
+    return Status::InvalidArgument("--heartbeat-timeout " + std::to_string(o.heartbeat_timeout) +
+                                   " must be at least twice the heartbeat interval (" +
+                                   std::to_string(kHeartbeatSeconds) + " s)");
+  }
+  if (!(o.stage_timeout > 0)) return Status::InvalidArgument("--stage-timeout must be positive");
   return Status::Ok();
 }
 
@@ -95,116 +97,41 @@ Status RunCoordinator(const CoordinatorOptions& options) {
                                         : static_cast<int32_t>(std::min<int64_t>(config->n_ctx_train, kMaxDefaultCtx));
 
   StopSignal stop;
-  WorkerRegistry registry(kHeartbeatSeconds, kStaleAfterSeconds);
+  WorkerRegistry registry(kHeartbeatSeconds, options.heartbeat_timeout);
+  ControllerOptions control;
+  control.model_path = options.model;
+  control.stages = options.stages;
+  control.n_ctx = n_ctx;
+  control.max_seqs = options.max_seqs;
+  control.ubatch = options.ubatch;
+  control.queue = options.queue;
+  control.kv_type = options.kv_type;
+  control.timeouts.stage_seconds = options.stage_timeout;
+  ClusterController controller(control, *cost, **tokenizer, registry);
   CoordinatorService coordinator_service(registry);
-  InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry);
-  std::atomic<Pipeline*> pipeline_ptr{nullptr};
-  GrpcStageService stage_service(
-      [&](pipeshard::v1::Frame&& frame) {
-        if (Pipeline* p = pipeline_ptr.load()) p->OnFrame(std::move(frame));
-      },
-      [&](const std::string&, const Status& status) {
-        if (Pipeline* p = pipeline_ptr.load()) p->OnStreamEnd(status);
-      });
+  InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller);
 
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&inference);
-  builder.RegisterService(&stage_service);
+  builder.RegisterService(controller.pipeline().return_leg_service());
   AllowLargeFrames(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Status::Unavailable("cannot listen on " + options.listen);
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
-  const std::string own_address = AdvertisedAddress(host, port);
-
-  auto shutdown = [&](Status status) {
-    inference.StopServing();
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    return status;
-  };
-
-  // Wait for the workers.
-  std::fprintf(stderr, "pipeshard-coordinator: waiting for %d worker(s)\n", options.stages);
-  while (!registry.WaitForWorkers(static_cast<size_t>(options.stages),
-                                  std::chrono::steady_clock::now() + std::chrono::milliseconds(200))) {
-    if (stop.stopped()) return shutdown(Status::Ok());
-  }
-  if (stop.stopped()) return shutdown(Status::Ok());
-
-  // Plan with their measured speeds and free memory, in registration order.
-  std::vector<WorkerRecord> workers = registry.Snapshot();
-  workers.resize(static_cast<size_t>(options.stages));
-  std::vector<plan::WorkerCapacity> capacities;
-  for (const WorkerRecord& w : workers) {
-    // A worker that could not measure itself counts as average: 1 GFLOP/s like everyone unmeasured.
-    const double gflops = w.device.matmul_gflops() > 0 ? w.device.matmul_gflops() : 1.0;
-    capacities.push_back({w.name, gflops, w.device.memory_free_bytes()});
-  }
-  plan::PlanOptions plan_options;
-  plan_options.kv_cache_tokens = static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(options.max_seqs);
-  auto partition = plan::PlanPartition(*cost, capacities, plan_options);
-  if (!partition.ok()) return shutdown(partition.status());
-  // Each hop's transport, from what both of its ends reported.
-  std::vector<plan::StageEndpoint> endpoints;
-  for (const WorkerRecord& w : workers) endpoints.push_back(EndpointOf(w));
-  const std::vector<plan::HopChoice> hops = plan::ChooseTransports(endpoints);
-  partition->explanation += plan::ExplainTransports(hops);
-  std::fprintf(stderr, "pipeshard-coordinator: %s\n", partition->explanation.c_str());
-
-  // Load the shards in stage order: a stage's reply carries what it created for its GPU hop to
-  // the next stage (NCCL id, CUDA IPC ring), which that stage's request then gets.
-  inference.SetState("loading");
-  std::vector<PipelineStage> stages;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    stages.push_back({static_cast<int32_t>(i), workers[i].id, workers[i].name, workers[i].address,
-                      plan::DescribeHop(endpoints, hops, i)});
-  }
-  pipeshard::v1::LoadShardResponse previous;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    pipeshard::v1::LoadShardRequest request;
-    request.set_model_path(options.model);
-    request.set_first_layer(partition->stages[i].first_layer);
-    request.set_last_layer(partition->stages[i].last_layer);
-    request.set_stage_index(static_cast<int32_t>(i));
-    request.set_stage_count(options.stages);
-    request.set_next_address(i + 1 < workers.size() ? workers[i + 1].address : own_address);
-    request.set_n_ctx(n_ctx);
-    request.set_max_seqs(options.max_seqs);
-    request.set_kv_type(options.kv_type);
-    const Status hop = SetHopFields(hops, i, previous, &request);
-    if (!hop.ok()) return shutdown(hop.WithContext(stages[i].Describe()));
-    WorkerClient client(workers[i].address);
-    auto loaded = client.LoadShard(request, kLoadTimeoutSeconds);
-    if (!loaded.ok()) return shutdown(loaded.status().WithContext(stages[i].Describe()));
-    previous = *loaded;
-    registry.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
-    std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s\n", stages[i].Describe().c_str(),
-                 request.first_layer(), request.last_layer(), loaded->load_seconds());
-    if (stop.stopped()) return shutdown(Status::Ok());
-  }
-
-  auto to_first = ConnectGrpcFrameSender(workers[0].address);
-  if (!to_first.ok()) return shutdown(to_first.status().WithContext(stages[0].Describe()));
-  SchedulerOptions scheduler_options;
-  scheduler_options.max_seqs = options.max_seqs;
-  scheduler_options.ubatch = options.ubatch;
-  scheduler_options.stages = options.stages;
-  scheduler_options.queue_limit = options.queue;
-  auto pipeline = std::make_unique<Pipeline>(scheduler_options, n_ctx, **tokenizer, registry, stages,
-                                             std::move(to_first).value());
-  pipeline_ptr = pipeline.get();
-  inference.StartServing(pipeline.get(), *partition, stages);
-  std::fprintf(stderr, "pipeshard-coordinator: serving\n");
+  // The controller needs our address for the last stage's frames; it is known only now.
+  controller.SetOwnAddress(AdvertisedAddress(host, port));
+  controller.Start();
 
   while (!stop.stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const Status status = shutdown(Status::Ok());
-  pipeline_ptr = nullptr;
-  pipeline.reset();
-  return status;
+  controller.Stop();
+  inference.StopServing();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return Status::Ok();
 }
 
 }  // namespace ps::coord

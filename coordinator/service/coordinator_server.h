@@ -1,6 +1,6 @@
-// The pipeshard-coordinator process: opens the model (config and tokenizer only), listens, waits
-// for its workers, plans the partition with their measured speeds and free memory, loads a shard
-// on each, then serves until SIGINT or SIGTERM.
+// The pipeshard-coordinator process: opens the model (config and tokenizer only), listens, and
+// hands the cluster to the ClusterController (wait for workers, plan, load, serve, recover) until
+// SIGINT or SIGTERM.
 // Thread-safety: call once per process.
 #pragma once
 
@@ -20,6 +20,8 @@ struct CoordinatorOptions {
   int32_t ctx = 0;           // 0: the model's, capped at 4096
   std::string kv_type = "f16";
   int32_t queue = 64;
+  double heartbeat_timeout = 3.0;  // a stage silent this long has failed
+  double stage_timeout = 30.0;     // a micro-batch not back this long has failed at a stage
 };
 
 // Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;

@@ -1,10 +1,10 @@
 #include "coordinator/service/generate_reactor.h"
 
-#include "coordinator/service/grpc_status.h"
+#include "transport/grpc_status.h"
 
 namespace ps::coord {
 
-GenerateReactor::GenerateReactor(const Status& status) { Finish(ToGrpc(status)); }
+GenerateReactor::GenerateReactor(const Status& status) { Finish(ToGrpcStatus(status)); }
 
 GenerateReactor::GenerateReactor(Pipeline& pipeline, PipelineRequest request)
     : pipeline_(&pipeline), sink_(std::make_shared<Sink>(this)) {
@@ -46,7 +46,7 @@ void GenerateReactor::Sink::OnFinished(pipeshard::v1::GenerateSummary summary) {
 void GenerateReactor::Sink::OnFailed(Status status) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (ending_) return;
-  EndLocked(ToGrpc(status));
+  EndLocked(ToGrpcStatus(status));
 }
 
 void GenerateReactor::Sink::WriteDone(bool ok) {

@@ -1,9 +1,10 @@
 #include "coordinator/service/inference_service.h"
 
+#include <algorithm>
 #include <random>
 
 #include "coordinator/service/generate_reactor.h"
-#include "coordinator/service/grpc_status.h"
+#include "transport/grpc_status.h"
 
 namespace ps::coord {
 
@@ -11,27 +12,10 @@ namespace {
 constexpr uint32_t kRandomSeed = 0xFFFFFFFF;
 }
 
-InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry)
-    : model_(std::move(model)), registry_(registry) {}
+InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller)
+    : model_(std::move(model)), registry_(registry), controller_(controller) {}
 
-void InferenceService::SetState(std::string state) {
-  std::lock_guard<std::mutex> lock(mu_);
-  state_ = std::move(state);
-}
-
-void InferenceService::StartServing(Pipeline* pipeline, plan::PartitionPlan plan, std::vector<PipelineStage> stages) {
-  std::lock_guard<std::mutex> lock(mu_);
-  pipeline_ = pipeline;
-  plan_ = std::move(plan);
-  stages_ = std::move(stages);
-  state_ = "serving";
-}
-
-void InferenceService::StopServing() {
-  std::lock_guard<std::mutex> lock(mu_);
-  pipeline_ = nullptr;
-  state_ = "shutting down";
-}
+void InferenceService::StopServing() { stopped_ = true; }
 
 Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateRequest& request) const {
   PipelineRequest out;
@@ -55,19 +39,27 @@ Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateR
 
 grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext*, const pipeshard::v1::GenerateRequest* request) {
-  Pipeline* pipeline = nullptr;
-  std::string state;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pipeline = pipeline_;
-    state = state_;
+  if (stopped_) return new GenerateReactor(Status::Unavailable("the coordinator is shutting down"));
+  const ControllerSnapshot cluster = controller_.Snapshot();
+  switch (cluster.state) {
+    case ClusterState::kServing:
+    case ClusterState::kRecovering: break;  // while recovering, requests wait for the new plan
+    case ClusterState::kDegraded:
+      return new GenerateReactor(Status::Unavailable("the cluster is degraded: " + cluster.reason));
+    default: {
+      std::string why = "the cluster is not serving yet: ";
+      why += ClusterStateName(cluster.state);
+      if (!cluster.reason.empty()) {
+        why += " (";
+        why += cluster.reason;
+        why += ")";
+      }
+      return new GenerateReactor(Status::Unavailable(why));
+    }
   }
-  if (pipeline == nullptr) return new GenerateReactor(Status::Unavailable("the cluster is not serving yet: " + state));
-  const Status health = pipeline->Health();
-  if (!health.ok()) return new GenerateReactor(health);
   auto prepared = Prepare(*request);
   if (!prepared.ok()) return new GenerateReactor(prepared.status());
-  return new GenerateReactor(*pipeline, std::move(prepared).value());
+  return new GenerateReactor(controller_.pipeline(), std::move(prepared).value());
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
@@ -112,37 +104,36 @@ grpc::ServerUnaryReactor* InferenceService::GetStatus(grpc::CallbackServerContex
 }
 
 void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const ControllerSnapshot cluster = controller_.Snapshot();
+  const PipelineStats stats = controller_.pipeline().stats();
   status->set_model(model_.path);
   status->set_n_layer(static_cast<int32_t>(model_.config.n_layer));
+  status->set_state(ClusterStateName(cluster.state));
+  status->set_state_reason(cluster.reason);
+  status->set_epoch(cluster.epoch);
+  status->set_recoveries(cluster.recoveries);
+  status->set_replayed_requests(stats.replayed_requests);
+  status->set_last_recovery_seconds(cluster.last_recovery_seconds);
+  status->set_last_recovery(cluster.last_recovery);
   const std::vector<WorkerRecord> workers = registry_.Snapshot();
-  auto record_of = [&](const std::string& id) -> const WorkerRecord* {
-    for (const WorkerRecord& w : workers) {
-      if (w.id == id) return &w;
+  auto describe_worker = [&](const WorkerRecord& w, pipeshard::v1::StageStatus* s) {
+    std::string device = w.device.kind();
+    if (device == "cuda") {
+      device += ':';
+      device += std::to_string(w.device.index());
     }
-    return nullptr;
+    s->set_device(device);
+    s->set_memory_used_bytes(w.memory_used_bytes);
+    s->set_memory_free_bytes(w.memory_free_bytes);
+    s->set_tokens_per_second(w.tokens_per_second);
+    s->set_microbatches_in_flight(w.microbatches_in_flight);
+    s->set_seconds_since_heartbeat(WorkerRegistry::SecondsSince(w.last_heartbeat));
   };
-  if (pipeline_ == nullptr) {
-    status->set_state(state_);
-    // Before a plan: list who registered so far.
-    for (size_t i = 0; i < workers.size(); ++i) {
-      pipeshard::v1::StageStatus* s = status->add_stages();
-      s->set_index(static_cast<int32_t>(i));
-      s->set_name(workers[i].name);
-      s->set_address(workers[i].address);
-      s->set_device(workers[i].device.kind());
-      const Status h = registry_.Health(workers[i].id);
-      s->set_healthy(h.ok());
-      s->set_error(h.ok() ? "" : h.message());
-      s->set_seconds_since_heartbeat(registry_.SecondsSinceHeartbeat(workers[i]));
-    }
-    return;
-  }
-  const Status health = pipeline_->Health();
-  status->set_state(health.ok() ? state_ : "degraded");
-  for (size_t i = 0; i < stages_.size() && i < plan_.stages.size(); ++i) {
-    const PipelineStage& stage = stages_[i];
-    const plan::StagePlan& p = plan_.stages[i];
+  std::vector<std::string> in_plan;
+  for (size_t i = 0; i < cluster.stages.size() && i < cluster.plan.stages.size(); ++i) {
+    const PipelineStage& stage = cluster.stages[i];
+    const plan::StagePlan& p = cluster.plan.stages[i];
+    in_plan.push_back(stage.worker_id);
     pipeshard::v1::StageStatus* s = status->add_stages();
     s->set_index(stage.index);
     s->set_name(stage.name);
@@ -155,25 +146,33 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
     if (!stage.transport.empty()) {
       s->set_transport(stage.transport);
     } else {
-      s->set_transport(i + 1 < stages_.size() ? "grpc " + stages_[i + 1].address : "grpc coordinator");
+      s->set_transport(i + 1 < cluster.stages.size() ? "grpc " + cluster.stages[i + 1].address : "grpc coordinator");
     }
     const Status h = registry_.Health(stage.worker_id);
     s->set_healthy(h.ok());
     s->set_error(h.ok() ? "" : h.message());
-    if (const WorkerRecord* w = record_of(stage.worker_id)) {
-      std::string device = w->device.kind();
-      if (device == "cuda") device += ":" + std::to_string(w->device.index());
-      s->set_device(device);
-      s->set_memory_used_bytes(w->memory_used_bytes);
-      s->set_memory_free_bytes(w->memory_free_bytes);
-      s->set_tokens_per_second(w->tokens_per_second);
-      s->set_microbatches_in_flight(w->microbatches_in_flight);
-      s->set_seconds_since_heartbeat(registry_.SecondsSinceHeartbeat(*w));
+    for (const WorkerRecord& w : workers) {
+      if (w.id == stage.worker_id) describe_worker(w, s);
     }
   }
-  status->set_bottleneck_stage(plan_.bottleneck);
-  status->set_plan_explanation(plan_.explanation);
-  const PipelineStats stats = pipeline_->stats();
+  // Everyone else registered: standbys (before a plan, every worker so far).
+  for (const WorkerRecord& w : workers) {
+    if (std::find(in_plan.begin(), in_plan.end(), w.id) != in_plan.end()) continue;
+    pipeshard::v1::StageStatus* s = cluster.stages.empty() && cluster.state != ClusterState::kDegraded
+                                        ? status->add_stages()
+                                        : status->add_standbys();
+    s->set_index(-1);
+    s->set_name(w.name);
+    s->set_address(w.address);
+    const Status h = registry_.Health(w.id);
+    s->set_healthy(h.ok());
+    s->set_error(h.ok() ? "" : h.message());
+    describe_worker(w, s);
+  }
+  if (!cluster.stages.empty()) {
+    status->set_bottleneck_stage(cluster.plan.bottleneck);
+    status->set_plan_explanation(cluster.plan.explanation);
+  }
   status->set_active_requests(stats.active_requests);
   status->set_queued_requests(stats.queued_requests);
   status->set_tokens_generated(stats.tokens_generated);

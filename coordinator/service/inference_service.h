@@ -1,10 +1,12 @@
 // The Inference service clients call: Generate (streamed through the pipeline), Tokenize and
 // Detokenize (the model's tokenizer, here on the coordinator), GetStatus (the cluster map, the
-// plan and the request counters). Before the cluster serves, Generate fails with UNAVAILABLE
-// saying what it waits for.
-// Thread-safety: gRPC calls it from any thread; serving state is guarded by a mutex.
+// plan, the standbys, the recoveries and the request counters). Before the cluster first serves,
+// and while it is degraded, Generate fails with UNAVAILABLE saying why; while it recovers,
+// requests are accepted and wait for the new plan.
+// Thread-safety: gRPC calls it from any thread; the controller and the pipeline do the locking.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "common/plan/partition_planner.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/cluster/worker_registry.h"
+#include "coordinator/control/cluster_controller.h"
 #include "coordinator/pipeline/pipeline.h"
 #include "proto/inference.grpc.pb.h"
 
@@ -29,12 +32,8 @@ struct ModelInfo {
 
 class InferenceService : public pipeshard::v1::Inference::CallbackService {
  public:
-  InferenceService(ModelInfo model, WorkerRegistry& registry);
+  InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller);
 
-  // "waiting for workers", "loading": what status shows before serving.
-  void SetState(std::string state);
-  // From now on Generate runs on `pipeline` (which must outlive the service's use of it).
-  void StartServing(Pipeline* pipeline, plan::PartitionPlan plan, std::vector<PipelineStage> stages);
   // Generate fails at once from now on (shutdown).
   void StopServing();
 
@@ -54,11 +53,8 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
 
   const ModelInfo model_;
   WorkerRegistry& registry_;
-  mutable std::mutex mu_;
-  std::string state_ = "waiting for workers";
-  Pipeline* pipeline_ = nullptr;
-  plan::PartitionPlan plan_;
-  std::vector<PipelineStage> stages_;
+  ClusterController& controller_;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace ps::coord

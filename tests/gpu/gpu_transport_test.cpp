@@ -12,10 +12,10 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/subprocess.h"
-#include "worker/transport/hop_setup_check.h"
-#include "worker/transport_gpu/cuda_ipc_frame_link.h"
-#include "worker/transport_gpu/gpu_capabilities.h"
-#include "worker/transport_gpu/nccl_frame_link.h"
+#include "transport/hop_setup_check.h"
+#include "transport/gpu/cuda_ipc_frame_link.h"
+#include "transport/gpu/gpu_capabilities.h"
+#include "transport/gpu/nccl_frame_link.h"
 
 namespace ps::gpu {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps::test {
 

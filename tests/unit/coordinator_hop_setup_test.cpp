@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/transport/hop_setup_check.h"
+#include "transport/hop_setup_check.h"
 
 namespace ps::coord {
 namespace {

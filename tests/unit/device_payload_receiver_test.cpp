@@ -2,7 +2,7 @@
 // reach the executor in arrival order with their payload filled, frames without a device payload
 // pass untouched, and after a failed fetch every later device frame travels on as an error frame
 // naming the stage and the first failure. Also the host id the transport choice compares.
-#include "worker/transport/device_payload_receiver.h"
+#include "transport/device_payload_receiver.h"
 
 #include <chrono>
 #include <cstring>
@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/transport/host_identity.h"
+#include "transport/host_identity.h"
 
 namespace ps {
 namespace {

@@ -1,7 +1,7 @@
 // GPU-hop setup messages: the NCCL bootstrap (id length, ranks), the CUDA IPC ring (handle sizes,
 // counts, slot size), the transports of a LoadShardRequest and a frame's device payload are all
 // checked with errors that name the field, before any CUDA or NCCL call sees them.
-#include "worker/transport/hop_setup_check.h"
+#include "transport/hop_setup_check.h"
 
 #include <gtest/gtest.h>
 

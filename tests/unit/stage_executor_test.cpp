@@ -17,7 +17,7 @@
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/stage/sequence_samplers.h"
 #include "worker/stage/stage_executor.h"
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps {
 namespace {

@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "worker/backend/cuda/cuda_backend_factory.h"
-#include "worker/service/grpc_status.h"
-#include "worker/transport/hop_setup_check.h"
+#include "transport/grpc_status.h"
+#include "transport/hop_setup_check.h"
 
 namespace ps {
 namespace {
@@ -163,7 +163,7 @@ TEST(GrpcStatus, DeviceFailuresDoNotBlameTheRequest) {
   EXPECT_EQ(DeviceFailureToGrpcStatus(Status::Unavailable("no driver")).error_message(), "no driver");
   EXPECT_TRUE(DeviceFailureToGrpcStatus(Status::Ok()).ok());
   // The request's own errors keep their codes.
-  EXPECT_EQ(ToGrpcStatus(Status::Unsupported("tensor type")).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ToGrpcStatus(Status::Unsupported("tensor type")).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace

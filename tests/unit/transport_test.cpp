@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/stage_server.h"
-#include "worker/transport/frame_transport.h"
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/frame_transport.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps {
 namespace {
@@ -62,7 +62,7 @@ class FrameSink {
 struct SinkServer {
   FrameSink sink;
   GrpcStageService service{[this](Frame&& f) { sink.Add(std::move(f)); },
-                           [this](const std::string&, const Status& s) { sink.EndStream(s); }};
+                           [this](const std::string&, uint64_t, const Status& s) { sink.EndStream(s); }};
   std::unique_ptr<grpc::Server> server;
   std::string address;
 

@@ -128,6 +128,7 @@ TEST(WorkerServiceTest, RegistersLoadsRunsAndFrees) {
     EXPECT_NE(s.error_message().find("[0, 3)"), std::string::npos) << s.error_message();
   }
   load.set_last_layer(2);
+  load.set_epoch(3);
   {
     grpc::ClientContext ctx;
     const grpc::Status s = stub->LoadShard(&ctx, load, &loaded);
@@ -147,6 +148,7 @@ TEST(WorkerServiceTest, RegistersLoadsRunsAndFrees) {
   f.add_tokens(2);
   f.set_need_logits(std::string("\x00\x01", 2));
   f.add_starts()->set_seq_id(1);
+  f.set_epoch(3);
   ASSERT_TRUE((*sender)->Send(f).ok());
   {
     std::unique_lock lock(sink.mu);
@@ -157,28 +159,54 @@ TEST(WorkerServiceTest, RegistersLoadsRunsAndFrees) {
   {
     pb::FreeSequenceRequest req;
     req.add_seq_ids(1);
+    req.set_epoch(3);
     pb::FreeSequenceResponse resp;
     grpc::ClientContext ctx;
     EXPECT_TRUE(stub->FreeSequence(&ctx, req, &resp).ok());
-  }
-  {
-    pb::HealthResponse health;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(stub->Health(&ctx, pb::HealthRequest(), &health).ok());
-    EXPECT_TRUE(health.loaded());
-    EXPECT_EQ(health.error(), "");
   }
   ASSERT_TRUE(coordinator.WaitUntil([&] {
     return !coordinator.heartbeats_.empty() && coordinator.heartbeats_.back().tokens_processed() == 2;
   }));
   {
-    pb::UnloadResponse resp;
+    std::lock_guard lock(coordinator.mu_);
+    EXPECT_EQ(coordinator.heartbeats_.back().error(), "");
+    EXPECT_EQ(coordinator.heartbeats_.back().epoch(), load.epoch());
+  }
+  // Fencing: an older plan cannot load, free or send frames here any more.
+  {
+    pb::LoadShardRequest older = load;
+    older.set_epoch(load.epoch() - 1);
+    pb::LoadShardResponse resp;
     grpc::ClientContext ctx;
-    EXPECT_TRUE(stub->Unload(&ctx, pb::UnloadRequest(), &resp).ok());
-    pb::HealthResponse health;
-    grpc::ClientContext ctx2;
-    ASSERT_TRUE(stub->Health(&ctx2, pb::HealthRequest(), &health).ok());
-    EXPECT_FALSE(health.loaded());
+    const grpc::Status s = stub->LoadShard(&ctx, older, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(s.error_message().find("epoch"), std::string::npos) << s.error_message();
+  }
+  {
+    pb::FreeSequenceRequest req;
+    req.add_seq_ids(1);
+    req.set_epoch(load.epoch() - 1);
+    pb::FreeSequenceResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub->FreeSequence(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    const size_t before = sink.frames.size();
+    f.set_epoch(load.epoch() - 1);
+    f.set_microbatch_id(77);
+    ASSERT_TRUE((*sender)->Send(f).ok());
+    f.set_epoch(load.epoch());
+    f.set_microbatch_id(78);
+    f.clear_starts();
+    f.add_starts()->set_seq_id(1);
+    f.set_positions(0, 0);
+    f.set_positions(1, 1);
+    ASSERT_TRUE((*sender)->Send(f).ok());
+    std::unique_lock lock(sink.mu);
+    ASSERT_TRUE(sink.cv.wait_for(lock, std::chrono::seconds(30), [&] { return sink.frames.size() > before; }));
+    // Only the current epoch's frame came through; the old one was dropped before it ran.
+    EXPECT_EQ(sink.frames.back().microbatch_id(), 78u);
+    EXPECT_EQ(sink.frames.size(), before + 1);
   }
   (void)(*sender)->Close();
   (*worker)->Shutdown();
@@ -221,11 +249,17 @@ struct Rig {
     grpc::ClientContext ctx;
     return stub->LoadShard(&ctx, request, response);
   }
-  pb::HealthResponse Health() {
-    pb::HealthResponse health;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(stub->Health(&ctx, pb::HealthRequest(), &health).ok());
-    return health;
+  // The error a heartbeat sent after this call reports (the worker's health, as the coordinator
+  // sees it).
+  std::string HeartbeatError() {
+    size_t seen = 0;
+    {
+      std::lock_guard lock(coordinator.mu_);
+      seen = coordinator.heartbeats_.size();
+    }
+    EXPECT_TRUE(coordinator.WaitUntil([&] { return coordinator.heartbeats_.size() >= seen + 2; }));
+    std::lock_guard lock(coordinator.mu_);
+    return coordinator.heartbeats_.empty() ? "" : coordinator.heartbeats_.back().error();
   }
   pb::DeviceInfo RegisteredDevice() {
     EXPECT_TRUE(coordinator.WaitUntil([&] { return !coordinator.registers_.empty(); }));
@@ -292,9 +326,8 @@ TEST(WorkerServiceTest, CpuWorkerReportsNoGpuTransportAndRefusesGpuHops) {
   grpc::Status s = rig.Load(gpu_hop, &loaded);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(s.error_message(), "LoadShard: next_transport HOP_TRANSPORT_NCCL needs a CUDA stage, but this worker runs on cpu");
-  pb::HealthResponse health = rig.Health();
-  EXPECT_FALSE(health.loaded());
-  EXPECT_NE(health.error().find("needs a CUDA stage"), std::string::npos) << health.error();
+  const std::string error = rig.HeartbeatError();
+  EXPECT_NE(error.find("needs a CUDA stage"), std::string::npos) << error;
 
   // The worker keeps serving: a gRPC-only request loads and runs as before.
   s = rig.Load(rig.WholeModel(), &loaded);
@@ -304,7 +337,7 @@ TEST(WorkerServiceTest, CpuWorkerReportsNoGpuTransportAndRefusesGpuHops) {
   const pb::Frame back = rig.RunOneFrame();
   EXPECT_EQ(back.error(), "");
   EXPECT_EQ(back.sampled_size(), 1);
-  EXPECT_EQ(rig.Health().error(), "");
+  EXPECT_EQ(rig.HeartbeatError(), "");
 }
 
 TEST(WorkerServiceTest, CudaWorkerReportsItsDeviceAndLoadsOrSaysWhyNot) {
@@ -335,9 +368,8 @@ TEST(WorkerServiceTest, CudaWorkerReportsItsDeviceAndLoadsOrSaysWhyNot) {
     if (!CudaBackendBuilt()) {
       EXPECT_NE(s.error_message().find("-DPIPESHARD_CUDA=ON"), std::string::npos) << s.error_message();
     }
-    const pb::HealthResponse health = rig.Health();
-    EXPECT_FALSE(health.loaded());
-    EXPECT_NE(health.error().find("cuda:0: "), std::string::npos) << health.error();
+    const std::string error = rig.HeartbeatError();
+    EXPECT_NE(error.find("cuda:0: "), std::string::npos) << error;
     // A CUDA stage keeps its KV cache in f16: asking for f32 is refused before the device is touched.
     pb::LoadShardRequest f32 = rig.WholeModel();
     f32.set_kv_type("f32");

@@ -7,7 +7,7 @@
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
 #include "worker/backend/cuda/runtime/device_resources.h"
-#include "worker/transport_gpu/gpu_capabilities.h"
+#include "transport/gpu/gpu_capabilities.h"
 
 namespace ps {
 

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <iostream>
 
-#include "worker/service/grpc_status.h"
+#include "transport/grpc_status.h"
 
 namespace ps {
 
@@ -13,6 +13,7 @@ namespace pb = pipeshard::v1;
 
 namespace {
 constexpr double kRpcDeadlineSeconds = 5.0;
+constexpr int kMissedBeatsBeforeRegister = 4;
 }  // namespace
 
 bool RegistrationClient::BeginCall(grpc::ClientContext* context) {
@@ -78,14 +79,25 @@ bool RegistrationClient::Register() {
   request.set_name(options_.name);
   request.set_address(options_.address);
   *request.mutable_device() = device_();
+  request.set_epoch(stats_().epoch);
   pb::RegisterResponse response;
   grpc::ClientContext context;
   if (!BeginCall(&context)) return false;
   const Status status = FromGrpcStatus(stub_->Register(&context, request, &response), "Register with " + options_.coordinator);
   EndCall();
-  if (!status.ok()) return false;  // the coordinator may not be up yet: retry quietly
+  if (!status.ok()) {
+    // The coordinator may not be up yet, or is restarting: retry, saying so now and then.
+    ++failed_attempts_;
+    if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0) {
+      std::cerr << "waiting for the coordinator at " << options_.coordinator << " (attempt " << failed_attempts_
+                << "): " << status.message() << "\n";
+    }
+    return false;
+  }
+  failed_attempts_ = 0;
   std::lock_guard lock(mu_);
   worker_id_ = response.worker_id();
+  coordinator_id_ = response.coordinator_id();
   if (response.heartbeat_interval_seconds() > 0) interval_seconds_ = response.heartbeat_interval_seconds();
   std::cerr << "registered with the coordinator at " << options_.coordinator << " as " << worker_id_ << "\n";
   return true;
@@ -100,12 +112,30 @@ void RegistrationClient::Heartbeat() {
   request.set_tokens_processed(stats.tokens_processed);
   request.set_microbatches_in_flight(stats.microbatches_in_flight);
   request.set_error(stats.error);
+  request.set_epoch(stats.epoch);
+  request.set_hop_error(stats.hop_error);
+  request.set_last_microbatch(stats.last_microbatch);
+  request.set_prev_hop_error(stats.prev_hop_error);
+  {
+    std::lock_guard lock(mu_);
+    request.set_coordinator_id(coordinator_id_);
+  }
   pb::HeartbeatResponse response;
   grpc::ClientContext context;
   if (!BeginCall(&context)) return;
   const bool answered = stub_->Heartbeat(&context, request, &response).ok();
   EndCall();
-  if (!answered) return;  // missed beat; the next one retries
+  if (!answered) {
+    // Missed beat; the next one retries. A coordinator that stays unreachable may have been
+    // replaced: register again (the new one answers reregister anyway, this only saves time).
+    if (++missed_beats_ >= kMissedBeatsBeforeRegister) {
+      missed_beats_ = 0;
+      std::lock_guard lock(mu_);
+      worker_id_.clear();
+    }
+    return;
+  }
+  missed_beats_ = 0;
   if (response.reregister()) {
     std::lock_guard lock(mu_);
     worker_id_.clear();

@@ -1,6 +1,8 @@
 // The worker's side of the control plane: a thread that registers with the coordinator (retrying
-// until it answers), then heartbeats every interval the coordinator asked for with the worker's
-// memory and progress, and registers again when the coordinator says it does not know the worker.
+// until it answers, and saying so now and then), then heartbeats every interval the coordinator
+// asked for with the worker's memory, progress, epoch and hop health, and registers again when the
+// coordinator says it does not know the worker: a restarted coordinator has another
+// coordinator_id, so live workers join it on their own, without being restarted.
 // Thread-safety: construct, then destroy (stops and joins the thread); worker_id from any thread.
 #pragma once
 
@@ -53,6 +55,9 @@ class RegistrationClient {
   bool stopping_ = false;
   grpc::ClientContext* active_ = nullptr;  // the RPC in progress, if any
   std::string worker_id_;
+  std::string coordinator_id_;
+  int failed_attempts_ = 0;  // registrations in a row that failed (client thread only)
+  int missed_beats_ = 0;     // heartbeats in a row that got no answer (client thread only)
   double interval_seconds_ = 1.0;
   std::thread thread_;
 };

@@ -19,7 +19,7 @@
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/service/stage_links.h"
 #include "worker/stage/stage_executor.h"
-#include "worker/transport/device_payload_receiver.h"
+#include "transport/device_payload_receiver.h"
 
 namespace ps {
 

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "worker/transport/hop_setup_check.h"
+#include "transport/hop_setup_check.h"
 
 #if PIPESHARD_HAVE_CUDA
-#include "worker/transport_gpu/gpu_hops.h"
+#include "transport/gpu/gpu_hops.h"
 #endif
 
 namespace ps {

@@ -15,7 +15,7 @@
 #include "proto/worker.pb.h"
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/stage/stage_executor.h"
-#include "worker/transport/device_payload_receiver.h"
+#include "transport/device_payload_receiver.h"
 
 namespace ps {
 

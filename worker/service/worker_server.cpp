@@ -20,7 +20,9 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   service_options.device = options.device;
   server->worker_ = std::make_unique<WorkerService>(service_options);
   WorkerService* worker = server->worker_.get();
-  server->stage_ = std::make_unique<GrpcStageService>([worker](pipeshard::v1::Frame&& f) { worker->OnFrame(std::move(f)); });
+  server->stage_ = std::make_unique<GrpcStageService>(
+      [worker](pipeshard::v1::Frame&& f) { worker->OnFrame(std::move(f)); },
+      [worker](const std::string&, uint64_t epoch, const Status& status) { worker->OnStreamEnd(epoch, status); });
 
   grpc::ServerBuilder builder;
   int port = 0;

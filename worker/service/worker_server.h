@@ -11,7 +11,7 @@
 
 #include "worker/service/registration.h"
 #include "worker/service/worker_service.h"
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/grpc_stage_service.h"
 
 namespace ps {
 

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <tuple>
 
 #include "worker/service/calibration.h"
 #include "worker/service/cuda_device_info.h"
-#include "worker/service/grpc_status.h"
+#include "transport/grpc_status.h"
 #include "worker/service/system_info.h"
 
 namespace ps {
@@ -53,12 +54,26 @@ void WorkerService::ControlLoop() {
 
 void WorkerService::OnFrame(pb::Frame&& frame) {
   std::lock_guard lock(mu_);
+  if (frame.epoch() != epoch_) {
+    // Another plan's frame: a stage that froze and woke up, or one the coordinator gave up on.
+    if (stale_frames_++ == 0) {
+      std::fprintf(stderr, "pipeshard-worker: dropping frames of epoch %llu (this stage is at epoch %llu)\n",
+                   static_cast<unsigned long long>(frame.epoch()), static_cast<unsigned long long>(epoch_));
+    }
+    return;
+  }
   if (shard_ == nullptr) {
     // No next hop is known before LoadShard, so the frame cannot even travel on as an error.
     frame_error_ = "frame " + std::to_string(frame.microbatch_id()) + " arrived while no shard is loaded; dropped";
     return;
   }
   shard_->OnFrame(std::move(frame));
+}
+
+void WorkerService::OnStreamEnd(uint64_t epoch, const Status& status) {
+  std::lock_guard lock(mu_);
+  if (status.ok() || epoch == 0 || epoch != epoch_ || !prev_hop_error_.empty()) return;
+  prev_hop_error_ = status.message();
 }
 
 namespace {
@@ -137,12 +152,16 @@ WorkerStats WorkerService::Stats() {
   s.tokens_processed = retired_tokens_;
   std::string executor_error;
   std::string link_error;
+  s.epoch = epoch_;
+  s.prev_hop_error = prev_hop_error_;
   if (shard_ != nullptr) {
     const StageStats stage = shard_->executor().stats();
     s.tokens_processed += stage.tokens_processed;
     s.microbatches_in_flight = stage.in_flight;
     executor_error = stage.last_error;
     link_error = shard_->link_error();
+    s.hop_error = stage.hop_error;
+    s.last_microbatch = stage.last_microbatch;
   }
   // The first of: the load's, the executor's, the incoming GPU hop's, a dropped frame's.
   for (const std::string* error : {&load_error_, &executor_error, &link_error, &frame_error_}) {
@@ -156,6 +175,17 @@ WorkerStats WorkerService::Stats() {
 
 grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::LoadShardResponse* response) {
   const auto start = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (request.epoch() < epoch_) {
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "LoadShard of epoch " + std::to_string(request.epoch()) + " refused: this worker is at epoch " +
+                  std::to_string(epoch_) + " (an older plan cannot take it back)"};
+    }
+    epoch_ = request.epoch();  // from now on the old plan's frames are dropped
+    stale_frames_ = 0;
+    prev_hop_error_.clear();
+  }
   DoUnload();  // the old shard's memory goes before the new one is mapped
   ShardOptions options;
   options.threads = options_.threads;
@@ -196,54 +226,23 @@ grpc::ServerUnaryReactor* WorkerService::LoadShard(grpc::CallbackServerContext* 
   return reactor;
 }
 
-grpc::ServerUnaryReactor* WorkerService::Unload(grpc::CallbackServerContext* context, const pb::UnloadRequest*,
-                                                pb::UnloadResponse*) {
-  auto* reactor = context->DefaultReactor();
-  RunOnControlThread(
-      [this, reactor] {
-        DoUnload();
-        reactor->Finish(grpc::Status::OK);
-      },
-      [reactor] { reactor->Finish({grpc::StatusCode::CANCELLED, "the worker is shutting down"}); });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* WorkerService::Calibrate(grpc::CallbackServerContext* context, const pb::CalibrateRequest*,
-                                                   pb::CalibrateResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  RunOnControlThread(
-      [this, reactor, response] {
-        *response->mutable_device() = Device();
-        reactor->Finish(grpc::Status::OK);
-      },
-      [reactor] { reactor->Finish({grpc::StatusCode::CANCELLED, "the worker is shutting down"}); });
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* WorkerService::FreeSequence(grpc::CallbackServerContext* context,
                                                       const pb::FreeSequenceRequest* request,
                                                       pb::FreeSequenceResponse*) {
   auto* reactor = context->DefaultReactor();
   std::lock_guard lock(mu_);
+  if (request->epoch() != epoch_) {
+    reactor->Finish({grpc::StatusCode::FAILED_PRECONDITION,
+                     "FreeSequence of epoch " + std::to_string(request->epoch()) + " refused: this worker is at epoch " +
+                         std::to_string(epoch_)});
+    return reactor;
+  }
   if (shard_ == nullptr) {
     reactor->Finish(grpc::Status::OK);  // nothing is cached without a shard
     return reactor;
   }
   shard_->executor().FreeSequences({request->seq_ids().begin(), request->seq_ids().end()},
                                    [reactor] { reactor->Finish(grpc::Status::OK); });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* WorkerService::Health(grpc::CallbackServerContext* context, const pb::HealthRequest*,
-                                                pb::HealthResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const WorkerStats stats = Stats();
-  {
-    std::lock_guard lock(mu_);
-    response->set_loaded(shard_ != nullptr);
-  }
-  response->set_error(stats.error);
-  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

@@ -1,8 +1,11 @@
-// The worker's control service (LoadShard, Unload, Calibrate, FreeSequence, Health) and the
-// entry point of its data plane: frames from the Stage service go to the loaded shard's executor.
-// Slow calls (loading, calibrating) run on one control thread so no gRPC thread blocks; they
-// answer when done. FreeSequence answers once the executor freed the sequences, after every frame
-// queued before it. A LoadShard the worker's device cannot serve (no CUDA, no driver, out of device
+// The worker's control service (LoadShard, FreeSequence) and the entry point of its data plane:
+// frames from the Stage service go to the loaded shard's executor. Loading runs on one control
+// thread so no gRPC thread blocks; it answers when done. FreeSequence answers once the executor
+// freed the sequences, after every frame queued before it.
+// Fencing: the loaded shard has the epoch of the plan that loaded it. A LoadShard of an older
+// epoch is refused (FAILED_PRECONDITION), FreeSequence must name the shard's epoch, and frames of
+// any other epoch are dropped before they reach the executor, so a worker that froze and woke up,
+// or a coordinator that was replaced, cannot write into a newer plan. A LoadShard the worker's device cannot serve (no CUDA, no driver, out of device
 // memory) fails with the device's gRPC code (DeviceFailureToGrpcStatus); the worker keeps serving.
 // Thread-safety: all methods may be called from any thread.
 #pragma once
@@ -39,6 +42,10 @@ struct WorkerStats {
   uint64_t tokens_processed = 0;  // over every shard this worker served
   int32_t microbatches_in_flight = 0;
   std::string error;  // last load or frame error
+  uint64_t epoch = 0;            // the loaded shard's (0: none)
+  std::string hop_error;         // this shard's link to the next stage broke: why
+  std::string prev_hop_error;    // a stream of this epoch's frames from the previous stage broke
+  uint64_t last_microbatch = 0;  // the highest micro-batch id this shard sent on
 };
 
 class WorkerService : public pipeshard::v1::Worker::CallbackService {
@@ -48,6 +55,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
 
   // The Stage service's FrameHandler: queues the frame on the executor (never blocks).
   void OnFrame(pipeshard::v1::Frame&& frame);
+  // The Stage service's StreamEndHandler: a stream of this epoch's frames that broke means the
+  // previous stage went away; heartbeats report it (prev_hop_error).
+  void OnStreamEnd(uint64_t epoch, const Status& status);
   // The device, with its matmul speed measured on the first call and cached. A CUDA worker also
   // reports its GPU transport capabilities, so the coordinator may give it NCCL or CUDA IPC hops;
   // a CPU worker reports none and gets gRPC hops.
@@ -57,16 +67,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   grpc::ServerUnaryReactor* LoadShard(grpc::CallbackServerContext* context,
                                       const pipeshard::v1::LoadShardRequest* request,
                                       pipeshard::v1::LoadShardResponse* response) override;
-  grpc::ServerUnaryReactor* Unload(grpc::CallbackServerContext* context, const pipeshard::v1::UnloadRequest* request,
-                                   pipeshard::v1::UnloadResponse* response) override;
-  grpc::ServerUnaryReactor* Calibrate(grpc::CallbackServerContext* context,
-                                      const pipeshard::v1::CalibrateRequest* request,
-                                      pipeshard::v1::CalibrateResponse* response) override;
   grpc::ServerUnaryReactor* FreeSequence(grpc::CallbackServerContext* context,
                                          const pipeshard::v1::FreeSequenceRequest* request,
                                          pipeshard::v1::FreeSequenceResponse* response) override;
-  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* context, const pipeshard::v1::HealthRequest* request,
-                                   pipeshard::v1::HealthResponse* response) override;
 
  private:
   // Runs `work` on the control thread; `cancel` instead when the service stops first.
@@ -81,6 +84,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
 
   std::mutex mu_;  // guards everything below
   std::unique_ptr<Shard> shard_;
+  uint64_t epoch_ = 0;            // the newest epoch a LoadShard named; frames of others are dropped
+  uint64_t stale_frames_ = 0;     // frames dropped for their epoch
+  std::string prev_hop_error_;    // for epoch_
   uint64_t retired_tokens_ = 0;  // tokens of shards already unloaded
   std::string load_error_;
   std::string frame_error_;

@@ -19,7 +19,10 @@ SamplingParams SamplingParamsFromProto(const pipeshard::v1::SamplingParams& p) {
 void SequenceSamplers::Start(const pipeshard::v1::Frame& frame) {
   for (const auto& start : frame.starts()) {
     samplers_.erase(start.seq_id());
-    samplers_.emplace(start.seq_id(), Entry(SamplingParamsFromProto(start.sampling())));
+    auto [it, inserted] = samplers_.emplace(start.seq_id(), Entry(SamplingParamsFromProto(start.sampling())));
+    (void)inserted;
+    // A replayed request: its history comes back as rows, its draws are skipped here.
+    if (start.samples_drawn() > 0) it->second.sampler.SkipSamples(start.samples_drawn());
   }
 }
 

@@ -1,7 +1,10 @@
 #include "worker/stage/stage_executor.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+
+#include "transport/grpc_status.h"
 
 namespace ps {
 
@@ -54,6 +57,8 @@ StageStats StageExecutor::stats() const {
   s.tokens_processed = tokens_processed_;
   s.in_flight = static_cast<int32_t>(queue_.size()) + (running_item_ ? 1 : 0);
   s.last_error = last_error_;
+  s.hop_error = hop_error_;
+  s.last_microbatch = last_microbatch_;
   s.transport = transport_;
   return s;
 }
@@ -151,6 +156,7 @@ void StageExecutor::MarkError(Frame& frame, const Status& status) {
   frame.set_dtype(pipeshard::v1::DTYPE_UNSPECIFIED);
   frame.set_error(error);
   frame.set_error_stage(config_.stage_index);
+  frame.set_error_code(ToGrpcCode(status));
   RecordError(error);
 }
 
@@ -158,20 +164,30 @@ void StageExecutor::SendNext(Frame&& frame) {
   if (next_ == nullptr) {
     Result<std::unique_ptr<FrameSender>> connected = connect_next_();
     if (!connected.ok()) {
-      RecordError("stage " + std::to_string(config_.stage_index) + ": " + connected.status().ToString());
+      RecordHopError("stage " + std::to_string(config_.stage_index) + ": " + connected.status().ToString());
       return;
     }
     next_ = std::move(connected).value();
     std::lock_guard lock(mu_);
     transport_ = next_->Describe();
   }
+  const uint64_t id = frame.microbatch_id();
   const Status sent = next_->Send(std::move(frame));
   if (!sent.ok()) {
-    // The frame is lost (the coordinator fails its requests when the hop is reported broken);
-    // the next frame opens a fresh link in case the next stage came back.
-    RecordError("stage " + std::to_string(config_.stage_index) + ": " + sent.ToString());
+    // The frame is lost: the coordinator hears of the broken hop from the heartbeat (hop_error)
+    // and re-plans; the next frame opens a fresh link in case the next stage came back.
+    RecordHopError("stage " + std::to_string(config_.stage_index) + ": " + sent.ToString());
     next_.reset();
+    return;
   }
+  std::lock_guard lock(mu_);
+  last_microbatch_ = std::max(last_microbatch_, id);
+}
+
+void StageExecutor::RecordHopError(const std::string& error) {
+  std::lock_guard lock(mu_);
+  last_error_ = error;
+  if (hop_error_.empty()) hop_error_ = error;
 }
 
 void StageExecutor::RecordError(const std::string& error) {

@@ -21,7 +21,7 @@
 #include "worker/backend/backend.h"
 #include "worker/stage/frame_check.h"
 #include "worker/stage/sequence_samplers.h"
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
 
 namespace ps {
 
@@ -40,6 +40,8 @@ struct StageStats {
   uint64_t tokens_processed = 0;  // rows run through Forward successfully
   int32_t in_flight = 0;          // frames queued or running
   std::string last_error;         // last frame or link error, empty if none
+  std::string hop_error;          // the first failure of the link to the next hop, empty while healthy
+  uint64_t last_microbatch = 0;   // the highest micro-batch id sent on (0: none yet)
   std::string transport;          // the next hop's Describe(), empty before the first frame
 };
 
@@ -72,6 +74,7 @@ class StageExecutor {
   void MarkError(pipeshard::v1::Frame& frame, const Status& status);
   void SendNext(pipeshard::v1::Frame&& frame);
   void RecordError(const std::string& error);
+  void RecordHopError(const std::string& error);
 
   const std::unique_ptr<Backend> backend_;
   const StageConfig config_;
@@ -89,7 +92,9 @@ class StageExecutor {
   bool running_item_ = false;
   bool stopping_ = false;
   uint64_t tokens_processed_ = 0;
+  uint64_t last_microbatch_ = 0;
   std::string last_error_;
+  std::string hop_error_;
   std::string transport_;
   std::thread thread_;
 };

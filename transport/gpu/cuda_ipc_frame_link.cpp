@@ -1,12 +1,12 @@
-#include "worker/transport_gpu/cuda_ipc_frame_link.h"
+#include "transport/gpu/cuda_ipc_frame_link.h"
 
 #include <chrono>
 #include <cstring>
 #include <thread>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
-#include "worker/transport/hop_setup_check.h"
-#include "worker/transport_gpu/device_hop_sender.h"
+#include "transport/hop_setup_check.h"
+#include "transport/gpu/device_hop_sender.h"
 
 namespace ps::gpu {
 

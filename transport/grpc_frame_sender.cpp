@@ -2,6 +2,7 @@
 // from a queue, so Send only queues and never waits for the network (a caller that also watches
 // heartbeats must not stall behind a dead peer). The writer thread connects first, waiting up to
 // the connect timeout; a dead next hop then shows in health() and in every later Send.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -11,13 +12,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/stage.grpc.pb.h"
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
 
 namespace ps {
 
 namespace {
 
 using pipeshard::v1::Frame;
+
+constexpr auto kCloseFlushTime = std::chrono::seconds(2);
 
 class GrpcFrameSender : public FrameSender {
  public:
@@ -48,9 +51,14 @@ class GrpcFrameSender : public FrameSender {
 
   Status Close() override {
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
       closing_ = true;
       cv_.notify_one();
+      // A peer that froze (SIGSTOP) never takes the rest nor answers Finish: flush for a while,
+      // then cancel the stream, so no caller (a reload, a re-plan) waits on a dead stage.
+      if (started_ && !cv_.wait_for(lock, kCloseFlushTime, [this] { return writer_done_; })) {
+        context_.TryCancel();
+      }
     }
     if (writer_thread_.joinable()) writer_thread_.join();
     std::lock_guard lock(mu_);
@@ -68,9 +76,18 @@ class GrpcFrameSender : public FrameSender {
   Status Connect() {
     const auto deadline = std::chrono::system_clock::now() +
                           std::chrono::microseconds(static_cast<int64_t>(connect_timeout_seconds_ * 1e6));
-    if (!channel_->WaitForConnected(deadline)) {
-      return Status::Unavailable("cannot reach the next stage at " + address_ + " (no connection within " +
-                                 std::to_string(connect_timeout_seconds_) + " s)");
+    // In short slices, so that Close (a reload, a re-plan) never waits out the whole timeout.
+    for (;;) {
+      const auto slice = std::min(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+      if (channel_->WaitForConnected(slice)) break;
+      {
+        std::lock_guard lock(mu_);
+        if (closing_) return Status::Unavailable("frame stream to " + address_ + " closed before it connected");
+      }
+      if (std::chrono::system_clock::now() >= deadline) {
+        return Status::Unavailable("cannot reach the next stage at " + address_ + " (no connection within " +
+                                   std::to_string(connect_timeout_seconds_) + " s)");
+      }
     }
     stub_ = pipeshard::v1::Stage::NewStub(channel_);
     writer_ = stub_->Stream(&context_, &ack_);
@@ -80,6 +97,13 @@ class GrpcFrameSender : public FrameSender {
   // Connects, then writes queued frames in order until Close (then ends the stream) or a write
   // fails.
   void WriteLoop() {
+    WriteFrames();
+    std::lock_guard lock(mu_);
+    writer_done_ = true;
+    cv_.notify_all();
+  }
+
+  void WriteFrames() {
     const Status connected = Connect();
     std::unique_lock lock(mu_);
     if (!connected.ok()) {
@@ -129,6 +153,7 @@ class GrpcFrameSender : public FrameSender {
   std::deque<Frame> queue_;
   bool started_ = false;
   bool closing_ = false;
+  bool writer_done_ = false;
   Status health_;
   std::thread writer_thread_;
 };

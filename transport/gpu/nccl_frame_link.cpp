@@ -1,13 +1,13 @@
-#include "worker/transport_gpu/nccl_frame_link.h"
+#include "transport/gpu/nccl_frame_link.h"
 
 #include <array>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
 #include "worker/backend/cuda/runtime/device_resources.h"
-#include "worker/transport/hop_setup_check.h"
-#include "worker/transport_gpu/cuda_event.h"
-#include "worker/transport_gpu/device_hop_sender.h"
-#include "worker/transport_gpu/nccl_check.h"
+#include "transport/hop_setup_check.h"
+#include "transport/gpu/cuda_event.h"
+#include "transport/gpu/device_hop_sender.h"
+#include "transport/gpu/nccl_check.h"
 
 namespace ps::gpu {
 

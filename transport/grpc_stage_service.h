@@ -11,13 +11,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/stage.grpc.pb.h"
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
 
 namespace ps {
 
-// Called when an incoming stream ends: `peer` is gRPC's peer string, `status` OK when the sender
-// closed the stream and Unavailable when it broke (sender gone).
-using StreamEndHandler = std::function<void(const std::string& peer, const Status& status)>;
+// Called when an incoming stream ends: `peer` is gRPC's peer string, `epoch` the epoch of the
+// stream's first frame (0 when it carried none: a stream that never carried a frame of the current
+// plan says nothing about it), `status` OK when the sender closed the stream and Unavailable when
+// it broke (sender gone).
+using StreamEndHandler = std::function<void(const std::string& peer, uint64_t epoch, const Status& status)>;
 
 class GrpcStageService : public pipeshard::v1::Stage::CallbackService {
  public:

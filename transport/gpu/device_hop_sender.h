@@ -11,7 +11,7 @@
 #include <mutex>
 #include <string>
 
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
 
 namespace ps::gpu {
 

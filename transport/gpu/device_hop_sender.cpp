@@ -1,4 +1,4 @@
-#include "worker/transport_gpu/device_hop_sender.h"
+#include "transport/gpu/device_hop_sender.h"
 
 namespace ps::gpu {
 

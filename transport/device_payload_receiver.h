@@ -18,7 +18,7 @@
 
 #include "common/util/status.h"
 #include "proto/stage.pb.h"
-#include "worker/transport/frame_transport.h"
+#include "transport/frame_transport.h"
 
 namespace ps {
 

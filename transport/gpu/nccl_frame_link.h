@@ -13,9 +13,9 @@
 #include <memory>
 #include <string>
 
-#include "worker/transport/device_payload_receiver.h"
-#include "worker/transport/frame_transport.h"
-#include "worker/transport_gpu/nccl_hop.h"
+#include "transport/device_payload_receiver.h"
+#include "transport/frame_transport.h"
+#include "transport/gpu/nccl_hop.h"
 
 namespace ps::gpu {
 

@@ -12,10 +12,10 @@
 
 #include "common/util/status.h"
 #include "proto/worker.pb.h"
-#include "worker/transport/device_payload_receiver.h"
-#include "worker/transport/frame_transport.h"
-#include "worker/transport_gpu/cuda_ipc_frame_link.h"
-#include "worker/transport_gpu/nccl_hop.h"
+#include "transport/device_payload_receiver.h"
+#include "transport/frame_transport.h"
+#include "transport/gpu/cuda_ipc_frame_link.h"
+#include "transport/gpu/nccl_hop.h"
 
 namespace ps::gpu {
 

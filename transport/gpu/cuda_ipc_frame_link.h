@@ -16,9 +16,9 @@
 
 #include "proto/worker.pb.h"
 #include "worker/backend/cuda/runtime/device_resources.h"
-#include "worker/transport/device_payload_receiver.h"
-#include "worker/transport/frame_transport.h"
-#include "worker/transport_gpu/cuda_event.h"
+#include "transport/device_payload_receiver.h"
+#include "transport/frame_transport.h"
+#include "transport/gpu/cuda_event.h"
 
 namespace ps::gpu {
 

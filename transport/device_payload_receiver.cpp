@@ -1,4 +1,4 @@
-#include "worker/transport/device_payload_receiver.h"
+#include "transport/device_payload_receiver.h"
 
 namespace ps {
 

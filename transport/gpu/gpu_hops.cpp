@@ -1,7 +1,7 @@
-#include "worker/transport_gpu/gpu_hops.h"
+#include "transport/gpu/gpu_hops.h"
 
-#include "worker/transport/hop_setup_check.h"
-#include "worker/transport_gpu/nccl_frame_link.h"
+#include "transport/hop_setup_check.h"
+#include "transport/gpu/nccl_frame_link.h"
 
 namespace ps::gpu {
 

@@ -1,4 +1,4 @@
-#include "worker/transport/hop_setup_check.h"
+#include "transport/hop_setup_check.h"
 
 #include <algorithm>
 

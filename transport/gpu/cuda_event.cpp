@@ -1,4 +1,4 @@
-#include "worker/transport_gpu/cuda_event.h"
+#include "transport/gpu/cuda_event.h"
 
 #include <chrono>
 #include <string>

@@ -1,4 +1,4 @@
-#include "worker/transport/grpc_stage_service.h"
+#include "transport/grpc_stage_service.h"
 
 #include <atomic>
 #include <climits>
@@ -25,6 +25,7 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
       Finish(grpc::Status::OK);
       return;
     }
+    if (epoch_ == 0) epoch_ = frame_.epoch();
     on_frame_(std::move(frame_));
     frame_.Clear();
     StartRead(&frame_);
@@ -34,8 +35,8 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
 
   void OnDone() override {
     if (on_stream_end_) {
-      on_stream_end_(peer_, cancelled_ ? Status::Unavailable("frame stream from " + peer_ + " broke")
-                                       : Status::Ok());
+      on_stream_end_(peer_, epoch_,
+                     cancelled_ ? Status::Unavailable("frame stream from " + peer_ + " broke") : Status::Ok());
     }
     delete this;
   }
@@ -45,6 +46,7 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
   const FrameHandler& on_frame_;
   const StreamEndHandler& on_stream_end_;
   Frame frame_;
+  uint64_t epoch_ = 0;  // of the stream's first frame; reads run one at a time
   std::atomic<bool> cancelled_{false};  // OnCancel may run on another thread
 };
 

@@ -1,4 +1,4 @@
-#include "worker/transport/host_identity.h"
+#include "transport/host_identity.h"
 
 #include <unistd.h>
 

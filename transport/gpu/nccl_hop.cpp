@@ -1,4 +1,4 @@
-#include "worker/transport_gpu/nccl_hop.h"
+#include "transport/gpu/nccl_hop.h"
 
 #include <chrono>
 #include <cstring>
@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
-#include "worker/transport/hop_setup_check.h"
-#include "worker/transport_gpu/nccl_check.h"
+#include "transport/hop_setup_check.h"
+#include "transport/gpu/nccl_check.h"
 
 namespace ps::gpu {
 

@@ -1,11 +1,11 @@
-#include "worker/transport_gpu/gpu_capabilities.h"
+#include "transport/gpu/gpu_capabilities.h"
 
 #include <cstdio>
 
 #include <nccl.h>
 
 #include "worker/backend/cuda/runtime/cuda_check.h"
-#include "worker/transport/host_identity.h"
+#include "transport/host_identity.h"
 
 namespace ps::gpu {
 

@@ -1,0 +1,353 @@
+#include "coordinator/control/cluster_controller.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <set>
+
+#include "common/plan/transport_choice.h"
+#include "coordinator/cluster/worker_client.h"
+#include "coordinator/pipeline/hop_setup.h"
+
+namespace ps::coord {
+
+namespace {
+
+constexpr auto kPollPeriod = std::chrono::milliseconds(200);
+constexpr auto kRetryAfterLoadFailure = std::chrono::seconds(3);
+constexpr int kRecoveryAttempts = 3;
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+}  // namespace
+
+const char* ClusterStateName(ClusterState state) {
+  switch (state) {
+    case ClusterState::kWaiting: return "waiting for workers";
+    case ClusterState::kLoading: return "loading";
+    case ClusterState::kServing: return "serving";
+    case ClusterState::kRecovering: return "recovering";
+    case ClusterState::kDegraded: return "degraded";
+  }
+  return "unknown";
+}
+
+ClusterController::ClusterController(ControllerOptions options, plan::ModelCost cost, const Tokenizer& tokenizer,
+                                     WorkerRegistry& registry)
+    : options_(std::move(options)), cost_(std::move(cost)), registry_(registry) {
+  SchedulerOptions scheduler;
+  scheduler.max_seqs = options_.max_seqs;
+  scheduler.ubatch = options_.ubatch;
+  scheduler.stages = options_.stages;
+  scheduler.queue_limit = options_.queue;
+  pipeline_ = std::make_unique<Pipeline>(scheduler, options_.n_ctx, tokenizer, registry_, options_.timeouts,
+                                         [this](StageFailure failure) {
+                                           std::lock_guard<std::mutex> lock(mu_);
+                                           failures_.push_back(std::move(failure));
+                                           wake_.notify_all();
+                                         });
+}
+
+ClusterController::~ClusterController() {
+  Stop();
+  pipeline_.reset();  // before the failures it may still post into
+}
+
+void ClusterController::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void ClusterController::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ClusterController::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+ControllerSnapshot ClusterController::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+bool ClusterController::InPlan(const std::string& worker_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const PipelineStage& s : snapshot_.stages) {
+    if (s.worker_id == worker_id) return true;
+  }
+  return false;
+}
+
+void ClusterController::SetState(ClusterState state, std::string reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.state = state;
+  snapshot_.reason = std::move(reason);
+}
+
+std::vector<WorkerRecord> ClusterController::HealthyWorkers() {
+  std::vector<WorkerRecord> healthy;
+  for (WorkerRecord& w : registry_.Snapshot()) {
+    if (registry_.Health(w.id).ok()) healthy.push_back(std::move(w));
+  }
+  return healthy;
+}
+
+void ClusterController::Loop() {
+  std::fprintf(stderr, "pipeshard-coordinator: waiting for %d worker(s)\n", options_.stages);
+  auto next_try = std::chrono::steady_clock::now();
+  while (!stopping()) {
+    std::optional<StageFailure> failure;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, kPollPeriod, [&] { return stopping_ || !failures_.empty(); });
+      if (stopping_) break;
+      if (!failures_.empty()) {
+        failure = std::move(failures_.front());
+        failures_.pop_front();
+      }
+    }
+    const ClusterState state = Snapshot().state;
+    if (failure.has_value()) {
+      if (failure->epoch == Snapshot().epoch && state == ClusterState::kServing) Recover(std::move(*failure));
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < next_try) continue;
+    if (state == ClusterState::kWaiting) {
+      std::vector<WorkerRecord> healthy = HealthyWorkers();
+      if (static_cast<int32_t>(healthy.size()) < options_.stages) continue;
+      healthy.resize(static_cast<size_t>(options_.stages));  // registration order; the rest are standbys
+      SetState(ClusterState::kLoading, "");
+      const Status loaded = LoadPlan(healthy, nullptr);
+      if (!loaded.ok()) {
+        std::fprintf(stderr, "pipeshard-coordinator: %s; waiting for workers again\n", loaded.ToString().c_str());
+        SetState(ClusterState::kWaiting, loaded.message());
+        next_try = std::chrono::steady_clock::now() + kRetryAfterLoadFailure;
+      } else {
+        std::fprintf(stderr, "pipeshard-coordinator: serving\n");
+      }
+    } else if (state == ClusterState::kDegraded) {
+      if (!TryPlanFromDegraded()) next_try = std::chrono::steady_clock::now() + kRetryAfterLoadFailure;
+    }
+  }
+}
+
+Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, const plan::PartitionPlan* keep_ranges) {
+  plan::PartitionPlan partition;
+  if (keep_ranges != nullptr) {
+    partition = *keep_ranges;
+    for (size_t i = 0; i < workers.size(); ++i) partition.stages[i].worker = workers[i].name;
+  } else {
+    std::vector<plan::WorkerCapacity> capacities;
+    for (const WorkerRecord& w : workers) {
+      // A worker that could not measure itself counts as average: 1 GFLOP/s like everyone unmeasured.
+      const double gflops = w.device.matmul_gflops() > 0 ? w.device.matmul_gflops() : 1.0;
+      capacities.push_back({w.name, gflops, w.device.memory_free_bytes()});
+    }
+    plan::PlanOptions plan_options;
+    plan_options.kv_cache_tokens = static_cast<uint64_t>(options_.n_ctx) * static_cast<uint64_t>(options_.max_seqs);
+    auto planned = plan::PlanPartition(cost_, capacities, plan_options);
+    if (!planned.ok()) return planned.status();
+    partition = std::move(planned).value();
+  }
+  std::vector<plan::StageEndpoint> endpoints;
+  for (const WorkerRecord& w : workers) endpoints.push_back(EndpointOf(w));
+  const std::vector<plan::HopChoice> hops = plan::ChooseTransports(endpoints);
+  if (keep_ranges == nullptr) partition.explanation += plan::ExplainTransports(hops);
+
+  uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    epoch = std::max(next_epoch_, registry_.max_reported_epoch() + 1);
+    next_epoch_ = epoch + 1;
+  }
+  std::fprintf(stderr, "pipeshard-coordinator: epoch %llu: %s\n", static_cast<unsigned long long>(epoch),
+               partition.explanation.c_str());
+
+  // Load the shards in stage order: a stage's reply carries what it created for its GPU hop to
+  // the next stage (NCCL id, CUDA IPC ring), which that stage's request then gets.
+  std::vector<PipelineStage> stages;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    stages.push_back({static_cast<int32_t>(i), workers[i].id, workers[i].name, workers[i].address,
+                      plan::DescribeHop(endpoints, hops, i)});
+  }
+  pipeshard::v1::LoadShardResponse previous;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    pipeshard::v1::LoadShardRequest request;
+    request.set_model_path(options_.model_path);
+    request.set_first_layer(partition.stages[i].first_layer);
+    request.set_last_layer(partition.stages[i].last_layer);
+    request.set_stage_index(static_cast<int32_t>(i));
+    request.set_stage_count(static_cast<int32_t>(workers.size()));
+    request.set_next_address(i + 1 < workers.size() ? workers[i + 1].address : own_address_);
+    request.set_n_ctx(options_.n_ctx);
+    request.set_max_seqs(options_.max_seqs);
+    request.set_kv_type(options_.kv_type);
+    request.set_epoch(epoch);
+    const Status hop = SetHopFields(hops, i, previous, &request);
+    if (!hop.ok()) return hop.WithContext(stages[i].Describe());
+    WorkerClient client(workers[i].address);
+    auto loaded = client.LoadShard(request, options_.load_timeout_seconds);
+    if (!loaded.ok()) {
+      registry_.MarkFailed(workers[i].id, "its LoadShard failed: " + loaded.status().message());
+      return loaded.status().WithContext(stages[i].Describe());
+    }
+    previous = *loaded;
+    registry_.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
+    std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s\n", stages[i].Describe().c_str(),
+                 request.first_layer(), request.last_layer(), loaded->load_seconds());
+    if (stopping()) return Status::Cancelled("the coordinator is shutting down");
+  }
+  auto to_first = ConnectGrpcFrameSender(workers[0].address);
+  if (!to_first.ok()) return to_first.status().WithContext(stages[0].Describe());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.epoch = epoch;
+    snapshot_.plan = partition;
+    snapshot_.stages = stages;
+    snapshot_.state = ClusterState::kServing;
+    snapshot_.reason.clear();
+  }
+  pipeline_->Resume(PipelinePlan{epoch, std::move(stages), std::move(to_first).value()});
+  return Status::Ok();
+}
+
+void ClusterController::Recover(StageFailure failure) {
+  const auto start = std::chrono::steady_clock::now();
+  const ControllerSnapshot before = Snapshot();
+  const int32_t in_flight = pipeline_->stats().active_requests;
+  SetState(ClusterState::kRecovering, failure.reason.message());
+  std::fprintf(stderr, "pipeshard-coordinator: %s; recovering\n", failure.reason.message().c_str());
+  if (failure.retired != nullptr) (void)failure.retired->Close();  // bounded: a frozen peer is cut off
+
+  std::set<std::string> excluded = {failure.worker_id};
+  Status last_error = failure.reason;
+  std::string what;
+  for (int attempt = 0; attempt < kRecoveryAttempts && !stopping(); ++attempt) {
+    // Who is left of the plan, and who can stand in.
+    std::vector<WorkerRecord> healthy = HealthyWorkers();
+    auto usable = [&](const WorkerRecord& w) { return !excluded.contains(w.id); };
+    std::vector<WorkerRecord> standbys;
+    for (const WorkerRecord& w : healthy) {
+      const bool in_plan = std::any_of(before.stages.begin(), before.stages.end(),
+                                       [&](const PipelineStage& s) { return s.worker_id == w.id; });
+      if (!in_plan && usable(w)) standbys.push_back(w);
+    }
+    std::vector<std::optional<WorkerRecord>> kept;
+    std::vector<std::string> lost;
+    for (const PipelineStage& s : before.stages) {
+      auto it = std::find_if(healthy.begin(), healthy.end(), [&](const WorkerRecord& w) { return w.id == s.worker_id; });
+      if (it != healthy.end() && usable(*it)) {
+        kept.emplace_back(*it);
+      } else {
+        kept.emplace_back(std::nullopt);
+        lost.push_back(s.Describe());
+      }
+    }
+    std::vector<WorkerRecord> workers;
+    const plan::PartitionPlan* keep_ranges = nullptr;
+    if (lost.size() <= standbys.size()) {
+      // Standbys take the lost stages' places and layers, if their memory holds them.
+      size_t next = 0;
+      bool fits = true;
+      std::vector<std::string> swaps;
+      for (size_t i = 0; i < kept.size(); ++i) {
+        if (kept[i].has_value()) {
+          workers.push_back(*kept[i]);
+          continue;
+        }
+        const WorkerRecord& standby = standbys[next++];
+        const uint64_t need = before.plan.stages[i].memory_bytes;
+        const uint64_t free = standby.device.memory_free_bytes();
+        if (free != 0 && need > free) fits = false;
+        swaps.push_back("standby " + standby.name + " took stage " + std::to_string(i) + "'s place");
+        workers.push_back(standby);
+      }
+      if (fits) {
+        keep_ranges = &before.plan;
+        what = Join(swaps);
+      } else {
+        workers.clear();
+      }
+    }
+    if (workers.empty()) {
+      // Re-plan over the survivors (in their stage order) and any standbys.
+      for (const auto& k : kept) {
+        if (k.has_value()) workers.push_back(*k);
+      }
+      for (const WorkerRecord& s : standbys) workers.push_back(s);
+      if (static_cast<int32_t>(workers.size()) > options_.stages) workers.resize(static_cast<size_t>(options_.stages));
+      what = "re-planned over " + std::to_string(workers.size()) + " worker(s)";
+    }
+    if (workers.empty()) {
+      last_error = Status::Unavailable(failure.reason.message() + "; no worker is left to re-plan over");
+      break;
+    }
+    const Status loaded = LoadPlan(workers, keep_ranges);
+    if (loaded.ok()) {
+      const double seconds = SecondsSince(start);
+      char line[512];
+      std::snprintf(line, sizeof line, "recovery %d (epoch %llu -> %llu): %s; %s; %d request(s) replayed; serving again after %.2f s",
+                    before.recoveries + 1, static_cast<unsigned long long>(before.epoch),
+                    static_cast<unsigned long long>(Snapshot().epoch), failure.reason.message().c_str(), what.c_str(),
+                    in_flight, seconds);
+      std::fprintf(stderr, "pipeshard-coordinator: %s\n", line);
+      std::lock_guard<std::mutex> lock(mu_);
+      snapshot_.recoveries = before.recoveries + 1;
+      snapshot_.last_recovery_seconds = seconds;
+      snapshot_.last_recovery = line;
+      return;
+    }
+    last_error = loaded;
+    if (loaded.IsBadInput()) {
+      // The survivors cannot hold the model (memory), or a plan cannot be made: no retry helps.
+      last_error = Status::Unavailable(failure.reason.message() + "; no re-plan over the " +
+                                       std::to_string(workers.size()) + " worker(s) left fits: " + loaded.message());
+      break;
+    }
+    // A worker failed to load: leave it out and try again.
+    for (const WorkerRecord& w : workers) {
+      if (!registry_.Health(w.id).ok()) excluded.insert(w.id);
+    }
+    std::fprintf(stderr, "pipeshard-coordinator: recovery attempt %d failed: %s\n", attempt + 1,
+                 loaded.ToString().c_str());
+  }
+  if (last_error.code() != StatusCode::kUnavailable) {
+    last_error = Status::Unavailable(failure.reason.message() + "; recovery failed: " + last_error.message());
+  }
+  std::fprintf(stderr, "pipeshard-coordinator: degraded: %s\n", last_error.message().c_str());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.state = ClusterState::kDegraded;
+    snapshot_.reason = last_error.message();
+    snapshot_.stages.clear();
+  }
+  pipeline_->Degrade(last_error);
+}
+
+bool ClusterController::TryPlanFromDegraded() {
+  std::vector<WorkerRecord> healthy = HealthyWorkers();
+  if (healthy.empty()) return false;
+  if (static_cast<int32_t>(healthy.size()) > options_.stages) healthy.resize(static_cast<size_t>(options_.stages));
+  const std::string reason = Snapshot().reason;
+  const Status loaded = LoadPlan(healthy, nullptr);
+  if (!loaded.ok()) {
+    SetState(ClusterState::kDegraded, reason);
+    return false;
+  }
+  std::fprintf(stderr, "pipeshard-coordinator: serving again on %zu worker(s) after being degraded\n", healthy.size());
+  return true;
+}
+
+}  // namespace ps::coord
