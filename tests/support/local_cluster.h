@@ -40,6 +40,7 @@ struct ClusterOptions {
   std::vector<std::string> coordinator_args;  // e.g. {"--ctx", "64", "--ubatch", "8"}
   double start_timeout_seconds = 60;
   std::string device = "cpu";  // every worker's --device (last: callers list the fields above in order)
+  int standbys = 0;            // workers beyond the plan's stages (`workers` is --stages)
 };
 
 class LocalCluster {
@@ -60,16 +61,12 @@ class LocalCluster {
     address_ = AwaitListening(*coordinator_, deadline);
     if (address_.empty()) return "the coordinator did not print `listening on`\n" + Logs();
 
-    for (int i = 0; i < options.workers; ++i) {
-      std::string name = "w";
-      name += std::to_string(i);  // not "w" + to_string: g++ 12 warns falsely (-Wrestrict) on that
-      workers_.push_back(Launch({ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen",
-                                 "127.0.0.1:0", "--device", options.device, "--threads",
-                                 std::to_string(options.worker_threads), "--name", name},
-                                name));
-    }
-    for (auto& w : workers_) {
-      if (AwaitListening(*w, deadline).empty()) return "a worker did not print `listening on`\n" + Logs();
+    options_ = options;
+    for (int i = 0; i < options.workers + options.standbys; ++i) {
+      // One at a time, so the registration order (the plan's stage order) is w0, w1, ...
+      StartWorker();
+      if (AwaitListening(*workers_.back(), deadline).empty()) return "a worker did not print `listening on`\n" + Logs();
+      if (!AwaitRegistered(i + 1, deadline)) return "a worker did not register\n" + Logs();
     }
     while (std::chrono::steady_clock::now() < deadline) {
       if (State() == "serving") return "";
@@ -83,6 +80,51 @@ class LocalCluster {
   }
 
   const std::string& address() const { return address_; }
+
+  // Starts one more worker ("w<n>", n counting every worker started); returns its index.
+  int StartWorker() {
+    std::string name = "w";
+    name += std::to_string(workers_.size());  // not "w" + to_string: g++ 12 warns falsely (-Wrestrict)
+    workers_.push_back(Launch({ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen", "127.0.0.1:0",
+                               "--device", options_.device, "--threads", std::to_string(options_.worker_threads),
+                               "--name", name},
+                              name));
+    return static_cast<int>(workers_.size()) - 1;
+  }
+  // The worker process named `name` ("w3"), or null.
+  ChildProcess* WorkerNamed(const std::string& name) {
+    if (name.size() < 2 || name[0] != 'w') return nullptr;
+    const size_t i = std::stoul(name.substr(1));
+    return i < workers_.size() ? workers_[i].get() : nullptr;
+  }
+  // Kills the coordinator (SIGKILL) and starts a new one on the same address with the same
+  // arguments; "" when it listens again.
+  std::string RestartCoordinator(double timeout_seconds) {
+    coordinator_->Signal(SIGKILL);
+    coordinator_->Wait();
+    std::vector<std::string> argv = {ProgramPath("pipeshard-coordinator"), "--listen", address_, "--model",
+                                     options_.model, "--stages", std::to_string(options_.workers)};
+    argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+    while (std::chrono::steady_clock::now() < deadline) {
+      coordinator_ = Launch(argv, "coordinator (restarted)");
+      if (!AwaitListening(*coordinator_, deadline).empty()) return "";
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the port may linger a moment
+    }
+    return "the restarted coordinator did not listen on " + address_ + "\n" + Logs();
+  }
+  // Waits until `pipeshard status --json` satisfies `pred`; the last status (null when none).
+  template <typename Pred>
+  nlohmann::json AwaitStatus(Pred pred, double seconds) const {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    nlohmann::json s = Status();
+    while (!(s.is_object() && pred(s)) && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      s = Status();
+    }
+    return s;
+  }
   ChildProcess& worker(int i) { return *workers_.at(static_cast<size_t>(i)); }
   ChildProcess& coordinator() { return *coordinator_; }
 
@@ -120,6 +162,18 @@ class LocalCluster {
     return std::make_unique<ChildProcess>(argv, out, err);
   }
 
+  bool AwaitRegistered(int count, std::chrono::steady_clock::time_point deadline) const {
+    while (std::chrono::steady_clock::now() < deadline) {
+      const nlohmann::json s = Status();
+      if (s.is_object()) {
+        const size_t n = s["stages"].size() + (s.contains("standbys") ? s["standbys"].size() : 0);
+        if (n >= static_cast<size_t>(count)) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
   static std::string AwaitListening(ChildProcess& p, std::chrono::steady_clock::time_point deadline) {
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string address = ListeningAddress(p.out());
@@ -135,6 +189,7 @@ class LocalCluster {
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
   std::string address_;
+  ClusterOptions options_;
 };
 
 }  // namespace ps::test

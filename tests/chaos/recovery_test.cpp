@@ -1,0 +1,268 @@
+// Chaos tests on real processes: a cluster on 127.0.0.1 loses a worker (kill -9 at a random
+// moment, SIGSTOP) or its coordinator, and every request still completes with exactly the tokens
+// of an undisturbed `pipeshard run` (docs/pipeline.md, "Failure and recovery"). Each test is
+// bounded: clients run under a time limit and the cluster is killed at the end.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/support/child_process.h"
+#include "tests/support/local_cluster.h"
+#include "tests/support/subprocess.h"
+
+namespace ps::test {
+namespace {
+
+constexpr double kCallSeconds = 90;
+constexpr int kUbatch = 16;
+constexpr int kTokens = 64;
+constexpr int kStreams = 8;
+
+// uint64 fields come as strings in protobuf's JSON.
+int64_t Epoch(const nlohmann::json& status) {
+  const nlohmann::json& e = status["epoch"];
+  return e.is_string() ? std::stoll(e.get<std::string>()) : e.get<int64_t>();
+}
+
+std::string PromptOf(int i) {
+  return "Story " + std::to_string(i) + ": the lighthouse keeper counted the ships every night, and one of them";
+}
+// Greedy for even streams, seeded sampling with a penalty for odd ones.
+std::vector<std::string> SamplingOf(int i) {
+  if (i % 2 == 0) return {"--temp", "0"};
+  return {"--temp", "0.9", "--seed", std::to_string(1000 + i), "--repeat-penalty", "1.1", "--top-k", "20"};
+}
+
+class RecoveryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", Model(), "--preset", "tiny"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    references_ = new std::map<std::string, nlohmann::json>();
+  }
+  static void TearDownTestSuite() {
+    delete references_;
+    delete dir_;
+  }
+  static std::string Model() { return dir_->file("tiny.gguf"); }
+
+  void SetUp() override {
+    if (!std::filesystem::exists(ProgramPath("pipeshard-coordinator")) ||
+        !std::filesystem::exists(ProgramPath("pipeshard-worker"))) {
+      GTEST_SKIP() << "skipped: pipeshard-coordinator or pipeshard-worker not built";
+    }
+  }
+
+  static std::vector<std::string> Args(const std::string& command, const std::string& flag, const std::string& target,
+                                       const std::string& prompt, int n, const std::vector<std::string>& sampling) {
+    std::vector<std::string> argv = {PipeshardBin(), command, flag, target, "--prompt", prompt, "-n",
+                                     std::to_string(n), "--ignore-eos", "--json"};
+    argv.insert(argv.end(), sampling.begin(), sampling.end());
+    return argv;
+  }
+
+  static nlohmann::json Reference(const std::string& prompt, int n, const std::vector<std::string>& sampling) {
+    std::string key = prompt + "|" + std::to_string(n);
+    for (const auto& s : sampling) key += "|" + s;
+    auto it = references_->find(key);
+    if (it != references_->end()) return it->second;
+    std::vector<std::string> argv = Args("run", "--model", Model(), prompt, n, sampling);
+    argv.insert(argv.end(), {"--threads", "1", "--ubatch", std::to_string(kUbatch)});
+    const ProcessResult r = RunProgramFor(argv, kCallSeconds);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    (*references_)[key] = j;
+    return j;
+  }
+
+  static ClusterOptions Options(int stages, int standbys, std::vector<std::string> extra = {}) {
+    ClusterOptions o;
+    o.model = Model();
+    o.workers = stages;
+    o.standbys = standbys;
+    o.coordinator_args = {"--ctx", "512", "--ubatch", std::to_string(kUbatch), "--max-seqs", std::to_string(kStreams),
+                          "--heartbeat-timeout", "2"};
+    o.coordinator_args.insert(o.coordinator_args.end(), extra.begin(), extra.end());
+    return o;
+  }
+
+  // Starts `count` streaming clients (prompt i, sampling i).
+  static std::vector<std::unique_ptr<ChildProcess>> StartClients(const LocalCluster& cluster, TempDir& out, int count,
+                                                                 int tokens, const std::string& long_prompt = "") {
+    std::vector<std::unique_ptr<ChildProcess>> clients;
+    for (int i = 0; i < count; ++i) {
+      const std::string prompt = long_prompt.empty() ? PromptOf(i) : long_prompt;
+      clients.push_back(std::make_unique<ChildProcess>(
+          Args("generate", "--server", cluster.address(), prompt, tokens, SamplingOf(i)),
+          out.file("out" + std::to_string(i)), out.file("err" + std::to_string(i))));
+    }
+    return clients;
+  }
+
+  // Every client finished with the reference's tokens.
+  static void ExpectAllExact(std::vector<std::unique_ptr<ChildProcess>>& clients, int tokens,
+                             const LocalCluster& cluster, const std::string& long_prompt = "") {
+    for (size_t i = 0; i < clients.size(); ++i) {
+      const int code = clients[i]->WaitFor(kCallSeconds).value_or(-1);
+      const std::string prompt = long_prompt.empty() ? PromptOf(static_cast<int>(i)) : long_prompt;
+      const nlohmann::json ref = Reference(prompt, tokens, SamplingOf(static_cast<int>(i)));
+      ASSERT_EQ(code, 0) << "client " << i << ": " << clients[i]->err() << "\n" << cluster.Logs();
+      const nlohmann::json j = nlohmann::json::parse(clients[i]->out(), nullptr, false);
+      ASSERT_TRUE(j.is_object()) << clients[i]->out();
+      EXPECT_EQ(j["tokens"], ref["tokens"]) << "client " << i;
+      EXPECT_EQ(j["text"], ref["text"]) << "client " << i;
+    }
+  }
+
+  // The worker process that holds `stage` now.
+  static ChildProcess* Holder(LocalCluster& cluster, int stage) {
+    const nlohmann::json s = cluster.Status();
+    if (!s.is_object() || s["stages"].size() <= static_cast<size_t>(stage)) return nullptr;
+    return cluster.WorkerNamed(s["stages"][stage]["name"].get<std::string>());
+  }
+
+  static void KillAtRandomMoment(ChildProcess* victim, int max_ms) {
+    std::random_device device;
+    std::uniform_int_distribution<int> delay(0, max_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay(device)));
+    victim->Signal(SIGKILL);
+    victim->Wait();
+  }
+
+  static TempDir* dir_;
+  static std::map<std::string, nlohmann::json>* references_;
+};
+TempDir* RecoveryTest::dir_ = nullptr;
+std::map<std::string, nlohmann::json>* RecoveryTest::references_ = nullptr;
+
+// Kills the worker of `stage` (-1: the middle one) while 8 streams run; all complete exactly.
+class KilledStage : public RecoveryTest, public ::testing::WithParamInterface<std::pair<int, int>> {};
+
+TEST_P(KilledStage, EveryStreamCompletesExactly) {
+  const auto [stage, standbys] = GetParam();
+  for (int i = 0; i < kStreams; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, standbys)), "");
+  ChildProcess* victim = Holder(cluster, stage);
+  ASSERT_NE(victim, nullptr);
+  TempDir out;
+  auto clients = StartClients(cluster, out, kStreams, kTokens);
+  KillAtRandomMoment(victim, 400);
+  ExpectAllExact(clients, kTokens, cluster);
+  const nlohmann::json status = cluster.Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["state"], "serving") << status.dump();
+  EXPECT_GE(status["recoveries"].get<int>(), 1) << status.dump();
+  EXPECT_GE(Epoch(status), 2) << status.dump();
+  // With a standby the plan keeps 3 stages; without, the survivors hold the model in 2.
+  EXPECT_EQ(status["stages"].size(), standbys > 0 ? 3u : 2u) << status.dump();
+  EXPECT_EQ(status["stages"][0]["first_layer"], 0);
+  EXPECT_EQ(status["stages"][status["stages"].size() - 1]["last_layer"], 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Chaos, KilledStage,
+                         ::testing::Values(std::pair{1, 1}, std::pair{1, 0}, std::pair{0, 1}, std::pair{2, 1}),
+                         [](const ::testing::TestParamInfo<std::pair<int, int>>& info) {
+                           return "stage" + std::to_string(info.param.first) + "_" +
+                                  std::to_string(info.param.second) + "standby";
+                         });
+
+TEST_F(RecoveryTest, KillDuringTheLongPrefillOfALongPrompt) {
+  std::string long_prompt;
+  for (int i = 0; i < 30; ++i) long_prompt += "The harbour master wrote down every ship that came in. ";
+  (void)Reference(long_prompt, 16, SamplingOf(0));
+  (void)Reference(long_prompt, 16, SamplingOf(1));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, 1)), "");
+  ChildProcess* victim = Holder(cluster, 1);
+  ASSERT_NE(victim, nullptr);
+  TempDir out;
+  auto clients = StartClients(cluster, out, 2, 16, long_prompt);
+  KillAtRandomMoment(victim, 50);
+  ExpectAllExact(clients, 16, cluster, long_prompt);
+}
+
+TEST_F(RecoveryTest, FrozenWorkerIsReplacedThenFencedAndBecomesAStandby) {
+  for (int i = 0; i < kStreams; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, 1)), "");
+  const nlohmann::json before = cluster.Status();
+  const std::string frozen_name = before["stages"][1]["name"].get<std::string>();
+  ChildProcess* frozen = cluster.WorkerNamed(frozen_name);
+  ASSERT_NE(frozen, nullptr);
+  TempDir out;
+  auto clients = StartClients(cluster, out, kStreams, kTokens);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  frozen->Signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  frozen->Signal(SIGCONT);
+  ExpectAllExact(clients, kTokens, cluster);
+  // The woken worker is fenced (its old shard's frames are dropped) and listed as a standby.
+  const nlohmann::json status = cluster.AwaitStatus(
+      [&](const nlohmann::json& s) {
+        for (const auto& w : s["standbys"]) {
+          if (w["name"] == frozen_name && w["healthy"].get<bool>()) return true;
+        }
+        return false;
+      },
+      15);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["state"], "serving") << status.dump();
+  EXPECT_GE(status["recoveries"].get<int>(), 1) << status.dump();
+  bool standby = false;
+  for (const auto& w : status["standbys"]) standby = standby || w["name"] == frozen_name;
+  EXPECT_TRUE(standby) << status.dump();
+  for (const auto& s : status["stages"]) EXPECT_NE(s["name"], frozen_name) << status.dump();
+  // And the cluster still answers exactly.
+  auto again = StartClients(cluster, out, 2, kTokens);
+  ExpectAllExact(again, kTokens, cluster);
+}
+
+TEST_F(RecoveryTest, RestartedCoordinatorGetsItsWorkersBackWithoutRestartingThem) {
+  for (int i = 0; i < 2; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, 0)), "");
+  const int64_t epoch_before = Epoch(cluster.Status());
+  ASSERT_EQ(cluster.RestartCoordinator(30), "");
+  const nlohmann::json status =
+      cluster.AwaitStatus([](const nlohmann::json& s) { return s["state"] == "serving"; }, 60);
+  ASSERT_TRUE(status.is_object()) << cluster.Logs();
+  ASSERT_EQ(status["state"], "serving") << status.dump() << cluster.Logs();
+  // The new plan fences the old one: its epoch is above every epoch the workers held.
+  EXPECT_GT(Epoch(status), epoch_before) << status.dump();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(cluster.worker(i).Running()) << "worker " << i << " exited";
+  TempDir out;
+  auto clients = StartClients(cluster, out, 2, kTokens);
+  ExpectAllExact(clients, kTokens, cluster);
+}
+
+TEST_F(RecoveryTest, NoWorkerLeftFailsWithUnavailableNamingTheLostStage) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(1, 0)), "");
+  cluster.worker(0).Signal(SIGKILL);
+  cluster.worker(0).Wait();
+  const nlohmann::json status =
+      cluster.AwaitStatus([](const nlohmann::json& s) { return s["state"] == "degraded"; }, 20);
+  ASSERT_TRUE(status.is_object());
+  ASSERT_EQ(status["state"], "degraded") << status.dump();
+  EXPECT_NE(status["state_reason"].get<std::string>().find("stage 0"), std::string::npos) << status.dump();
+  const ProcessResult r = RunProgramFor(Args("generate", "--server", cluster.address(), PromptOf(0), 4, SamplingOf(0)), 20);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("stage 0"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A new worker brings it back.
+  cluster.StartWorker();
+  const nlohmann::json back = cluster.AwaitStatus([](const nlohmann::json& s) { return s["state"] == "serving"; }, 30);
+  ASSERT_TRUE(back.is_object());
+  EXPECT_EQ(back["state"], "serving") << back.dump() << cluster.Logs();
+}
+
+}  // namespace
+}  // namespace ps::test
