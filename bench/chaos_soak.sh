@@ -84,11 +84,12 @@ trap 'exit 143' TERM
 cd "$tmp"
 mkdir refs rounds
 
-now() { date +%s.%N; }
+# seconds NANOSECONDS: as seconds with 3 decimals
+seconds() { printf '%d.%03d' $(($1 / 1000000000)) $(($1 / 1000000 % 1000)); }
 # spawn PREFIX CMD...: runs CMD in the background under `timeout`, stdout/stderr to PREFIX.out and
-# PREFIX.err, its completion time to PREFIX.end; sets spawned to the pid to wait for.
+# PREFIX.err, its completion time (date +%s%N) to PREFIX.end; sets spawned to the pid to wait for.
 # shellcheck disable=SC2016  # expanded by the inner bash
-runner='p=$1; shift; "$@" > "$p.out" 2> "$p.err"; rc=$?; date +%s.%N > "$p.end"; exit $rc'
+runner='p=$1; shift; "$@" > "$p.out" 2> "$p.err"; rc=$?; date +%s%N > "$p.end"; exit $rc'
 spawn() {
   local prefix="$1"; shift
   timeout -k 5 "$client_timeout" bash -c "$runner" runner "$prefix" "$@" < /dev/null &
@@ -148,6 +149,15 @@ except Exception:
 sys.exit(0 if any(w.get("name") == sys.argv[1] and w.get("healthy")
                   for w in d.get("stages", []) + d.get("standbys", [])) else 1)' "$1"
 }
+# quick_status: sets state and recoveries from one status --json call, without starting python
+quick_status() {
+  local j
+  j="$(status_json)"
+  state=unreachable
+  recoveries=0
+  if [[ "$j" =~ \"state\":\"([a-z_]+)\" ]]; then state="${BASH_REMATCH[1]}"; fi
+  if [[ "$j" =~ \"recoveries\":\"?([0-9]+) ]]; then recoveries="${BASH_REMATCH[1]}"; fi
+}
 log_lines() { grep -Ei 'recover|degraded' coordinator.err || true; }
 
 # ---- model, references, cluster ------------------------------------------------------------
@@ -191,7 +201,7 @@ echo "cluster serving at $addr: coordinator + 5 workers (3 stages, 2 standbys)"
 evaluate='
 import json, os, re, sys
 rdir, refs, n, rnd = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-kill_t = float(sys.argv[5])
+kill_ns = int(sys.argv[5])
 with open(os.path.join(rdir, "clients.jsonl"), "w") as f:
     for i in range(n):
         p = os.path.join(rdir, "c%d" % i)
@@ -200,7 +210,7 @@ with open(os.path.join(rdir, "clients.jsonl"), "w") as f:
         err = read(".err").strip().splitlines()
         end = read(".end").strip()
         rec = {"round": rnd, "client": i, "rc": rc, "stderr": err[0] if err else "",
-               "in_flight_at_kill": (not end) or float(end) > kill_t}
+               "in_flight_at_kill": (not end) or int(end) > kill_ns}
         if rc == "0":
             try:
                 got = json.loads(read(".out"))["tokens"]
@@ -224,13 +234,13 @@ print(sum(x["result"] == "completed" for x in r), sum(x["result"] == "failed" fo
 '
 record_round='
 import json, sys
-keys = ["round", "victim", "stage", "delay_s", "in_flight_at_kill", "recovered", "recovery_wait_s",
+keys = ["round", "victim", "stage", "delay_s", "kill_after_s", "in_flight_at_kill", "recovered", "recovery_wait_s",
         "kill_to_first_token_s", "probe_rc", "last_recovery_seconds", "recoveries", "replayed_requests",
         "completed", "failed", "mismatched"]
 d = dict(zip(keys, sys.argv[1:]))
 for k in ["round", "stage", "in_flight_at_kill", "recoveries", "replayed_requests", "completed", "failed", "mismatched"]:
     d[k] = int(d[k])
-for k in ["delay_s", "recovery_wait_s", "kill_to_first_token_s", "last_recovery_seconds"]:
+for k in ["delay_s", "kill_after_s", "recovery_wait_s", "kill_to_first_token_s", "last_recovery_seconds"]:
     d[k] = float(d[k]) if d[k] not in ("", "none") else None
 d["recovered"] = d["recovered"] == "1"
 print(json.dumps(d))
@@ -239,19 +249,12 @@ recovery_failed=0
 for ((r = 1; r <= kills; r++)); do
   rdir="rounds/$r"
   mkdir -p "$rdir"
-  read -r _ recoveries_before _ <<< "$(status_json | status_fields)"
-  pids=()
-  for ((i = 0; i < streams; i++)); do
-    # shellcheck disable=SC2046
-    spawn "$rdir/c$i" "$bin/pipeshard" generate --server "$addr" --prompt "$(prompt "$i")" -n "$tokens" \
-      --ignore-eos --json $(sampling "$i")
-    pids+=("$spawned")
-  done
-  ms=$((50 + RANDOM % 1451))
-  delay="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-  sleep "$delay"
-
-  read -r -a members <<< "$(status_json | stage_names)"
+  # The stage holders, read before the streams start: they change only through a recovery, and
+  # the kill below is what causes this round's (reading status after the sleep would delay the kill
+  # by a status call and a python start, half a second on a busy machine).
+  status_now="$(status_json)"
+  read -r _ recoveries_before _ <<< "$(status_fields <<< "$status_now")"
+  read -r -a members <<< "$(stage_names <<< "$status_now")"
   candidates=()
   for m in "${members[@]}"; do
     name="${m%:*}"
@@ -259,7 +262,6 @@ for ((r = 1; r <= kills; r++)); do
   done
   if [ ${#candidates[@]} = 0 ]; then
     echo "round $r: no live stage worker of this script in status (stages: ${members[*]:-none}); stopping" >&2
-    for ((i = 0; i < streams; i++)); do finish "${pids[$i]}" "$rdir/c$i"; done
     recovery_failed=1
     break
   fi
@@ -267,41 +269,55 @@ for ((r = 1; r <= kills; r++)); do
   vname="${victim%:*}"
   vstage="${victim##*:}"
   vpid="${worker_pid[$vname]}"
+  ms=$((50 + RANDOM % 1451))
+  delay="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+
+  pids=()
+  start_ns=$(date +%s%N)
+  for ((i = 0; i < streams; i++)); do
+    # shellcheck disable=SC2046
+    spawn "$rdir/c$i" "$bin/pipeshard" generate --server "$addr" --prompt "$(prompt "$i")" -n "$tokens" \
+      --ignore-eos --json $(sampling "$i")
+    pids+=("$spawned")
+  done
+  sleep "$delay"
+
+  disown "$vpid"  # bash would print "Killed" for it otherwise; it still reaps it
   kill -9 "$vpid"
-  kill_t=$(now)
+  kill_ns=$(date +%s%N)
   spawn "$rdir/probe" "$bin/pipeshard" generate --server "$addr" --prompt "$(prompt 0)" -n 1 --temp 0 --json
   probe_pid=$spawned
   unset "worker_pid[$vname]"
-  wait "$vpid" 2> /dev/null || true
+  kill_after=$(seconds $((kill_ns - start_ns)))
 
+  # Poll until the coordinator serves again with one more recovery (bash only: this loop is timed).
   recovered=0
-  state="" recoveries=0 last_rec=0 replayed=0
-  deadline=$(python3 -c "print($kill_t + $recovery_timeout)")
+  deadline_ns=$((kill_ns + recovery_timeout * 1000000000))
   while :; do
-    read -r state recoveries last_rec replayed <<< "$(status_json | status_fields)"
+    quick_status
     if [ "$state" = serving ] && [ "$recoveries" -gt "$recoveries_before" ]; then recovered=1; break; fi
-    t=$(now)
-    python3 -c "import sys; sys.exit(0 if $t < $deadline else 1)" || break
+    [ "$(date +%s%N)" -lt "$deadline_ns" ] || break
     sleep 0.1
   done
-  recovery_wait=$(python3 -c "print('%.3f' % ($(now) - $kill_t))")
+  recovery_wait=$(seconds $(($(date +%s%N) - kill_ns)))
 
   for ((i = 0; i < streams; i++)); do finish "${pids[$i]}" "$rdir/c$i"; done
   finish "$probe_pid" "$rdir/probe"
   probe_rc="$(cat "$rdir/probe.rc")"
   kftt=none
   if [ "$probe_rc" = 0 ] && [ -s "$rdir/probe.end" ]; then
-    kftt=$(python3 -c "print('%.3f' % ($(cat "$rdir/probe.end") - $kill_t))")
+    kftt=$(seconds $(($(cat "$rdir/probe.end") - kill_ns)))
   fi
   # The coordinator's figures after the streams are done (a second recovery may have happened).
-  if [ "$recovered" = 1 ]; then read -r _ recoveries last_rec replayed <<< "$(status_json | status_fields)"; fi
+  read -r _ recoveries last_rec replayed <<< "$(status_json | status_fields)"
   read -r completed failed mismatched in_flight <<< \
-    "$(python3 -c "$evaluate" "$rdir" refs "$streams" "$r" "$kill_t")"
-  python3 -c "$record_round" "$r" "$vname" "$vstage" "$delay" "$in_flight" "$recovered" "$recovery_wait" \
+    "$(python3 -c "$evaluate" "$rdir" refs "$streams" "$r" "$kill_ns")"
+  cat "$rdir/clients.jsonl" >> clients.jsonl
+  python3 -c "$record_round" "$r" "$vname" "$vstage" "$delay" "$kill_after" "$in_flight" "$recovered" "$recovery_wait" \
     "$kftt" "$probe_rc" "$([ "$recovered" = 1 ] && echo "$last_rec" || echo none)" "$recoveries" "$replayed" \
     "$completed" "$failed" "$mismatched" >> rounds.jsonl
-  printf 'round %d/%d: killed %s (stage %s) %ss in, %d/%d streams in flight; ' \
-    "$r" "$kills" "$vname" "$vstage" "$delay" "$in_flight" "$streams"
+  printf 'round %d/%d: killed %s (stage %s) %ss after the streams started, %d/%d in flight; ' \
+    "$r" "$kills" "$vname" "$vstage" "$kill_after" "$in_flight" "$streams"
   if [ "$recovered" = 1 ]; then
     printf 'serving again after %ss (coordinator: %ss, %d recoveries, %d replayed); kill->first token %s; ' \
       "$recovery_wait" "$last_rec" "$recoveries" "$replayed" "$([ "$kftt" = none ] && echo "none (probe $probe_rc)" || echo "${kftt}s")"
@@ -326,7 +342,7 @@ for ((r = 1; r <= kills; r++)); do
 done
 
 # ---- summary ---------------------------------------------------------------------------------
-cat rounds/*/clients.jsonl > clients.jsonl 2> /dev/null || : > clients.jsonl
+[ -f clients.jsonl ] || : > clients.jsonl
 [ -f rounds.jsonl ] || : > rounds.jsonl
 summary='
 import json, statistics, sys

@@ -196,5 +196,24 @@ TEST(Sampler, TemperatureSharpensAndFlattens) {
   EXPECT_LT(share_of_top(4.0f), 0.40);  // ~0.37
 }
 
+// A sampler that skips n samples draws what an undisturbed one draws from its n-th sample on:
+// a request replayed on a new plan goes on with the same seeded tokens.
+TEST(Sampler, SkipSamplesContinuesTheSeededSequence) {
+  const std::vector<float> logits = LogitsOf({0.1, 0.2, 0.3, 0.25, 0.15});
+  const int32_t n = static_cast<int32_t>(logits.size());
+  Sampler undisturbed(AllFiltersOff(1.0f));
+  std::vector<int32_t> expected;
+  for (int i = 0; i < 40; ++i) expected.push_back(undisturbed.Sample(logits.data(), n));
+  for (int skip : {0, 1, 7, 39}) {
+    Sampler resumed(AllFiltersOff(1.0f));
+    resumed.SkipSamples(skip);
+    for (int i = skip; i < 40; ++i) EXPECT_EQ(resumed.Sample(logits.data(), n), expected[static_cast<size_t>(i)]) << skip;
+  }
+  // Greedy draws nothing: skipping changes nothing.
+  Sampler greedy(AllFiltersOff(0.0f));
+  greedy.SkipSamples(5);
+  EXPECT_EQ(greedy.Sample(logits.data(), n), 2);
+}
+
 }  // namespace
 }  // namespace ps

@@ -233,3 +233,73 @@ TEST(Scheduler, AbandonInFlightReturnsTheLostRequests) {
 
 }  // namespace
 }  // namespace ps::coord
+
+namespace ps::coord {
+namespace {
+
+// After a failed stage the request starts over on the new plan: its prompt with the first cuts
+// (multiples of ubatch), then each generated token as a one-row chunk, as it first went; only the
+// last row needs logits, and the sampled token continues the request.
+TEST(Scheduler, RewindReplaysPromptAndGeneratedTokensWithTheFirstCuts) {
+  Scheduler s(Options(2, 4, 4));
+  auto id = s.Add(Prompt(6));
+  ASSERT_TRUE(id.ok());
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 2u);  // 4 + 2
+  Finish(s, plans[0]);
+  auto out = Finish(s, plans[1], 50);
+  ASSERT_EQ(out.sampled.size(), 1u);
+  ASSERT_TRUE(s.Continue(*id, 50).ok());
+  plans = s.Schedule();  // the decode row of token 50, then lost with the stage
+  ASSERT_EQ(plans.size(), 1u);
+  ASSERT_EQ(plans[0].rows.size(), 1u);
+
+  const std::vector<int32_t> generated = {50, 51};  // what the coordinator holds (51 came back before)
+  const std::vector<RequestId> replayed = s.Rewind([&](RequestId r) {
+    EXPECT_EQ(r, *id);
+    return generated;
+  });
+  ASSERT_EQ(replayed, std::vector<RequestId>{*id});
+  EXPECT_EQ(s.microbatches_in_flight(), 0);
+  EXPECT_FALSE(s.Complete(plans[0].id, {7}, false).ok());  // the old plan's micro-batch is gone
+  plans = s.Schedule();
+  // Cuts: [0,4) [4,6) then 6 and 7 one row each; all in flight at once (4 stages).
+  ASSERT_EQ(plans.size(), 4u);
+  const std::vector<size_t> sizes = {4, 2, 1, 1};
+  int pos = 0;
+  for (size_t p = 0; p < plans.size(); ++p) {
+    ASSERT_EQ(plans[p].rows.size(), sizes[p]) << p;
+    EXPECT_EQ(plans[p].starts.size(), p == 0 ? 1u : 0u);
+    for (const PlannedRow& r : plans[p].rows) {
+      EXPECT_EQ(r.pos, pos);
+      EXPECT_EQ(r.token, pos < 6 ? 100 + pos : generated[static_cast<size_t>(pos - 6)]);
+      EXPECT_EQ(r.need_logits, pos == 7);
+      ++pos;
+    }
+  }
+  for (size_t p = 0; p + 1 < plans.size(); ++p) EXPECT_TRUE(Finish(s, plans[p]).sampled.empty());
+  out = Finish(s, plans.back(), 52);
+  ASSERT_EQ(out.sampled.size(), 1u);
+  EXPECT_EQ(out.sampled[0].token, 52);
+  EXPECT_TRUE(s.Continue(*id, 52).ok());  // decoding again, at position 8
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].rows[0].pos, 8);
+}
+
+// A request that ended while its rows were lost gives its slot back without a free.
+TEST(Scheduler, RewindReleasesEndedRequests) {
+  Scheduler s(Options(1, 4, 1));
+  auto id = s.Add(Prompt(3));
+  ASSERT_TRUE(id.ok());
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  s.End(*id);  // cancelled while in flight
+  EXPECT_EQ(s.free_slots(), 0);
+  EXPECT_TRUE(s.Rewind([](RequestId) { return std::vector<int32_t>(); }).empty());
+  EXPECT_EQ(s.free_slots(), 1);
+  EXPECT_TRUE(s.TakeSlotsToFree().empty());
+}
+
+}  // namespace
+}  // namespace ps::coord
