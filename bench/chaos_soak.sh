@@ -210,7 +210,7 @@ with open(os.path.join(rdir, "clients.jsonl"), "w") as f:
         err = read(".err").strip().splitlines()
         end = read(".end").strip()
         rec = {"round": rnd, "client": i, "rc": rc, "stderr": err[0] if err else "",
-               "in_flight_at_kill": (not end) or int(end) > kill_ns}
+               "running_at_kill": (not end) or int(end) > kill_ns}
         if rc == "0":
             try:
                 got = json.loads(read(".out"))["tokens"]
@@ -230,15 +230,15 @@ with open(os.path.join(rdir, "clients.jsonl"), "w") as f:
         f.write(json.dumps(rec) + "\n")
 r = [json.loads(l) for l in open(os.path.join(rdir, "clients.jsonl"))]
 print(sum(x["result"] == "completed" for x in r), sum(x["result"] == "failed" for x in r),
-      sum(x["result"] == "mismatched" for x in r), sum(x["in_flight_at_kill"] for x in r))
+      sum(x["result"] == "mismatched" for x in r), sum(x["running_at_kill"] for x in r))
 '
 record_round='
 import json, sys
-keys = ["round", "victim", "stage", "delay_s", "kill_after_s", "in_flight_at_kill", "recovered", "recovery_wait_s",
-        "kill_to_first_token_s", "probe_rc", "last_recovery_seconds", "recoveries", "replayed_requests",
+keys = ["round", "victim", "stage", "delay_s", "kill_after_s", "running_at_kill", "recovered", "recovery_wait_s",
+        "kill_to_first_token_s", "probe_rc", "last_recovery_seconds", "recoveries", "replayed_this_round",
         "completed", "failed", "mismatched"]
 d = dict(zip(keys, sys.argv[1:]))
-for k in ["round", "stage", "in_flight_at_kill", "recoveries", "replayed_requests", "completed", "failed", "mismatched"]:
+for k in ["round", "stage", "running_at_kill", "recoveries", "replayed_this_round", "completed", "failed", "mismatched"]:
     d[k] = int(d[k])
 for k in ["delay_s", "kill_after_s", "recovery_wait_s", "kill_to_first_token_s", "last_recovery_seconds"]:
     d[k] = float(d[k]) if d[k] not in ("", "none") else None
@@ -253,7 +253,7 @@ for ((r = 1; r <= kills; r++)); do
   # the kill below is what causes this round's (reading status after the sleep would delay the kill
   # by a status call and a python start, half a second on a busy machine).
   status_now="$(status_json)"
-  read -r _ recoveries_before _ <<< "$(status_fields <<< "$status_now")"
+  read -r _ recoveries_before _ replayed_before <<< "$(status_fields <<< "$status_now")"
   read -r -a members <<< "$(stage_names <<< "$status_now")"
   candidates=()
   for m in "${members[@]}"; do
@@ -314,13 +314,13 @@ for ((r = 1; r <= kills; r++)); do
     "$(python3 -c "$evaluate" "$rdir" refs "$streams" "$r" "$kill_ns")"
   cat "$rdir/clients.jsonl" >> clients.jsonl
   python3 -c "$record_round" "$r" "$vname" "$vstage" "$delay" "$kill_after" "$in_flight" "$recovered" "$recovery_wait" \
-    "$kftt" "$probe_rc" "$([ "$recovered" = 1 ] && echo "$last_rec" || echo none)" "$recoveries" "$replayed" \
+    "$kftt" "$probe_rc" "$([ "$recovered" = 1 ] && echo "$last_rec" || echo none)" "$recoveries" "$((replayed - replayed_before))" \
     "$completed" "$failed" "$mismatched" >> rounds.jsonl
-  printf 'round %d/%d: killed %s (stage %s) %ss after the streams started, %d/%d in flight; ' \
+  printf 'round %d/%d: killed %s (stage %s) %ss after the streams started, %d/%d clients running; ' \
     "$r" "$kills" "$vname" "$vstage" "$kill_after" "$in_flight" "$streams"
   if [ "$recovered" = 1 ]; then
-    printf 'serving again after %ss (coordinator: %ss, %d recoveries, %d replayed); kill->first token %s; ' \
-      "$recovery_wait" "$last_rec" "$recoveries" "$replayed" "$([ "$kftt" = none ] && echo "none (probe $probe_rc)" || echo "${kftt}s")"
+    printf 'serving again after %ss (coordinator: %ss, recovery #%d, %d replayed); kill->first token %s; ' \
+      "$recovery_wait" "$last_rec" "$recoveries" "$((replayed - replayed_before))" "$([ "$kftt" = none ] && echo "none (probe $probe_rc)" || echo "${kftt}s")"
   else
     printf 'NO RECOVERY within %ds (state %s); ' "$recovery_timeout" "$state"
   fi
@@ -333,6 +333,7 @@ for ((r = 1; r <= kills; r++)); do
   fi
 
   # A fresh worker in the dead one's place, so there is always a standby to take the next stage.
+  [ "$r" -lt "$kills" ] || break
   start_worker
   for ((i = 0; i < join_timeout * 10; i++)); do
     if status_json | has_member "$started_worker"; then break; fi
@@ -348,7 +349,8 @@ summary='
 import json, statistics, sys
 rounds = [json.loads(l) for l in open("rounds.jsonl")]
 clients = [json.loads(l) for l in open("clients.jsonl")]
-kills, streams, tokens, seed, out, recovery_failed = sys.argv[1:7]
+kills, streams, tokens, seed, out, recovery_failed, final_replayed = sys.argv[1:8]
+final_replayed = int(final_replayed)
 by_reason = {}
 examples = {}
 for c in clients:
@@ -368,21 +370,21 @@ s = {
     "failed_examples": examples,
     "mismatched": len(mism),
     "mismatched_requests": [{k: c[k] for k in ("round", "client", "first_difference", "got_len", "ref_len")} for c in mism],
-    "in_flight_at_kill": sum(c["in_flight_at_kill"] for c in clients),
+    "running_at_kill": sum(c["running_at_kill"] for c in clients),
     "recovery_timeouts": sum(not r["recovered"] for r in rounds) + (1 if recovery_failed == "1" and all(r["recovered"] for r in rounds) else 0),
     "probe_failures": sum(r["probe_rc"] != "0" for r in rounds),
     "kill_to_first_token_seconds": stats([r["kill_to_first_token_s"] for r in rounds]),
     "last_recovery_seconds": stats([r["last_recovery_seconds"] for r in rounds]),
     "recovery_wait_seconds": stats([r["recovery_wait_s"] for r in rounds]),
     "final_recoveries": rounds[-1]["recoveries"] if rounds else 0,
-    "final_replayed_requests": rounds[-1]["replayed_requests"] if rounds else 0,
+    "final_replayed_requests": final_replayed,
     "rounds": rounds,
 }
 f = lambda v: "-" if v is None else "%.3f s" % v
 print()
 print("chaos soak summary (seed %d, %d streams x %d tokens)" % (s["seed"], s["streams"], s["tokens"]))
 print("  kills                  %d of %d" % (s["kills"], s["kills_requested"]))
-print("  requests               %d (%d of them still running at the kill)" % (s["requests"], s["in_flight_at_kill"]))
+print("  requests               %d (%d of the clients were still running at their round\x27s kill)" % (s["requests"], s["running_at_kill"]))
 print("  completed              %d" % s["completed"])
 print("  failed                 %d" % s["failed"])
 for k, v in s["failed_by_reason"].items():
@@ -406,7 +408,8 @@ if out:
 sys.exit(1 if s["mismatched"] or s["recovery_timeouts"] else 0)
 '
 rc=0
-python3 -c "$summary" "$kills" "$streams" "$tokens" "$seed" "$out" "$recovery_failed" || rc=$?
+read -r _ _ _ final_replayed <<< "$(status_json | status_fields)"
+python3 -c "$summary" "$kills" "$streams" "$tokens" "$seed" "$out" "$recovery_failed" "$final_replayed" || rc=$?
 if [ "$rc" != 0 ] || grep -q '"result": "failed"' clients.jsonl; then
   echo
   echo "coordinator log (recovery/degraded lines):"
