@@ -3,7 +3,8 @@
 # stages + 2 standby workers, one CPU thread each), then N times: starts S concurrent streams,
 # kill -9s a random worker that holds a stage at a random moment (0.05-1.5 s in), waits for the
 # coordinator to recover, checks every stream's tokens against a reference computed once in this
-# process (`pipeshard run`), and starts a fresh worker to replace the dead one. Measures
+# process (`pipeshard run`, same ctx 512 and ubatch 16), and starts a fresh worker in place of the
+# dead one. Measures
 #   requests   completed (exit 0, tokens equal to the reference), mismatched (exit 0, other
 #              tokens: must be 0), failed (grouped by exit code and the first line of stderr;
 #              a client that takes over 120 s is killed and counts as "timeout"),
@@ -15,7 +16,8 @@
 #
 #   bench/chaos_soak.sh [--kills N=50] [--streams S=16] [--tokens T=64] [--bin DIR=build/bin]
 #                       [--out FILE.json] [--seed X] [--keep]
-# --seed fixes the kill timing and victims (bash's RANDOM; without it one is picked and printed).
+# --seed fixes each round's kill delay and which stage index dies (bash's RANDOM; without --seed one
+# is picked and printed). Which worker holds that stage depends on the coordinator's choices.
 # --keep leaves the temporary directory (logs of every process) in place and prints its path.
 # The coordinator gets --max-seqs S+1: one slot more than the streams, so the kill -> first token
 # probe is scheduled at once instead of queueing behind the S streams it is measured against.
@@ -117,16 +119,17 @@ start_worker() {
 }
 
 status_json() { "$bin/pipeshard" status --server "$addr" --json --connect-timeout 2 2> /dev/null || true; }
-# status_fields: "state recoveries last_recovery_seconds replayed_requests" of a status JSON on stdin
+# status_fields: "state recoveries last_recovery_seconds replayed_requests active+queued requests" of a
+# status JSON on stdin
 status_fields() {
   python3 -c '
 import json, sys
 try:
     d = json.load(sys.stdin)
 except Exception:
-    print("unreachable 0 0 0"); sys.exit(0)
+    print("unreachable 0 0 0 -1"); sys.exit(0)
 print(d.get("state") or "?", int(d.get("recoveries") or 0), float(d.get("last_recovery_seconds") or 0),
-      int(d.get("replayed_requests") or 0))'
+      int(d.get("replayed_requests") or 0), int(d.get("active_requests") or 0) + int(d.get("queued_requests") or 0))'
 }
 # stage_names: "name:index" of every stage of a status JSON on stdin
 stage_names() {
@@ -234,11 +237,11 @@ print(sum(x["result"] == "completed" for x in r), sum(x["result"] == "failed" fo
 '
 record_round='
 import json, sys
-keys = ["round", "victim", "stage", "delay_s", "kill_after_s", "running_at_kill", "recovered", "recovery_wait_s",
+keys = ["round", "victim", "stage", "delay_s", "kill_after_s", "active_requests_at_kill", "running_at_kill", "recovered", "recovery_wait_s",
         "kill_to_first_token_s", "probe_rc", "last_recovery_seconds", "recoveries", "replayed_this_round",
         "completed", "failed", "mismatched"]
 d = dict(zip(keys, sys.argv[1:]))
-for k in ["round", "stage", "running_at_kill", "recoveries", "replayed_this_round", "completed", "failed", "mismatched"]:
+for k in ["round", "stage", "active_requests_at_kill", "running_at_kill", "recoveries", "replayed_this_round", "completed", "failed", "mismatched"]:
     d[k] = int(d[k])
 for k in ["delay_s", "kill_after_s", "recovery_wait_s", "kill_to_first_token_s", "last_recovery_seconds"]:
     d[k] = float(d[k]) if d[k] not in ("", "none") else None
@@ -253,7 +256,7 @@ for ((r = 1; r <= kills; r++)); do
   # the kill below is what causes this round's (reading status after the sleep would delay the kill
   # by a status call and a python start, half a second on a busy machine).
   status_now="$(status_json)"
-  read -r _ recoveries_before _ replayed_before <<< "$(status_fields <<< "$status_now")"
+  read -r _ recoveries_before _ replayed_before _ <<< "$(status_fields <<< "$status_now")"
   read -r -a members <<< "$(stage_names <<< "$status_now")"
   candidates=()
   for m in "${members[@]}"; do
@@ -282,6 +285,10 @@ for ((r = 1; r <= kills; r++)); do
   done
   sleep "$delay"
 
+  # What the coordinator is doing at the kill (requests active or queued), read alongside it.
+  "$bin/pipeshard" status --server "$addr" --json --connect-timeout 2 > "$rdir/at_kill.json" 2> /dev/null &
+  at_kill_pid=$!
+  daemon_pids+=("$at_kill_pid")
   disown "$vpid"  # bash would print "Killed" for it otherwise; it still reaps it
   kill -9 "$vpid"
   kill_ns=$(date +%s%N)
@@ -303,21 +310,23 @@ for ((r = 1; r <= kills; r++)); do
 
   for ((i = 0; i < streams; i++)); do finish "${pids[$i]}" "$rdir/c$i"; done
   finish "$probe_pid" "$rdir/probe"
+  wait "$at_kill_pid" 2> /dev/null || true
+  read -r _ _ _ _ active_at_kill <<< "$(status_fields < "$rdir/at_kill.json")"
   probe_rc="$(cat "$rdir/probe.rc")"
   kftt=none
   if [ "$probe_rc" = 0 ] && [ -s "$rdir/probe.end" ]; then
     kftt=$(seconds $(($(cat "$rdir/probe.end") - kill_ns)))
   fi
   # The coordinator's figures after the streams are done (a second recovery may have happened).
-  read -r _ recoveries last_rec replayed <<< "$(status_json | status_fields)"
+  read -r _ recoveries last_rec replayed _ <<< "$(status_json | status_fields)"
   read -r completed failed mismatched in_flight <<< \
     "$(python3 -c "$evaluate" "$rdir" refs "$streams" "$r" "$kill_ns")"
   cat "$rdir/clients.jsonl" >> clients.jsonl
-  python3 -c "$record_round" "$r" "$vname" "$vstage" "$delay" "$kill_after" "$in_flight" "$recovered" "$recovery_wait" \
+  python3 -c "$record_round" "$r" "$vname" "$vstage" "$delay" "$kill_after" "$active_at_kill" "$in_flight" "$recovered" "$recovery_wait" \
     "$kftt" "$probe_rc" "$([ "$recovered" = 1 ] && echo "$last_rec" || echo none)" "$recoveries" "$((replayed - replayed_before))" \
     "$completed" "$failed" "$mismatched" >> rounds.jsonl
-  printf 'round %d/%d: killed %s (stage %s) %ss after the streams started, %d/%d clients running; ' \
-    "$r" "$kills" "$vname" "$vstage" "$kill_after" "$in_flight" "$streams"
+  printf 'round %d/%d: killed %s (stage %s) %ss after the streams started, %d/%d clients running, %d requests active; ' \
+    "$r" "$kills" "$vname" "$vstage" "$kill_after" "$in_flight" "$streams" "$active_at_kill"
   if [ "$recovered" = 1 ]; then
     printf 'serving again after %ss (coordinator: %ss, recovery #%d, %d replayed); kill->first token %s; ' \
       "$recovery_wait" "$last_rec" "$recoveries" "$((replayed - replayed_before))" "$([ "$kftt" = none ] && echo "none (probe $probe_rc)" || echo "${kftt}s")"
@@ -346,11 +355,20 @@ done
 [ -f clients.jsonl ] || : > clients.jsonl
 [ -f rounds.jsonl ] || : > rounds.jsonl
 summary='
-import json, statistics, sys
+import json, re, statistics, sys
 rounds = [json.loads(l) for l in open("rounds.jsonl")]
 clients = [json.loads(l) for l in open("clients.jsonl")]
 kills, streams, tokens, seed, out, recovery_failed, final_replayed = sys.argv[1:8]
 final_replayed = int(final_replayed)
+# How each failure was noticed: the reason in the coordinator log lines "recovery N (epoch a -> b): stage
+# i (name, address) REASON; ..." lines, numbers blanked.
+detected = {}
+for line in open("coordinator.err", errors="replace"):
+    m = re.search(r"recovery \d+ \(epoch \d+ -> \d+\): stage \d+ \([^)]*\) ([^;]*);", line)
+    if m:
+        why = re.sub(r"ipv4:[0-9.:]+", "ADDR", m.group(1))
+        why = re.sub(r"\d+(\.\d+)?", "N", why)
+        detected[why] = detected.get(why, 0) + 1
 by_reason = {}
 examples = {}
 for c in clients:
@@ -376,6 +394,7 @@ s = {
     "kill_to_first_token_seconds": stats([r["kill_to_first_token_s"] for r in rounds]),
     "last_recovery_seconds": stats([r["last_recovery_seconds"] for r in rounds]),
     "recovery_wait_seconds": stats([r["recovery_wait_s"] for r in rounds]),
+    "detected_by": detected,
     "final_recoveries": rounds[-1]["recoveries"] if rounds else 0,
     "final_replayed_requests": final_replayed,
     "rounds": rounds,
@@ -398,6 +417,11 @@ print("  kill -> first token    median %s, worst %s (%d probes, %d failed)" % (f
 print("  last_recovery_seconds  median %s, worst %s (as the coordinator reports it)" % (f(l["median"]), f(l["worst"])))
 print("  kill -> serving again  median %s, worst %s (status polled every 0.1 s)" % (f(w["median"]), f(w["worst"])))
 print("  recoveries             %d, %d requests replayed (coordinator totals)" % (s["final_recoveries"], s["final_replayed_requests"]))
+print("  active at the kill     %d requests over %d kills (active + queued in status at the kill)" % (
+    sum(r["active_requests_at_kill"] for r in rounds), len(rounds)))
+print("  failures detected by")
+for k, v in sorted(detected.items(), key=lambda kv: -kv[1]):
+    print("    %5d  %s" % (v, k))
 if s["recovery_timeouts"]:
     print("  recovery timeouts      %d   <-- the cluster did not come back" % s["recovery_timeouts"])
 if out:
@@ -408,7 +432,7 @@ if out:
 sys.exit(1 if s["mismatched"] or s["recovery_timeouts"] else 0)
 '
 rc=0
-read -r _ _ _ final_replayed <<< "$(status_json | status_fields)"
+read -r _ _ _ final_replayed _ <<< "$(status_json | status_fields)"
 python3 -c "$summary" "$kills" "$streams" "$tokens" "$seed" "$out" "$recovery_failed" "$final_replayed" || rc=$?
 if [ "$rc" != 0 ] || grep -q '"result": "failed"' clients.jsonl; then
   echo

@@ -1,5 +1,6 @@
 #include "cli/generate_command.h"
 
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -20,7 +21,12 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateArgs& args) {
   AddSamplingFlags(*cmd, args.sampling);
   cmd->add_option("--connect-timeout", args.connect_timeout, "seconds to wait for the connection")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_flag("--json", args.json, "print one JSON object (as `run --json`) instead of streaming text");
+  cmd->add_option("--timeout", args.timeout,
+                  "seconds the whole generation may take before it fails with DEADLINE_EXCEEDED (0: no limit)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--json", args.json,
+                "print one JSON object (as `run --json`) instead of streaming text; on a failure midway it "
+                "holds the text received so far and the error");
   return cmd;
 }
 
@@ -45,6 +51,24 @@ pipeshard::v1::GenerateRequest MakeRequest(const GenerateArgs& args, const std::
 
 double Rate(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
 
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    default: return "INTERNAL";
+  }
+}
+
 }  // namespace
 
 int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
@@ -54,7 +78,11 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
   if (!channel.ok()) return ReportError(channel.status());
   auto stub = pipeshard::v1::Inference::NewStub(*channel);
 
-  grpc::ClientContext context;  // no deadline: a generation takes as long as it takes
+  grpc::ClientContext context;
+  if (args.timeout > 0) {
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<int64_t>(args.timeout * 1000)));
+  }
   auto reader = stub->Generate(&context, MakeRequest(args, *prompt));
   pipeshard::v1::GenerateResponse response;
   pipeshard::v1::GenerateSummary summary;
@@ -75,8 +103,19 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
   }
   const grpc::Status status = reader->Finish();
   if (!status.ok()) {
-    if (streamed_any) std::printf("\n");  // end the partial text before the error line
-    return ReportError(FromGrpcStatus(status, args.server));
+    const Status failure = FromGrpcStatus(status, args.server);
+    if (args.json) {
+      // A script keeps what was generated before the failure, and learns why it stopped.
+      nlohmann::json j;
+      j["text"] = text;
+      j["error"] = failure.message();
+      j["error_code"] = StatusCodeName(status.error_code());
+      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::fflush(stdout);
+    } else if (streamed_any) {
+      std::printf("\n");  // end the partial text before the error line
+    }
+    return ReportError(failure);
   }
   if (!have_summary) return ReportError(Status::Internal(args.server + ": the stream ended without a summary"));
 

@@ -14,7 +14,8 @@ struct GenerateArgs {
   std::string prompt_file;
   int32_t n_predict = 128;
   SamplingFlags sampling;
-  double connect_timeout = 10.0;  // seconds to reach the server; the stream itself has no deadline
+  double connect_timeout = 10.0;  // seconds to reach the server
+  double timeout = 600.0;         // seconds for the whole generation (0: no limit)
   bool json = false;
 };
 

@@ -1,6 +1,8 @@
 #include "coordinator/service/coordinator_server.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -117,7 +119,12 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&inference);
   builder.RegisterService(controller.pipeline().return_leg_service());
-  AllowLargeFrames(builder);
+  // The largest message this server takes: a whole prompt, or the last stage's frame of sampled
+  // tokens (at most n_ctx rows per sequence, a few bytes a row); anything bigger is refused by gRPC
+  // before it is read.
+  const uint64_t frame_bytes = static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(options.max_seqs) * 32;
+  const uint64_t limit = std::max(inference.max_prompt_bytes(), frame_bytes) + 64 * 1024;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(limit, INT32_MAX)));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Status::Unavailable("cannot listen on " + options.listen);
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));

@@ -12,13 +12,27 @@ namespace {
 constexpr uint32_t kRandomSeed = 0xFFFFFFFF;
 }
 
+uint64_t MaxPromptBytes(const Tokenizer& tokenizer, int32_t n_ctx) {
+  size_t longest = 32;
+  for (int32_t id = 0; id < tokenizer.n_vocab(); ++id) longest = std::max(longest, tokenizer.TokenToPiece(id).size());
+  return static_cast<uint64_t>(std::max<int32_t>(n_ctx, 1)) * longest;
+}
+
 InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller)
-    : model_(std::move(model)), registry_(registry), controller_(controller) {}
+    : model_(std::move(model)),
+      registry_(registry),
+      controller_(controller),
+      max_prompt_bytes_(MaxPromptBytes(*model_.tokenizer, model_.n_ctx)) {}
 
 void InferenceService::StopServing() { stopped_ = true; }
 
 Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateRequest& request) const {
   PipelineRequest out;
+  if (request.prompt().size() > max_prompt_bytes_) {
+    return Status::InvalidArgument("the prompt has " + std::to_string(request.prompt().size()) +
+                                   " bytes, more than a context of " + std::to_string(model_.n_ctx) +
+                                   " tokens can hold (at most " + std::to_string(max_prompt_bytes_) + " bytes)");
+  }
   out.prompt = model_.tokenizer->Encode(request.prompt(), model_.tokenizer->adds_bos());
   if (out.prompt.empty()) return Status::InvalidArgument("the prompt is empty (no text and no BOS token)");
   if (static_cast<int64_t>(out.prompt.size()) > model_.n_ctx) {

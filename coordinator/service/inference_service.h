@@ -30,12 +30,18 @@ struct ModelInfo {
   int32_t n_ctx = 0;
 };
 
+// The most bytes a prompt of at most `n_ctx` tokens can have: every token covers at most the
+// longest piece of the vocabulary (at least 32 bytes, for the text of special tokens). A longer
+// prompt is refused before it is tokenized, so no request makes a gRPC thread tokenize megabytes.
+uint64_t MaxPromptBytes(const Tokenizer& tokenizer, int32_t n_ctx);
+
 class InferenceService : public pipeshard::v1::Inference::CallbackService {
  public:
   InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller);
 
   // Generate fails at once from now on (shutdown).
   void StopServing();
+  uint64_t max_prompt_bytes() const { return max_prompt_bytes_; }
 
   grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) override;
@@ -54,6 +60,7 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
   const ModelInfo model_;
   WorkerRegistry& registry_;
   ClusterController& controller_;
+  const uint64_t max_prompt_bytes_;
   std::atomic<bool> stopped_{false};
 };
 

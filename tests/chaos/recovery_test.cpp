@@ -161,6 +161,7 @@ TEST_P(KilledStage, EveryStreamCompletesExactly) {
   EXPECT_EQ(status["state"], "serving") << status.dump();
   EXPECT_GE(status["recoveries"].get<int>(), 1) << status.dump();
   EXPECT_GE(Epoch(status), 2) << status.dump();
+  EXPECT_GE(status["replayed_requests"].get<int>(), 1) << status.dump();  // the kill hit running streams
   // With a standby the plan keeps 3 stages; without, the survivors hold the model in 2.
   EXPECT_EQ(status["stages"].size(), standbys > 0 ? 3u : 2u) << status.dump();
   EXPECT_EQ(status["stages"][0]["first_layer"], 0);
@@ -245,9 +246,25 @@ TEST_F(RecoveryTest, RestartedCoordinatorGetsItsWorkersBackWithoutRestartingThem
 
 TEST_F(RecoveryTest, NoWorkerLeftFailsWithUnavailableNamingTheLostStage) {
   LocalCluster cluster;
-  ASSERT_EQ(cluster.Start(Options(1, 0)), "");
+  ClusterOptions options = Options(1, 0);
+  options.coordinator_args[1] = "4096";  // --ctx: room for a request that outlives the kill
+  ASSERT_EQ(cluster.Start(options), "");
+  // A long request is running when the only worker dies: it fails midway, and --json still prints
+  // the text generated so far with the error.
+  TempDir out;
+  ChildProcess running(Args("generate", "--server", cluster.address(), PromptOf(0), 4000, SamplingOf(0)),
+                       out.file("running.out"), out.file("running.err"));
+  const nlohmann::json busy = cluster.AwaitStatus(
+      [](const nlohmann::json& s) { return std::stoll(s["tokens_generated"].get<std::string>()) > 8; }, 30);
+  ASSERT_TRUE(busy.is_object());
   cluster.worker(0).Signal(SIGKILL);
   cluster.worker(0).Wait();
+  ASSERT_EQ(running.WaitFor(30).value_or(-1), 1) << running.err();
+  const nlohmann::json partial = nlohmann::json::parse(running.out(), nullptr, false);
+  ASSERT_TRUE(partial.is_object()) << running.out();
+  EXPECT_FALSE(partial["text"].get<std::string>().empty()) << running.out();
+  EXPECT_EQ(partial["error_code"], "UNAVAILABLE") << running.out();
+  EXPECT_NE(partial["error"].get<std::string>().find("stage 0"), std::string::npos) << running.out();
   const nlohmann::json status =
       cluster.AwaitStatus([](const nlohmann::json& s) { return s["state"] == "degraded"; }, 20);
   ASSERT_TRUE(status.is_object());

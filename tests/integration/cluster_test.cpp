@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -179,6 +180,50 @@ TEST_F(ClusterTest, PromptLongerThanContextIsInvalidArgument) {
   ExpectSameGeneration(
       RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[0], 8, kSamplings[0]), kCallSeconds),
       Reference(kPrompts[0], 8, kSamplings[0]), "after the rejected prompt");
+}
+
+// Prompts far beyond what the context can hold are refused by their size, before they are
+// tokenized, and the requests already running do not notice (no heartbeat waits behind them).
+TEST_F(ClusterTest, HugePromptsAreRefusedBeforeTokenizingWhileOthersRun) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "256", "--ubatch", std::to_string(kUbatch)}, 60}), "");
+  TempDir out;
+  ChildProcess running(Args("generate", "--server", cluster.address(), kPrompts[1], 48, kSamplings[0]),
+                       out.file("run.out"), out.file("run.err"));
+  const std::string huge_path = out.file("huge.txt");
+  {
+    std::ofstream huge(huge_path);
+    for (int i = 0; i < 200000; ++i) huge << "forty bytes of text that go on and on. ";  // 8 MB
+  }
+  const std::string long_path = out.file("long.txt");
+  {
+    std::ofstream long_prompt(long_path);
+    long_prompt << std::string(100 * 1024, 'a');  // under gRPC's limit (128 KiB here), over the prompt's
+  }
+  std::vector<std::unique_ptr<ChildProcess>> refused;
+  for (int i = 0; i < 4; ++i) {
+    std::string name = "huge";
+    name += std::to_string(i);  // not "huge" + to_string: g++ 12 warns falsely (-Wrestrict)
+    refused.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{PipeshardBin(), "generate", "--server", cluster.address(), "-f", huge_path, "-n", "4"},
+        out.file(name + ".out"), out.file(name + ".err")));
+  }
+  const ProcessResult small = RunProgramFor(
+      {PipeshardBin(), "generate", "--server", cluster.address(), "-f", long_path, "-n", "4"}, kCallSeconds);
+  EXPECT_EQ(small.exit_code, 2) << small.err;
+  EXPECT_NE(small.err.find("bytes"), std::string::npos) << small.err;
+  for (auto& r : refused) {
+    // Bigger than the server takes at all: gRPC refuses the message (RESOURCE_EXHAUSTED, exit 1).
+    EXPECT_EQ(r->WaitFor(kCallSeconds).value_or(-1), 1) << r->err();
+    const std::string err = r->err();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+  ProcessResult r;
+  r.exit_code = running.WaitFor(kCallSeconds).value_or(-1);
+  r.out = running.out();
+  r.err = running.err();
+  ExpectSameGeneration(r, Reference(kPrompts[1], 48, kSamplings[0]), "beside the huge prompts");
+  EXPECT_EQ(cluster.State(), "serving");
 }
 
 TEST_F(ClusterTest, ClientThatDisconnectsLeavesTheClusterServing) {
