@@ -205,8 +205,9 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     }
     previous = *loaded;
     registry_.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
-    std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s\n", stages[i].Describe().c_str(),
-                 request.first_layer(), request.last_layer(), loaded->load_seconds());
+    std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s%s\n", stages[i].Describe().c_str(),
+                 request.first_layer(), request.last_layer(), loaded->load_seconds(),
+                 loaded->kept_weights() ? " (kept its weights)" : "");
     if (stopping()) return Status::Cancelled("the coordinator is shutting down");
   }
   auto to_first = ConnectGrpcFrameSender(workers[0].address);

@@ -21,7 +21,7 @@ namespace {
 
 constexpr double kCallSeconds = 90;
 constexpr int kUbatch = 16;
-constexpr int kTokens = 64;
+constexpr int kTokens = 200;  // long enough that a kill after the first token lands mid-stream
 constexpr int kStreams = 8;
 
 // uint64 fields come as strings in protobuf's JSON.
@@ -128,7 +128,16 @@ class RecoveryTest : public ::testing::Test {
     return cluster.WorkerNamed(s["stages"][stage]["name"].get<std::string>());
   }
 
-  static void KillAtRandomMoment(ChildProcess* victim, int max_ms) {
+  // Once the streams are generating (so the kill lands mid-stream, not before or after them), or
+  // with `in_prefill` once a request is admitted (and still prefilling: nothing generated yet).
+  static void KillAtRandomMoment(const LocalCluster& cluster, ChildProcess* victim, int max_ms,
+                                 bool in_prefill = false) {
+    (void)cluster.AwaitStatus(
+        [&](const nlohmann::json& s) {
+          return in_prefill ? s["active_requests"].get<int>() > 0
+                            : std::stoll(s["tokens_generated"].get<std::string>()) > 0;
+        },
+        30);
     std::random_device device;
     std::uniform_int_distribution<int> delay(0, max_ms);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay(device)));
@@ -154,7 +163,7 @@ TEST_P(KilledStage, EveryStreamCompletesExactly) {
   ASSERT_NE(victim, nullptr);
   TempDir out;
   auto clients = StartClients(cluster, out, kStreams, kTokens);
-  KillAtRandomMoment(victim, 400);
+  KillAtRandomMoment(cluster, victim, 300);
   ExpectAllExact(clients, kTokens, cluster);
   const nlohmann::json status = cluster.Status();
   ASSERT_TRUE(status.is_object());
@@ -176,8 +185,8 @@ INSTANTIATE_TEST_SUITE_P(Chaos, KilledStage,
                          });
 
 TEST_F(RecoveryTest, KillDuringTheLongPrefillOfALongPrompt) {
-  std::string long_prompt;
-  for (int i = 0; i < 30; ++i) long_prompt += "The harbour master wrote down every ship that came in. ";
+  std::string long_prompt;  // about 380 tokens: 24 chunks of 16
+  for (int i = 0; i < 25; ++i) long_prompt += "The harbour master wrote down every ship that came in. ";
   (void)Reference(long_prompt, 16, SamplingOf(0));
   (void)Reference(long_prompt, 16, SamplingOf(1));
   LocalCluster cluster;
@@ -186,8 +195,10 @@ TEST_F(RecoveryTest, KillDuringTheLongPrefillOfALongPrompt) {
   ASSERT_NE(victim, nullptr);
   TempDir out;
   auto clients = StartClients(cluster, out, 2, 16, long_prompt);
-  KillAtRandomMoment(victim, 50);
+  KillAtRandomMoment(cluster, victim, 20, /*in_prefill=*/true);
   ExpectAllExact(clients, 16, cluster, long_prompt);
+  const nlohmann::json status = cluster.Status();
+  EXPECT_GE(status["replayed_requests"].get<int>(), 1) << status.dump();
 }
 
 TEST_F(RecoveryTest, FrozenWorkerIsReplacedThenFencedAndBecomesAStandby) {

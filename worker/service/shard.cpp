@@ -73,7 +73,7 @@ Result<std::unique_ptr<Backend>> CreateCudaStageBackend(const gguf::GgufFile& fi
 
 Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest& request,
                                            const ShardOptions& options, pipeshard::v1::LoadShardResponse* response,
-                                           LoadFailure* failure) {
+                                           LoadFailure* failure, std::unique_ptr<Shard> previous) {
   const auto fail = [failure](LoadFailure kind, Status status) {
     if (failure != nullptr) *failure = kind;
     return status;
@@ -81,13 +81,29 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
   const auto request_error = [&](const Status& status) { return fail(LoadFailure::kRequest, status); };
   const std::string path = options.model_path_override.empty() ? request.model_path() : options.model_path_override;
   if (path.empty()) return request_error(Status::InvalidArgument("LoadShard: model_path is empty and no --model was given"));
+  const Identity identity{path,           request.first_layer(), request.last_layer(),
+                          request.n_ctx(), request.max_seqs(),   request.kv_type().empty() ? "f16" : request.kv_type()};
   std::unique_ptr<Shard> shard(new Shard());
-  auto file = gguf::GgufFile::Open(path);
-  if (!file.ok()) return request_error(file.status());
-  shard->file_ = std::move(file).value();
-  auto config = ReadLlamaConfig(*shard->file_);
-  if (!config.ok()) return request_error(config.status());
-  shard->config_ = *config;
+  std::unique_ptr<Backend> kept;
+  if (previous != nullptr && previous->identity_ == identity) {
+    // Same weights: stop the old plan's executor and hops, keep the file and the backend.
+    previous->receiver_.reset();
+    kept = StageExecutor::Retire(std::move(previous->executor_));
+    previous->links_.reset();
+    shard->file_ = std::move(previous->file_);
+    shard->config_ = previous->config_;
+    for (int32_t s = 0; s < identity.max_seqs; ++s) kept->FreeSequence(s);  // the new plan starts empty
+  }
+  previous.reset();  // the old shard's memory goes before a new file is mapped
+  shard->identity_ = identity;
+  if (shard->file_ == nullptr) {
+    auto file = gguf::GgufFile::Open(path);
+    if (!file.ok()) return request_error(file.status());
+    shard->file_ = std::move(file).value();
+    auto config = ReadLlamaConfig(*shard->file_);
+    if (!config.ok()) return request_error(config.status());
+    shard->config_ = *config;
+  }
   if (Status s = CheckRequest(request, shard->config_); !s.ok()) return request_error(s);
 
   const LayerRange range{request.first_layer(), request.last_layer()};
@@ -111,8 +127,10 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
   }
   shard->links_ = std::move(links).value();
 
-  std::unique_ptr<Backend> backend;
-  if (options.device.kind == DeviceSpec::Kind::kCpu) {
+  std::unique_ptr<Backend> backend = std::move(kept);
+  if (backend != nullptr) {
+    response->set_kept_weights(true);
+  } else if (options.device.kind == DeviceSpec::Kind::kCpu) {
     auto weights = BindLlamaWeights(*shard->file_, shard->config_, range);
     if (!weights.ok()) return request_error(weights.status());
     CpuBackendOptions backend_options;

@@ -41,9 +41,14 @@ class Shard {
   // and the executor, and sets up the stage's hops: a GPU hop to the next stage writes what that
   // stage needs (NCCL unique id, CUDA IPC ring) into `response`. The link to the next stage opens
   // on the first frame. On error `failure` (if given) says whose the fault is.
+  // `previous` (may be null) is the shard loaded so far: when it holds the same file, layer range,
+  // context, sequences and KV type, its weights are kept (a re-plan that left this range alone
+  // costs no reload): its executor and hops are stopped, every cache is emptied, and only the
+  // hops and the executor are new (response->kept_weights). Otherwise it is destroyed before the
+  // new file is mapped.
   static Result<std::unique_ptr<Shard>> Load(const pipeshard::v1::LoadShardRequest& request,
                                              const ShardOptions& options, pipeshard::v1::LoadShardResponse* response,
-                                             LoadFailure* failure = nullptr);
+                                             LoadFailure* failure = nullptr, std::unique_ptr<Shard> previous = nullptr);
   // Stops the receiver, then the executor, then the hops, before the file is unmapped.
   ~Shard();
 
@@ -59,6 +64,17 @@ class Shard {
 
  private:
   Shard() = default;
+  // What decides whether a later LoadShard can keep this shard's weights.
+  struct Identity {
+    std::string path;
+    int32_t first_layer = 0;
+    int32_t last_layer = 0;
+    int32_t n_ctx = 0;
+    int32_t max_seqs = 0;
+    std::string kv_type;
+    bool operator==(const Identity&) const = default;
+  };
+  Identity identity_;
   // Declared in dependency order, so they are destroyed receiver first, file last.
   std::unique_ptr<gguf::GgufFile> file_;
   LlamaConfig config_;

@@ -186,14 +186,21 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
     stale_frames_ = 0;
     prev_hop_error_.clear();
   }
-  DoUnload();  // the old shard's memory goes before the new one is mapped
+  // The old shard goes to Load, which keeps its weights when the range is the same and otherwise
+  // frees them before the new file is mapped.
+  std::unique_ptr<Shard> previous;
+  {
+    std::lock_guard lock(mu_);
+    if (shard_ != nullptr) retired_tokens_ += shard_->executor().stats().tokens_processed;
+    previous = std::move(shard_);
+  }
   ShardOptions options;
   options.threads = options_.threads;
   options.name = options_.name;
   options.model_path_override = options_.model_path_override;
   options.device = options_.device;
   LoadFailure failure = LoadFailure::kRequest;
-  Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options, response, &failure);
+  Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options, response, &failure, std::move(previous));
   std::lock_guard lock(mu_);
   if (!shard.ok()) {
     load_error_ = shard.status().ToString();

@@ -17,13 +17,22 @@ StageExecutor::StageExecutor(std::unique_ptr<Backend> backend, StageConfig confi
   thread_ = std::thread([this] { Loop(); });
 }
 
-StageExecutor::~StageExecutor() {
+StageExecutor::~StageExecutor() { Shutdown(); }
+
+std::unique_ptr<Backend> StageExecutor::Retire(std::unique_ptr<StageExecutor> executor) {
+  if (executor == nullptr) return nullptr;
+  executor->Shutdown();
+  return std::move(executor->backend_);
+}
+
+void StageExecutor::Shutdown() {
   std::deque<Item> dropped;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     cv_.notify_one();
   }
+  if (!thread_.joinable()) return;
   thread_.join();
   {
     std::lock_guard lock(mu_);
@@ -33,6 +42,7 @@ StageExecutor::~StageExecutor() {
     if (auto* free = std::get_if<FreeRequest>(&item); free != nullptr && free->done) free->done();
   }
   if (next_ != nullptr) (void)next_->Close();
+  next_.reset();
 }
 
 void StageExecutor::Enqueue(Frame frame) {

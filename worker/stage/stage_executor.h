@@ -54,6 +54,10 @@ class StageExecutor {
   StageExecutor(const StageExecutor&) = delete;
   StageExecutor& operator=(const StageExecutor&) = delete;
 
+  // Stops the executor as the destructor does and hands back its backend (weights loaded, caches
+  // as the frames left them), for a shard that keeps its layers under a new plan.
+  static std::unique_ptr<Backend> Retire(std::unique_ptr<StageExecutor> executor);
+
   void Enqueue(pipeshard::v1::Frame frame);
   // Frees the sequences' KV caches and samplers after every frame queued before this call;
   // `done` runs on the executor thread when that happened (or when the executor stops).
@@ -76,7 +80,9 @@ class StageExecutor {
   void RecordError(const std::string& error);
   void RecordHopError(const std::string& error);
 
-  const std::unique_ptr<Backend> backend_;
+  void Shutdown();  // idempotent: stops the thread, runs dropped frees' callbacks, closes the link
+
+  std::unique_ptr<Backend> backend_;
   const StageConfig config_;
   const SenderFactory connect_next_;
 
