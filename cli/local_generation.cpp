@@ -1,36 +1,91 @@
 #include "cli/local_generation.h"
 
-#include <algorithm>
-#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include "coordinator/engine/engine_loop.h"
+#include "transport/frame_transport.h"
+#include "transport/grpc_status.h"
+#include "worker/stage/frame_check.h"
+#include "worker/stage/stage_executor.h"
 
 namespace ps::cli {
 
 namespace {
-constexpr int32_t kSeq = 0;
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+using pipeshard::v1::Frame;
+
+// The frames the stage sends on, back to the loop.
+struct Returned {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Frame> frames;
+
+  Frame Pop() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [this] { return !frames.empty(); });
+    Frame f = std::move(frames.front());
+    frames.pop_front();
+    return f;
+  }
+};
+
+// The in-process stage's "next hop": the loop itself.
+class LoopbackSender : public FrameSender {
+ public:
+  explicit LoopbackSender(std::shared_ptr<Returned> returned) : returned_(std::move(returned)) {}
+  Status Send(Frame frame) override {
+    {
+      std::lock_guard lock(returned_->mu);
+      returned_->frames.push_back(std::move(frame));
+    }
+    returned_->cv.notify_one();
+    return Status::Ok();
+  }
+  Status Close() override { return Status::Ok(); }
+  Status health() const override { return Status::Ok(); }
+  std::string Describe() const override { return "in-process"; }
+
+ private:
+  std::shared_ptr<Returned> returned_;
+};
+
+// Collects the request's outcome; called on this thread (inside EngineLoop::OnFrame).
+class LocalSink : public coord::RequestSink {
+ public:
+  explicit LocalSink(const std::function<void(const std::string&)>& on_text) : on_text_(on_text) {}
+  void OnText(std::string piece) override { on_text_(piece); }
+  void OnFinished(pipeshard::v1::GenerateSummary summary) override { summary_ = std::move(summary); }
+  void OnFailed(Status status) override { failure_ = std::move(status); }
+  bool done() const { return summary_.has_value() || !failure_.ok(); }
+  const std::optional<pipeshard::v1::GenerateSummary>& summary() const { return summary_; }
+  const Status& failure() const { return failure_; }
+
+ private:
+  const std::function<void(const std::string&)>& on_text_;
+  std::optional<pipeshard::v1::GenerateSummary> summary_;
+  Status failure_;
+};
+
+pipeshard::v1::SamplingParams ToProto(const SamplingParams& p) {
+  pipeshard::v1::SamplingParams s;
+  s.set_temperature(p.temperature);
+  s.set_top_k(p.top_k);
+  s.set_top_p(p.top_p);
+  s.set_min_p(p.min_p);
+  s.set_repeat_penalty(p.repeat_penalty);
+  s.set_penalty_last_n(p.penalty_last_n);
+  s.set_seed(p.seed);
+  return s;
 }
 
-// Runs tokens [begin, end) of `tokens` at positions starting at `pos`; logits for the last row only.
-Status RunChunk(Backend& backend, const std::vector<int32_t>& tokens, size_t begin, size_t end, int32_t pos,
-                bool want_logits, BatchOutput* out) {
-  Batch batch;
-  const size_t n = end - begin;
-  batch.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
-                      tokens.begin() + static_cast<std::ptrdiff_t>(end));
-  batch.positions.resize(n);
-  for (size_t i = 0; i < n; ++i) batch.positions[i] = pos + static_cast<int32_t>(i);
-  batch.seq_ids.assign(n, kSeq);
-  batch.logits.assign(n, 0);
-  if (want_logits) batch.logits[n - 1] = 1;
-  return backend.Forward(batch, out);
-}
 }  // namespace
 
-Result<GenerationResult> GenerateLocally(Backend& backend, const Tokenizer& tokenizer,
-                                         const GenerationRequest& request,
-                                         const std::function<void(int32_t)>& on_token) {
+Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const LlamaConfig& config,
+                                         const Tokenizer& tokenizer, const GenerationRequest& request,
+                                         const std::function<void(const std::string&)>& on_text) {
   const auto& prompt = request.prompt;
   if (prompt.empty()) return Status::InvalidArgument("the prompt is empty (no text and no BOS token)");
   if (static_cast<int64_t>(prompt.size()) > request.n_ctx) {
@@ -40,47 +95,56 @@ Result<GenerationResult> GenerateLocally(Backend& backend, const Tokenizer& toke
   }
   if (request.ubatch <= 0) return Status::InvalidArgument("ubatch must be positive");
 
+  // One stage holding everything: it embeds the tokens and samples like the cluster's last stage.
+  StageConfig stage;
+  stage.stage_index = 0;
+  stage.name = "run";
+  stage.last_stage = true;
+  stage.limits.first_stage = true;
+  stage.limits.n_vocab = config.n_vocab;
+  stage.limits.n_embd = config.n_embd;
+  stage.limits.n_ctx = request.n_ctx;
+  stage.limits.max_seqs = 1;
+  stage.limits.max_rows = MaxFrameRows(request.n_ctx, 1);
+  auto returned = std::make_shared<Returned>();
+  StageExecutor executor(std::move(backend), stage, [returned]() -> Result<std::unique_ptr<FrameSender>> {
+    return std::unique_ptr<FrameSender>(new LoopbackSender(returned));
+  });
+
+  coord::SchedulerOptions options;
+  options.max_seqs = 1;
+  options.ubatch = request.ubatch;
+  options.stages = 1;
+  options.queue_limit = 1;
+  coord::EngineLoop loop(options, request.n_ctx, tokenizer);
+  auto sink = std::make_shared<LocalSink>(on_text);
+  coord::PipelineRequest submitted;
+  submitted.prompt = prompt;
+  submitted.n_predict = request.n_predict;
+  submitted.sampling = ToProto(request.sampling);
+  submitted.ignore_eos = request.ignore_eos;
+  submitted.sink = sink;
+  loop.Submit(1, std::move(submitted));
+
+  while (!sink->done()) {
+    std::vector<Frame> frames = loop.TakeFrames(0);
+    if (frames.empty() && loop.microbatches_in_flight() == 0) {
+      return Status::Internal("the engine loop stopped with nothing in flight and no outcome");
+    }
+    for (Frame& f : frames) executor.Enqueue(std::move(f));
+    const Frame back = returned->Pop();
+    const Status error = back.error().empty() ? Status::Ok() : FromGrpcCode(back.error_code(), back.error());
+    (void)loop.OnFrame(back, error);
+  }
+  if (!sink->failure().ok()) return sink->failure();
+  const pipeshard::v1::GenerateSummary& s = *sink->summary();
   GenerationResult result;
-  result.prompt_tokens = static_cast<int32_t>(prompt.size());
-  backend.FreeSequence(kSeq);
-
-  Sampler sampler(request.sampling);
-  for (int32_t t : prompt) sampler.Accept(t);
-
-  // Prefill: the prompt in ubatch-sized chunks; only the last chunk's last row needs logits.
-  BatchOutput out;
-  const auto prefill_start = std::chrono::steady_clock::now();
-  for (size_t begin = 0; begin < prompt.size(); begin += static_cast<size_t>(request.ubatch)) {
-    const size_t end = std::min(prompt.size(), begin + static_cast<size_t>(request.ubatch));
-    PS_RETURN_IF_ERROR(RunChunk(backend, prompt, begin, end, static_cast<int32_t>(begin), end == prompt.size(), &out));
-  }
-  result.prefill_seconds = SecondsSince(prefill_start);
-
-  int32_t pos = static_cast<int32_t>(prompt.size());
-  std::vector<int32_t> next(1);
-  const auto decode_start = std::chrono::steady_clock::now();
-  result.stop_reason = "length";
-  while (request.n_predict < 0 || static_cast<int32_t>(result.tokens.size()) < request.n_predict) {
-    const int32_t token = sampler.Sample(out.logits.data(), request.n_vocab);
-    if (!request.ignore_eos && tokenizer.IsEndOfGeneration(token)) {
-      result.stop_reason = "eos";
-      break;
-    }
-    sampler.Accept(token);
-    result.tokens.push_back(token);
-    on_token(token);
-    if (request.n_predict >= 0 && static_cast<int32_t>(result.tokens.size()) >= request.n_predict) break;
-    if (pos >= request.n_ctx) {
-      result.stop_reason = "context";
-      break;
-    }
-    next[0] = token;
-    PS_RETURN_IF_ERROR(RunChunk(backend, next, 0, 1, pos, true, &out));
-    ++pos;
-    ++result.decode_steps;
-  }
-  result.decode_seconds = SecondsSince(decode_start);
-  backend.FreeSequence(kSeq);
+  result.tokens.assign(s.tokens().begin(), s.tokens().end());
+  result.prompt_tokens = s.prompt_tokens();
+  result.prefill_seconds = s.prefill_seconds();
+  result.decode_steps = s.decode_steps();
+  result.decode_seconds = s.decode_seconds();
+  result.stop_reason = s.stop_reason();
   return result;
 }
 

@@ -1,13 +1,18 @@
-// Generation in one process (no network): prefill the prompt in micro-batches through a backend
-// that holds the whole model, then decode token by token with the sampler chain.
+// `pipeshard run`'s generation, in one process and without a network: the cluster's engine loop
+// (coordinator/engine/engine_loop.h: the scheduler's cuts, the stop rules, the text pieces)
+// drives one in-process stage (a StageExecutor holding the whole model, sampling like a last
+// stage), whose frames come straight back. Local and cluster generation are one code path, so
+// they cannot drift: with the same ubatch they give the same tokens.
 // Thread-safety: one call at a time per backend.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/model/llama_config.h"
 #include "common/sampling/sampler.h"
 #include "common/tokenizer/tokenizer.h"
 #include "worker/backend/backend.h"
@@ -20,7 +25,6 @@ struct GenerationRequest {
   SamplingParams sampling;
   bool ignore_eos = false;
   int32_t n_ctx = 0;         // positions available to the sequence
-  int32_t n_vocab = 0;
   int32_t ubatch = 512;      // prompt tokens per forward call
 };
 
@@ -33,9 +37,10 @@ struct GenerationResult {
   std::string stop_reason;       // "length", "eos" or "context"
 };
 
-// on_token sees each generated token as soon as it is sampled (for streaming).
-Result<GenerationResult> GenerateLocally(Backend& backend, const Tokenizer& tokenizer,
-                                         const GenerationRequest& request,
-                                         const std::function<void(int32_t)>& on_token);
+// `backend` holds every layer (embedding and head included) for one sequence of n_ctx positions.
+// on_text sees each piece of text (whole UTF-8 characters) as soon as it is sampled.
+Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const LlamaConfig& config,
+                                         const Tokenizer& tokenizer, const GenerationRequest& request,
+                                         const std::function<void(const std::string&)>& on_text);
 
 }  // namespace ps::cli

@@ -51,17 +51,14 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
   request.sampling = args.sampling.params;
   request.ignore_eos = args.sampling.ignore_eos;
   request.n_ctx = options.n_ctx;
-  request.n_vocab = static_cast<int32_t>(config.n_vocab);
   request.ubatch = args.ubatch;
 
-  StreamDecoder decoder(*model->tokenizer);
-  auto on_token = [&](int32_t token) {
+  auto on_text = [&](const std::string& piece) {
     if (args.json) return;
-    const std::string piece = decoder.Push(token);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   };
-  auto result = GenerateLocally(**backend, *model->tokenizer, request, on_token);
+  auto result = GenerateLocally(std::move(backend).value(), config, *model->tokenizer, request, on_text);
   if (!result.ok()) return ReportError(result.status());
 
   const double prefill_tps = result->prefill_seconds > 0 ? result->prompt_tokens / result->prefill_seconds : 0.0;
@@ -81,8 +78,6 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
     // Invalid UTF-8 from a random model must not abort the dump: replace it.
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
-    const std::string rest = decoder.Flush();
-    std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
     std::fflush(stdout);  // the text ends before the timing line on a shared terminal
     std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %zu tokens, %.2f tok/s (%s)\n",

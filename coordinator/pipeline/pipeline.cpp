@@ -41,9 +41,7 @@ void Pipeline::Inbox::Post(Event event) {
 
 Pipeline::Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokenizer& tokenizer,
                    WorkerRegistry& registry, PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure)
-    : n_ctx_(n_ctx),
-      tokenizer_(tokenizer),
-      registry_(registry),
+    : registry_(registry),
       timeouts_(timeouts),
       on_failure_(std::move(on_failure)),
       return_leg_([this](pipeshard::v1::Frame&& frame) { inbox_->Post(FrameBack{std::move(frame)}); },
@@ -51,7 +49,7 @@ Pipeline::Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokeniz
                     inbox_->Post(StreamEnded{epoch, status});
                   }),
       inbox_(std::make_shared<Inbox>()),
-      scheduler_(options) {
+      loop_(options, n_ctx, tokenizer) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -97,17 +95,16 @@ void Pipeline::Loop() {
     if (mode_ == PipelineMode::kServing) SendPlans();
     if (mode_ == PipelineMode::kServing) FreeSlots();
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.active_requests = scheduler_.running();
-    stats_.queued_requests = scheduler_.queued();
-    stats_.microbatches_in_flight = scheduler_.microbatches_in_flight();
-    stats_.tokens_generated = tokens_generated_;
+    stats_.active_requests = loop_.running();
+    stats_.queued_requests = loop_.queued();
+    stats_.microbatches_in_flight = loop_.microbatches_in_flight();
+    stats_.tokens_generated = loop_.tokens_generated();
     stats_.mode = mode_;
     stats_.epoch = epoch_;
     stats_.replayed_requests = replayed_;
     stats_.transport = to_first_ != nullptr ? to_first_->Describe() : "";
   }
-  const Status down = Status::Unavailable("the coordinator is shutting down");
-  while (!live_.empty()) Fail(live_.begin()->first, down);
+  loop_.FailAll(Status::Unavailable("the coordinator is shutting down"));
 }
 
 void Pipeline::Handle(Submitted& e) {
@@ -119,24 +116,10 @@ void Pipeline::Handle(Submitted& e) {
     e.request.sink->OnFailed(degraded_);
     return;
   }
-  const int32_t prompt_tokens = static_cast<int32_t>(e.request.prompt.size());
-  auto id = scheduler_.Add(e.request.prompt);
-  if (!id.ok()) {
-    e.request.sink->OnFailed(id.status());
-    return;
-  }
-  const bool ignore_eos = e.request.ignore_eos;
-  const int32_t n_predict = e.request.n_predict;
-  const uint32_t seed = e.request.sampling.seed();
-  live_.emplace(*id, Live{e.handle, std::move(e.request),
-                          RequestProgress(tokenizer_, prompt_tokens, n_predict, ignore_eos, n_ctx_, seed)});
-  by_handle_[e.handle] = *id;
+  loop_.Submit(e.handle, std::move(e.request));
 }
 
-void Pipeline::Handle(Cancelled& e) {
-  auto it = by_handle_.find(e.handle);
-  if (it != by_handle_.end()) EndRequest(it->second);
-}
+void Pipeline::Handle(Cancelled& e) { loop_.Cancel(e.handle); }
 
 void Pipeline::Handle(FrameBack& e) {
   const pipeshard::v1::Frame& f = e.frame;
@@ -145,32 +128,13 @@ void Pipeline::Handle(FrameBack& e) {
     ++stale_frames_;
     return;
   }
-  const std::vector<int32_t> sampled(f.sampled().begin(), f.sampled().end());
-  auto outcome = scheduler_.Complete(f.microbatch_id(), sampled, !f.error().empty());
-  if (!outcome.ok()) {
-    std::fprintf(stderr, "pipeshard-coordinator: ignoring a frame: %s\n", outcome.status().ToString().c_str());
+  if (!loop_.OnFrame(f, f.error().empty() ? Status::Ok() : StatusOfErrorFrame(f))) {
+    std::fprintf(stderr, "pipeshard-coordinator: ignoring frame %llu: it is not in flight\n",
+                 static_cast<unsigned long long>(f.microbatch_id()));
     return;
   }
   sent_at_.erase(f.microbatch_id());
   last_return_ = std::chrono::steady_clock::now();
-  const Status failure = !f.error().empty() ? StatusOfErrorFrame(f) : Status::Internal(outcome->failure);
-  for (RequestId id : outcome->failed) Fail(id, failure);
-  for (const SampledToken& s : outcome->sampled) {
-    auto it = live_.find(s.request);
-    if (it == live_.end()) continue;
-    Live& live = it->second;
-    const int32_t before = live.progress.generated();
-    RequestProgress::Step step = live.progress.OnSampled(s.token);
-    tokens_generated_ += static_cast<uint64_t>(live.progress.generated() - before);
-    if (!step.text.empty()) live.request.sink->OnText(std::move(step.text));
-    if (step.finished) {
-      live.request.sink->OnFinished(live.progress.Summary());
-      EndRequest(s.request);
-    } else if (step.go_on) {
-      const Status st = scheduler_.Continue(s.request, s.token);
-      if (!st.ok()) Fail(s.request, Status::Internal(st.message()));
-    }
-  }
 }
 
 void Pipeline::Handle(StreamEnded& e) {
@@ -192,7 +156,7 @@ void Pipeline::Handle(SlotFreedOnStage& e) {
   if (it == frees_pending_.end()) return;
   if (--it->second == 0) {
     frees_pending_.erase(it);
-    scheduler_.SlotFreed(e.seq);
+    loop_.SlotFreed(e.seq);
   }
 }
 
@@ -205,16 +169,12 @@ void Pipeline::Handle(Resumed& e) {
   to_first_ = std::move(plan.to_first);
   clients_.clear();
   for (const PipelineStage& s : stages_) clients_.push_back(std::make_unique<WorkerClient>(s.address));
-  scheduler_.SetStages(static_cast<int32_t>(stages_.size()));
   // Every stage's caches are new: slots waiting for frees are free, live requests start over.
-  for (const auto& [seq, pending] : frees_pending_) scheduler_.SlotFreed(seq);
+  for (const auto& [seq, pending] : frees_pending_) loop_.SlotFreed(seq);
   frees_pending_.clear();
   sent_at_.clear();
-  const std::vector<RequestId> replayed = scheduler_.Rewind([this](RequestId id) {
-    auto it = live_.find(id);
-    return it == live_.end() ? std::vector<int32_t>() : it->second.progress.tokens();
-  });
-  if (recovering) replayed_ += static_cast<int32_t>(replayed.size());
+  const int32_t replayed = loop_.Rewind(static_cast<int32_t>(stages_.size()));
+  if (recovering) replayed_ += replayed;
   last_return_ = std::chrono::steady_clock::now();
   mode_ = PipelineMode::kServing;
 }
@@ -223,8 +183,7 @@ void Pipeline::Handle(Degraded& e) {
   mode_ = PipelineMode::kDegraded;
   degraded_ = e.why;
   sent_at_.clear();
-  (void)scheduler_.AbandonInFlight();
-  while (!live_.empty()) Fail(live_.begin()->first, degraded_);
+  loop_.FailAll(degraded_);
 }
 
 void Pipeline::CheckHealth() {
@@ -292,45 +251,9 @@ void Pipeline::StageFailed(int32_t index, const std::string& why) {
   on_failure_(std::move(failure));
 }
 
-void Pipeline::EndRequest(RequestId id) {
-  scheduler_.End(id);
-  auto it = live_.find(id);
-  if (it == live_.end()) return;
-  by_handle_.erase(it->second.handle);
-  live_.erase(it);
-}
-
-void Pipeline::Fail(RequestId id, const Status& status) {
-  auto it = live_.find(id);
-  if (it != live_.end()) it->second.request.sink->OnFailed(status);
-  EndRequest(id);
-}
-
 void Pipeline::SendPlans() {
-  for (MicroBatchPlan& plan : scheduler_.Schedule()) {
-    pipeshard::v1::Frame frame;
-    frame.set_microbatch_id(plan.id);
-    frame.set_epoch(epoch_);
-    frame.set_rows(static_cast<int32_t>(plan.rows.size()));
-    std::string need_logits(plan.rows.size(), '\0');
-    for (size_t i = 0; i < plan.rows.size(); ++i) {
-      const PlannedRow& r = plan.rows[i];
-      frame.add_seq_ids(r.seq);
-      frame.add_positions(r.pos);
-      frame.add_tokens(r.token);
-      need_logits[i] = r.need_logits ? 1 : 0;
-    }
-    frame.set_need_logits(std::move(need_logits));
-    for (const PlannedStart& s : plan.starts) {
-      auto it = live_.find(s.request);
-      if (it == live_.end()) continue;
-      pipeshard::v1::SequenceStart* start = frame.add_starts();
-      start->set_seq_id(s.seq);
-      *start->mutable_sampling() = it->second.request.sampling;
-      start->set_ignore_eos(it->second.request.ignore_eos);
-      start->set_samples_drawn(it->second.progress.generated());
-    }
-    sent_at_[plan.id] = std::chrono::steady_clock::now();
+  for (pipeshard::v1::Frame& frame : loop_.TakeFrames(epoch_)) {
+    sent_at_[frame.microbatch_id()] = std::chrono::steady_clock::now();
     const Status sent = to_first_->Send(std::move(frame));
     if (!sent.ok()) {
       StageFailed(0, "is unreachable: " + sent.message());
@@ -340,7 +263,7 @@ void Pipeline::SendPlans() {
 }
 
 void Pipeline::FreeSlots() {
-  for (int32_t seq : scheduler_.TakeSlotsToFree()) {
+  for (int32_t seq : loop_.TakeSlotsToFree()) {
     frees_pending_[seq] = static_cast<int>(clients_.size());
     for (size_t i = 0; i < clients_.size(); ++i) {
       clients_[i]->FreeSequenceAsync({seq}, epoch_, timeouts_.free_seconds,

@@ -1,7 +1,8 @@
-// The pipeline executor: carries the scheduler's micro-batch plans to stage 0 as frames, takes
-// the last stage's frames back (the Pipeline hosts the ring's return leg: return_leg_service),
-// streams text to each request and ends it (EOS, n_predict, full context, cancel, error frame),
-// freeing its sequence on every stage before the slot is reused.
+// The pipeline executor: carries the engine loop's micro-batches (engine_loop.h) to stage 0 as
+// frames, takes the last stage's frames back (the Pipeline hosts the ring's return leg:
+// return_leg_service) into the loop, which streams text to each request and ends it (EOS,
+// n_predict, full context, cancel, error frame), and frees ended sequences on every stage before
+// a slot is reused.
 //
 // It lives as long as the coordinator and serves one plan (epoch) at a time. It watches that
 // plan: a stage has failed when its worker's heartbeats stop or it is marked failed, when a hop to
@@ -33,7 +34,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/cluster/worker_registry.h"
-#include "coordinator/pipeline/request_progress.h"
+#include "coordinator/engine/engine_loop.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "proto/inference.pb.h"
 #include "proto/stage.pb.h"
@@ -41,23 +42,6 @@
 #include "transport/grpc_stage_service.h"
 
 namespace ps::coord {
-
-// Where a request's results go. Called on the pipeline thread; must not block.
-class RequestSink {
- public:
-  virtual ~RequestSink() = default;
-  virtual void OnText(std::string piece) = 0;
-  virtual void OnFinished(pipeshard::v1::GenerateSummary summary) = 0;
-  virtual void OnFailed(Status status) = 0;
-};
-
-struct PipelineRequest {
-  std::vector<int32_t> prompt;
-  int32_t n_predict = -1;
-  pipeshard::v1::SamplingParams sampling;  // the seed already resolved (never 0xFFFFFFFF)
-  bool ignore_eos = false;
-  std::shared_ptr<RequestSink> sink;
-};
 
 struct PipelineStage {
   int32_t index = 0;
@@ -158,12 +142,6 @@ class Pipeline {
   };
   using Event = std::variant<Submitted, Cancelled, FrameBack, StreamEnded, SlotFreedOnStage, Resumed, Degraded>;
 
-  struct Live {
-    uint64_t handle;
-    PipelineRequest request;
-    RequestProgress progress;
-  };
-
   // The event queue outlives the pipeline while asynchronous FreeSequence calls still hold it.
   struct Inbox {
     std::mutex mu;
@@ -184,13 +162,9 @@ class Pipeline {
   void CheckHealth();
   void CheckDeadline();
   void StageFailed(int32_t index, const std::string& why);
-  void EndRequest(RequestId id);
-  void Fail(RequestId id, const Status& status);
   void SendPlans();
   void FreeSlots();
 
-  const int32_t n_ctx_;
-  const Tokenizer& tokenizer_;
   WorkerRegistry& registry_;
   const PipelineTimeouts timeouts_;
   const std::function<void(StageFailure)> on_failure_;
@@ -209,13 +183,10 @@ class Pipeline {
   std::vector<PipelineStage> stages_;
   std::vector<std::unique_ptr<WorkerClient>> clients_;
   std::unique_ptr<FrameSender> to_first_;
-  Scheduler scheduler_;
-  std::map<RequestId, Live> live_;
-  std::map<uint64_t, RequestId> by_handle_;
+  EngineLoop loop_;  // the requests, the scheduler and the stop rules (shared with `pipeshard run`)
   std::map<int32_t, int> frees_pending_;  // slot -> stages that have not confirmed yet
   std::map<uint64_t, std::chrono::steady_clock::time_point> sent_at_;  // micro-batches in flight
   std::chrono::steady_clock::time_point last_return_;
-  uint64_t tokens_generated_ = 0;
   int32_t replayed_ = 0;
   uint64_t stale_frames_ = 0;
 

@@ -1,6 +1,6 @@
 // The coordinator's per-request stop rules and text pieces: they must end a request on exactly
 // the token `pipeshard run` stops on (cli/local_generation.cpp).
-#include "coordinator/pipeline/request_progress.h"
+#include "coordinator/engine/request_progress.h"
 
 #include <gtest/gtest.h>
 

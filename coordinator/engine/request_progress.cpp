@@ -1,4 +1,4 @@
-#include "coordinator/pipeline/request_progress.h"
+#include "coordinator/engine/request_progress.h"
 
 namespace ps::coord {
 
