@@ -82,14 +82,13 @@ class RecoveryTest : public ::testing::Test {
     return j;
   }
 
-  static ClusterOptions Options(int stages, int standbys, std::vector<std::string> extra = {}) {
+  static ClusterOptions Options(int stages, int standbys, const std::string& heartbeat_timeout = "2") {
     ClusterOptions o;
     o.model = Model();
     o.workers = stages;
     o.standbys = standbys;
     o.coordinator_args = {"--ctx", "512", "--ubatch", std::to_string(kUbatch), "--max-seqs", std::to_string(kStreams),
-                          "--heartbeat-timeout", "2"};
-    o.coordinator_args.insert(o.coordinator_args.end(), extra.begin(), extra.end());
+                          "--heartbeat-timeout", heartbeat_timeout};
     return o;
   }
 
@@ -128,18 +127,17 @@ class RecoveryTest : public ::testing::Test {
     return cluster.WorkerNamed(s["stages"][stage]["name"].get<std::string>());
   }
 
-  // Once the streams are generating (so the kill lands mid-stream, not before or after them), or
-  // with `in_prefill` once a request is admitted (and still prefilling: nothing generated yet).
-  static void KillAtRandomMoment(const LocalCluster& cluster, ChildProcess* victim, int max_ms,
+  // `victim` was frozen (SIGSTOP) before the clients started, so no stream can finish before the
+  // kill however fast this machine is. Once `requests` are admitted (stuck behind it), it runs for
+  // a random 50..max_ms ms (the streams are mid-way: prompts in flight, tokens generated) and is
+  // killed; with `in_prefill` it is killed while still frozen, the prompts' chunks stuck at it.
+  static void KillAtRandomMoment(const LocalCluster& cluster, ChildProcess* victim, int requests, int max_ms,
                                  bool in_prefill = false) {
-    (void)cluster.AwaitStatus(
-        [&](const nlohmann::json& s) {
-          return in_prefill ? s["active_requests"].get<int>() > 0
-                            : std::stoll(s["tokens_generated"].get<std::string>()) > 0;
-        },
-        30);
+    (void)cluster.AwaitStatus([&](const nlohmann::json& s) { return s["active_requests"].get<int>() >= requests; },
+                              30);
     std::random_device device;
-    std::uniform_int_distribution<int> delay(0, max_ms);
+    std::uniform_int_distribution<int> delay(50, max_ms);
+    if (!in_prefill) victim->Signal(SIGCONT);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay(device)));
     victim->Signal(SIGKILL);
     victim->Wait();
@@ -158,12 +156,15 @@ TEST_P(KilledStage, EveryStreamCompletesExactly) {
   const auto [stage, standbys] = GetParam();
   for (int i = 0; i < kStreams; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
   LocalCluster cluster;
-  ASSERT_EQ(cluster.Start(Options(3, standbys)), "");
+  // The victim is frozen while the clients start: a long heartbeat timeout keeps that from
+  // counting as its failure, so it fails by the kill (its streams break) and nothing else.
+  ASSERT_EQ(cluster.Start(Options(3, standbys, "15")), "");
   ChildProcess* victim = Holder(cluster, stage);
   ASSERT_NE(victim, nullptr);
+  victim->Signal(SIGSTOP);
   TempDir out;
   auto clients = StartClients(cluster, out, kStreams, kTokens);
-  KillAtRandomMoment(cluster, victim, 300);
+  KillAtRandomMoment(cluster, victim, kStreams, 300);
   ExpectAllExact(clients, kTokens, cluster);
   const nlohmann::json status = cluster.Status();
   ASSERT_TRUE(status.is_object());
@@ -193,9 +194,12 @@ TEST_F(RecoveryTest, KillDuringTheLongPrefillOfALongPrompt) {
   ASSERT_EQ(cluster.Start(Options(3, 1)), "");
   ChildProcess* victim = Holder(cluster, 1);
   ASSERT_NE(victim, nullptr);
+  // Frozen first, so the prompts' chunks are surely still crossing the pipe when it dies (the
+  // tiny model prefills a few hundred tokens faster than a status call returns).
+  victim->Signal(SIGSTOP);
   TempDir out;
   auto clients = StartClients(cluster, out, 2, 16, long_prompt);
-  KillAtRandomMoment(cluster, victim, 20, /*in_prefill=*/true);
+  KillAtRandomMoment(cluster, victim, 1, 200, /*in_prefill=*/true);
   ExpectAllExact(clients, 16, cluster, long_prompt);
   const nlohmann::json status = cluster.Status();
   EXPECT_GE(status["replayed_requests"].get<int>(), 1) << status.dump();
