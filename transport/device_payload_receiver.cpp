@@ -1,5 +1,7 @@
 #include "transport/device_payload_receiver.h"
 
+#include "transport/grpc_status.h"
+
 namespace ps {
 
 using pipeshard::v1::Frame;
@@ -68,6 +70,9 @@ void DevicePayloadReceiver::Receive(Frame& frame) {
   if (!name_.empty()) error += " (" + name_ + ")";
   frame.set_error(error + ": receiving activations: " + status.ToString());
   frame.set_error_stage(stage_index_);
+  // The hop is broken, not the request: the coordinator re-plans (the worker reports the hop in
+  // its heartbeat) and these requests are replayed, so the frame says Unavailable.
+  frame.set_error_code(ToGrpcCode(Status::Unavailable(status.message())));
   frame.set_cols(0);
   frame.set_dtype(pipeshard::v1::DTYPE_UNSPECIFIED);
 }

@@ -1,6 +1,8 @@
 #include "coordinator/cluster/worker_client.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "transport/grpc_status.h"
 
@@ -18,11 +20,32 @@ WorkerClient::WorkerClient(const std::string& address)
       stub_(pipeshard::v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
 
 Result<pipeshard::v1::LoadShardResponse> WorkerClient::LoadShard(const pipeshard::v1::LoadShardRequest& request,
-                                                                 double timeout_seconds) {
+                                                                 double timeout_seconds,
+                                                                 const std::function<std::string()>& give_up) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(timeout_seconds));
   pipeshard::v1::LoadShardResponse response;
-  const grpc::Status status = stub_->LoadShard(&context, request, &response);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub_->async()->LoadShard(&context, &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    done = true;
+    cv.notify_all();
+  });
+  std::string abandoned;
+  std::unique_lock<std::mutex> lock(mu);
+  while (!cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return done; })) {
+    if (give_up && abandoned.empty()) {
+      lock.unlock();
+      abandoned = give_up();
+      lock.lock();
+      if (!abandoned.empty()) context.TryCancel();  // the callback still comes, then we return
+    }
+  }
+  if (!abandoned.empty() && !status.ok()) return Status::Unavailable("LoadShard on " + address_ + " abandoned: " + abandoned);
   if (!status.ok()) return FromGrpcStatus(status, "LoadShard on " + address_);
   return response;
 }

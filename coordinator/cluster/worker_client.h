@@ -19,8 +19,12 @@ class WorkerClient {
  public:
   explicit WorkerClient(const std::string& address);
 
+  // Blocks until the worker answers, `timeout_seconds` pass, or `give_up` (asked every 200 ms)
+  // says the wait is pointless (the worker stopped heartbeating, the coordinator stops): then the
+  // call is cancelled and Unavailable returned.
   Result<pipeshard::v1::LoadShardResponse> LoadShard(const pipeshard::v1::LoadShardRequest& request,
-                                                     double timeout_seconds);
+                                                     double timeout_seconds,
+                                                     const std::function<std::string()>& give_up = nullptr);
   // `done` runs on a gRPC thread with the call's outcome.
   void FreeSequenceAsync(std::vector<int32_t> seq_ids, uint64_t epoch, double timeout_seconds,
                          std::function<void(Status)> done);

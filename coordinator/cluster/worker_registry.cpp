@@ -111,6 +111,22 @@ void WorkerRegistry::MarkFailed(const std::string& id, const std::string& why) {
   }
 }
 
+void WorkerRegistry::MarkLoadFailed(const std::string& id, const std::string& why, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (WorkerRecord& w : workers_) {
+    if (w.id != id) continue;
+    w.load_failed = why;
+    w.load_retry_at = std::chrono::steady_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    ++version_;
+    changed_.notify_all();
+  }
+}
+
+bool WorkerRegistry::Plannable(const WorkerRecord& record) {
+  return record.load_failed.empty() || std::chrono::steady_clock::now() >= record.load_retry_at;
+}
+
 void WorkerRegistry::SetMemoryUsed(const std::string& id, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   for (WorkerRecord& w : workers_) {

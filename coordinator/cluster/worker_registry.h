@@ -42,6 +42,8 @@ struct WorkerRecord {
   std::string prev_hop_error;    // a stream from the previous stage broke at `epoch`
   uint64_t last_microbatch = 0;  // the highest micro-batch id it sent on at `epoch`
   std::string failed;            // why its stage was given up; cleared by its next heartbeat
+  std::string load_failed;       // its last LoadShard failed: left out of plans until load_retry_at
+  std::chrono::steady_clock::time_point load_retry_at;
 };
 
 class WorkerRegistry {
@@ -65,6 +67,11 @@ class WorkerRegistry {
 
   // Its stage was given up; it is unhealthy until its next heartbeat.
   void MarkFailed(const std::string& id, const std::string& why);
+  // Its LoadShard failed: plans leave it out for `seconds` (a new registration clears this), so
+  // one worker that cannot load (a missing model file) does not stall every plan.
+  void MarkLoadFailed(const std::string& id, const std::string& why, double seconds);
+  // False while a LoadShard failure keeps it out of plans.
+  static bool Plannable(const WorkerRecord& record);
   // Memory the worker reported after loading its shard, shown until its next heartbeat.
   void SetMemoryUsed(const std::string& id, uint64_t bytes);
   // OK, or Unavailable saying why (stale heartbeat, marked failed, unknown id).

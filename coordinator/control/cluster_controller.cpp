@@ -16,6 +16,7 @@ namespace {
 constexpr auto kPollPeriod = std::chrono::milliseconds(200);
 constexpr auto kRetryAfterLoadFailure = std::chrono::seconds(3);
 constexpr int kRecoveryAttempts = 3;
+constexpr double kLoadFailurePenaltySeconds = 30;
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -99,7 +100,7 @@ void ClusterController::SetState(ClusterState state, std::string reason) {
 std::vector<WorkerRecord> ClusterController::HealthyWorkers() {
   std::vector<WorkerRecord> healthy;
   for (WorkerRecord& w : registry_.Snapshot()) {
-    if (registry_.Health(w.id).ok()) healthy.push_back(std::move(w));
+    if (registry_.Health(w.id).ok() && WorkerRegistry::Plannable(w)) healthy.push_back(std::move(w));
   }
   return healthy;
 }
@@ -129,7 +130,8 @@ void ClusterController::Loop() {
       if (static_cast<int32_t>(healthy.size()) < options_.stages) continue;
       healthy.resize(static_cast<size_t>(options_.stages));  // registration order; the rest are standbys
       SetState(ClusterState::kLoading, "");
-      const Status loaded = LoadPlan(healthy, nullptr);
+      std::string failed_worker;
+      const Status loaded = LoadPlan(healthy, nullptr, &failed_worker);
       if (!loaded.ok()) {
         std::fprintf(stderr, "pipeshard-coordinator: %s; waiting for workers again\n", loaded.ToString().c_str());
         SetState(ClusterState::kWaiting, loaded.message());
@@ -143,7 +145,9 @@ void ClusterController::Loop() {
   }
 }
 
-Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, const plan::PartitionPlan* keep_ranges) {
+Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, const plan::PartitionPlan* keep_ranges,
+                                   std::string* failed_worker) {
+  failed_worker->clear();
   plan::PartitionPlan partition;
   if (keep_ranges != nullptr) {
     partition = *keep_ranges;
@@ -196,12 +200,21 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     request.set_kv_type(options_.kv_type);
     request.set_epoch(epoch);
     const Status hop = SetHopFields(hops, i, previous, &request);
-    if (!hop.ok()) return hop.WithContext(stages[i].Describe());
+    if (!hop.ok()) {
+      *failed_worker = workers[i].id;
+      return Status::Internal(hop.WithContext(stages[i].Describe()).message());
+    }
     WorkerClient client(workers[i].address);
-    auto loaded = client.LoadShard(request, options_.load_timeout_seconds);
+    const std::string id = workers[i].id;
+    auto loaded = client.LoadShard(request, options_.load_timeout_seconds, [this, id]() -> std::string {
+      if (stopping()) return "the coordinator is shutting down";
+      const Status health = registry_.Health(id);
+      return health.ok() ? "" : "the worker " + health.message();
+    });
     if (!loaded.ok()) {
-      registry_.MarkFailed(workers[i].id, "its LoadShard failed: " + loaded.status().message());
-      return loaded.status().WithContext(stages[i].Describe());
+      *failed_worker = id;
+      registry_.MarkLoadFailed(id, "its LoadShard failed: " + loaded.status().message(), kLoadFailurePenaltySeconds);
+      return Status::Unavailable(loaded.status().WithContext(stages[i].Describe()).message());
     }
     previous = *loaded;
     registry_.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
@@ -211,16 +224,19 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     if (stopping()) return Status::Cancelled("the coordinator is shutting down");
   }
   auto to_first = ConnectGrpcFrameSender(workers[0].address);
-  if (!to_first.ok()) return to_first.status().WithContext(stages[0].Describe());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    snapshot_.epoch = epoch;
-    snapshot_.plan = partition;
-    snapshot_.stages = stages;
-    snapshot_.state = ClusterState::kServing;
-    snapshot_.reason.clear();
+  if (!to_first.ok()) {
+    *failed_worker = workers[0].id;
+    return Status::Unavailable(to_first.status().WithContext(stages[0].Describe()).message());
   }
-  pipeline_->Resume(PipelinePlan{epoch, std::move(stages), std::move(to_first).value()});
+  // The pipeline serves the plan before the state says so: a request let in by "serving" always
+  // finds it (the pipeline handles events in order).
+  pipeline_->Resume(PipelinePlan{epoch, stages, std::move(to_first).value()});
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.epoch = epoch;
+  snapshot_.plan = partition;
+  snapshot_.stages = std::move(stages);
+  snapshot_.state = ClusterState::kServing;
+  snapshot_.reason.clear();
   return Status::Ok();
 }
 
@@ -295,7 +311,8 @@ void ClusterController::Recover(StageFailure failure) {
       last_error = Status::Unavailable(failure.reason.message() + "; no worker is left to re-plan over");
       break;
     }
-    const Status loaded = LoadPlan(workers, keep_ranges);
+    std::string failed_worker;
+    const Status loaded = LoadPlan(workers, keep_ranges, &failed_worker);
     if (loaded.ok()) {
       const double seconds = SecondsSince(start);
       char line[512];
@@ -311,16 +328,14 @@ void ClusterController::Recover(StageFailure failure) {
       return;
     }
     last_error = loaded;
-    if (loaded.IsBadInput()) {
-      // The survivors cannot hold the model (memory), or a plan cannot be made: no retry helps.
+    if (failed_worker.empty()) {
+      // The plan itself: the workers left cannot hold the model (memory). No retry helps.
       last_error = Status::Unavailable(failure.reason.message() + "; no re-plan over the " +
                                        std::to_string(workers.size()) + " worker(s) left fits: " + loaded.message());
       break;
     }
-    // A worker failed to load: leave it out and try again.
-    for (const WorkerRecord& w : workers) {
-      if (!registry_.Health(w.id).ok()) excluded.insert(w.id);
-    }
+    // One worker failed to load: leave it out and try again with the others.
+    excluded.insert(failed_worker);
     std::fprintf(stderr, "pipeshard-coordinator: recovery attempt %d failed: %s\n", attempt + 1,
                  loaded.ToString().c_str());
   }
@@ -342,7 +357,8 @@ bool ClusterController::TryPlanFromDegraded() {
   if (healthy.empty()) return false;
   if (static_cast<int32_t>(healthy.size()) > options_.stages) healthy.resize(static_cast<size_t>(options_.stages));
   const std::string reason = Snapshot().reason;
-  const Status loaded = LoadPlan(healthy, nullptr);
+  std::string failed_worker;
+  const Status loaded = LoadPlan(healthy, nullptr, &failed_worker);
   if (!loaded.ok()) {
     SetState(ClusterState::kDegraded, reason);
     return false;

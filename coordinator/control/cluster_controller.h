@@ -79,8 +79,11 @@ class ClusterController {
  private:
   void Loop();
   // Plans over `workers` (stage order), loads every stage at a new epoch and resumes the
-  // pipeline. On a worker's failure to load, marks it failed and returns the error.
-  Status LoadPlan(const std::vector<WorkerRecord>& workers, const plan::PartitionPlan* keep_ranges);
+  // pipeline. When a worker fails to load (or stops heartbeating while it loads), it is kept out
+  // of plans for a while, named in `failed_worker`, and its error returned; an error with
+  // `failed_worker` empty is the plan's own (nothing fits).
+  Status LoadPlan(const std::vector<WorkerRecord>& workers, const plan::PartitionPlan* keep_ranges,
+                  std::string* failed_worker);
   // After `failure`: a standby in its place, or a re-plan over the survivors, or degraded.
   void Recover(StageFailure failure);
   // Degraded: tries a plan over every healthy worker; true when serving again.

@@ -87,7 +87,18 @@ int32_t EngineLoop::Rewind(int32_t stages) {
     auto it = live_.find(id);
     return it == live_.end() ? std::vector<int32_t>() : it->second.progress.tokens();
   });
-  return static_cast<int32_t>(replayed.size());
+  int32_t count = 0;
+  for (RequestId id : replayed) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    if (++it->second.replays > kMaxReplays) {
+      Fail(id, Status::Unavailable("the request was replayed on " + std::to_string(kMaxReplays) +
+                                   " new plans and a stage failed under it each time; giving up"));
+      continue;
+    }
+    ++count;
+  }
+  return count;
 }
 
 void EngineLoop::FailAll(const Status& status) {

@@ -60,7 +60,9 @@ class EngineLoop {
   void SlotFreed(int32_t seq) { scheduler_.SlotFreed(seq); }
 
   // A new plan with `stages` stages and fresh caches: every live request is replayed (see
-  // Scheduler::Rewind). Returns how many.
+  // Scheduler::Rewind). Returns how many. A request replayed kMaxReplays times already fails
+  // instead (UNAVAILABLE): whatever keeps failing the plans under it is not going away.
+  static constexpr int kMaxReplays = 3;
   int32_t Rewind(int32_t stages);
   // Fails every request, queued or running, with `status`.
   void FailAll(const Status& status);
@@ -76,6 +78,7 @@ class EngineLoop {
     uint64_t handle;
     PipelineRequest request;
     RequestProgress progress;
+    int replays = 0;
   };
   void EndRequest(RequestId id);
   void Fail(RequestId id, const Status& status);

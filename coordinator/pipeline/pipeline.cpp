@@ -44,11 +44,11 @@ Pipeline::Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokeniz
     : registry_(registry),
       timeouts_(timeouts),
       on_failure_(std::move(on_failure)),
-      return_leg_([this](pipeshard::v1::Frame&& frame) { inbox_->Post(FrameBack{std::move(frame)}); },
-                  [this](const std::string&, uint64_t epoch, const Status& status) {
-                    inbox_->Post(StreamEnded{epoch, status});
-                  }),
       inbox_(std::make_shared<Inbox>()),
+      return_leg_([inbox = inbox_](pipeshard::v1::Frame&& frame) { inbox->Post(FrameBack{std::move(frame)}); },
+                  [inbox = inbox_](const std::string&, uint64_t epoch, const Status& status) {
+                    inbox->Post(StreamEnded{epoch, status});
+                  }),
       loop_(options, n_ctx, tokenizer) {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -128,7 +128,23 @@ void Pipeline::Handle(FrameBack& e) {
     ++stale_frames_;
     return;
   }
-  if (!loop_.OnFrame(f, f.error().empty() ? Status::Ok() : StatusOfErrorFrame(f))) {
+  const Status error = f.error().empty() ? Status::Ok() : StatusOfErrorFrame(f);
+  if (error.code() == StatusCode::kUnavailable && f.error_stage() >= 0 &&
+      static_cast<size_t>(f.error_stage()) < stages_.size()) {
+    // A stage whose incoming hop broke (a GPU hop cannot reopen): its requests are replayed on
+    // a new plan, not failed.
+    StageFailed(f.error_stage(), "cannot take frames any more: " + f.error());
+    return;
+  }
+  if (!sent_at_.empty() && sent_at_.begin()->first < f.microbatch_id()) {
+    // Frames come back in the order they were sent: an older one still out was lost on the way.
+    const uint64_t lost = sent_at_.begin()->first;
+    StageFailed(static_cast<int32_t>(HolderOf(lost)),
+                "lost micro-batch " + std::to_string(lost) + " (micro-batch " + std::to_string(f.microbatch_id()) +
+                    " came back before it)");
+    return;
+  }
+  if (!loop_.OnFrame(f, error)) {
     std::fprintf(stderr, "pipeshard-coordinator: ignoring frame %llu: it is not in flight\n",
                  static_cast<unsigned long long>(f.microbatch_id()));
     return;
@@ -220,20 +236,24 @@ void Pipeline::CheckDeadline() {
   const auto since = std::max(sent, last_return_);
   const double waited = SecondsSince(since);
   if (waited <= timeouts_.stage_seconds) return;
-  // Every stage sends micro-batches on in id order: the first one that has not sent this one on
-  // holds it (or dropped it).
-  size_t culprit = stages_.size() - 1;
-  for (size_t i = 0; i < stages_.size(); ++i) {
-    WorkerRecord record;
-    if (!registry_.Find(stages_[i].worker_id, &record) || record.epoch != epoch_ || record.last_microbatch < id) {
-      culprit = i;
-      break;
-    }
-  }
+  const size_t culprit = HolderOf(id);
   char why[160];
   std::snprintf(why, sizeof why, "micro-batch %llu has not come back for %.1f s (--stage-timeout %.1f s)",
                 static_cast<unsigned long long>(id), waited, timeouts_.stage_seconds);
   StageFailed(static_cast<int32_t>(culprit), why);
+}
+
+size_t Pipeline::HolderOf(uint64_t microbatch) const {
+  // Every stage sends micro-batches on in id order: the first one that has not sent this one on
+  // holds it (or dropped it); when all of them did, the return leg lost it: the last stage's.
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    WorkerRecord record;
+    if (!registry_.Find(stages_[i].worker_id, &record) || record.epoch != epoch_ ||
+        record.last_microbatch < microbatch) {
+      return i;
+    }
+  }
+  return stages_.empty() ? 0 : stages_.size() - 1;
 }
 
 void Pipeline::StageFailed(int32_t index, const std::string& why) {

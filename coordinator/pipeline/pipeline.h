@@ -72,7 +72,9 @@ struct PipelineTimeouts {
   // A micro-batch must come back within this long of the later of its sending and the previous
   // micro-batch's return; otherwise the first stage that has not passed it on has failed.
   double stage_seconds = 30;
-  double free_seconds = 10;  // a FreeSequence call
+  // A FreeSequence call: answered after the frames queued before it, so at least as long as
+  // those may take (the controller sets it from stage_seconds and the stage count).
+  double free_seconds = 10;
 };
 
 enum class PipelineMode { kWaiting, kServing, kRecovering, kDegraded };
@@ -162,15 +164,17 @@ class Pipeline {
   void CheckHealth();
   void CheckDeadline();
   void StageFailed(int32_t index, const std::string& why);
+  size_t HolderOf(uint64_t microbatch) const;  // the stage that has not passed it on
   void SendPlans();
   void FreeSlots();
 
   WorkerRegistry& registry_;
   const PipelineTimeouts timeouts_;
   const std::function<void(StageFailure)> on_failure_;
+  // Before return_leg_: its handlers hold the inbox itself, not the pipeline.
+  const std::shared_ptr<Inbox> inbox_;
   GrpcStageService return_leg_;
 
-  const std::shared_ptr<Inbox> inbox_;
   std::atomic<uint64_t> next_handle_{1};
 
   mutable std::mutex mu_;  // guards stats_

@@ -109,6 +109,8 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   control.queue = options.queue;
   control.kv_type = options.kv_type;
   control.timeouts.stage_seconds = options.stage_timeout;
+  // A free waits behind up to one micro-batch per stage on that worker.
+  control.timeouts.free_seconds = std::max(10.0, options.stage_timeout * std::max(1, options.stages));
   ClusterController controller(control, *cost, **tokenizer, registry);
   CoordinatorService coordinator_service(registry);
   InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller);

@@ -185,6 +185,29 @@ INSTANTIATE_TEST_SUITE_P(Chaos, KilledStage,
                                   std::to_string(info.param.second) + "standby";
                          });
 
+// The only standby cannot load (its --model file is missing): the recovery leaves it out and
+// re-plans over the survivors instead of stalling on it.
+TEST_F(RecoveryTest, AStandbyThatCannotLoadIsLeftOut) {
+  for (int i = 0; i < 2; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, 0, "15")), "");
+  cluster.StartWorker({"--model", "/nonexistent/model.gguf"});
+  const nlohmann::json with_standby =
+      cluster.AwaitStatus([](const nlohmann::json& s) { return s["standbys"].size() == 1; }, 30);
+  ASSERT_EQ(with_standby["standbys"].size(), 1u) << with_standby.dump();
+  ChildProcess* victim = Holder(cluster, 1);
+  ASSERT_NE(victim, nullptr);
+  victim->Signal(SIGSTOP);
+  TempDir out;
+  auto clients = StartClients(cluster, out, 2, kTokens);
+  KillAtRandomMoment(cluster, victim, 2, 200);
+  ExpectAllExact(clients, kTokens, cluster);
+  const nlohmann::json status = cluster.Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["state"], "serving") << status.dump();
+  EXPECT_EQ(status["stages"].size(), 2u) << status.dump();  // the survivors, not the bad standby
+}
+
 TEST_F(RecoveryTest, KillDuringTheLongPrefillOfALongPrompt) {
   std::string long_prompt;  // about 380 tokens: 24 chunks of 16
   for (int i = 0; i < 25; ++i) long_prompt += "The harbour master wrote down every ship that came in. ";

@@ -81,14 +81,16 @@ class LocalCluster {
 
   const std::string& address() const { return address_; }
 
-  // Starts one more worker ("w<n>", n counting every worker started); returns its index.
-  int StartWorker() {
+  // Starts one more worker ("w<n>", n counting every worker started), with `extra` arguments;
+  // returns its index.
+  int StartWorker(const std::vector<std::string>& extra = {}) {
     std::string name = "w";
     name += std::to_string(workers_.size());  // not "w" + to_string: g++ 12 warns falsely (-Wrestrict)
-    workers_.push_back(Launch({ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen", "127.0.0.1:0",
-                               "--device", options_.device, "--threads", std::to_string(options_.worker_threads),
-                               "--name", name},
-                              name));
+    std::vector<std::string> argv = {ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen",
+                                     "127.0.0.1:0", "--device", options_.device, "--threads",
+                                     std::to_string(options_.worker_threads), "--name", name};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    workers_.push_back(Launch(argv, name));
     return static_cast<int>(workers_.size()) - 1;
   }
   // The worker process named `name` ("w3"), or null.

@@ -138,5 +138,18 @@ TEST(FrameCheckTest, MaxFrameRows) {
   EXPECT_EQ(MaxFrameRows(0, 4), 1);
 }
 
+// A replayed sequence's sampler skips samples_drawn samples: never more than its context, and
+// an absurd count (which would stall the stage in the skip) is refused.
+TEST(FrameCheckTest, SamplesDrawnIsBoundedByTheContext) {
+  Frame f = Good(1, true);
+  f.add_starts()->set_seq_id(1);
+  f.mutable_starts(0)->set_samples_drawn(64);
+  EXPECT_TRUE(CheckFrame(f, Limits(true)).ok());
+  f.mutable_starts(0)->set_samples_drawn(65);
+  ExpectError(f, true, StatusCode::kOutOfRange, "starts[0].samples_drawn = 65");
+  f.mutable_starts(0)->set_samples_drawn(-1);
+  ExpectError(f, true, StatusCode::kOutOfRange, "samples_drawn = -1");
+}
+
 }  // namespace
 }  // namespace ps

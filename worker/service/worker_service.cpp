@@ -162,6 +162,8 @@ WorkerStats WorkerService::Stats() {
     link_error = shard_->link_error();
     s.hop_error = stage.hop_error;
     s.last_microbatch = stage.last_microbatch;
+    // A broken incoming GPU hop cannot reopen: the coordinator must re-plan, as for a broken stream.
+    if (s.prev_hop_error.empty()) s.prev_hop_error = link_error;
   }
   // The first of: the load's, the executor's, the incoming GPU hop's, a dropped frame's.
   for (const std::string* error : {&load_error_, &executor_error, &link_error, &frame_error_}) {
@@ -175,6 +177,7 @@ WorkerStats WorkerService::Stats() {
 
 grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::LoadShardResponse* response) {
   const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Shard> previous;
   {
     std::lock_guard lock(mu_);
     if (request.epoch() < epoch_) {
@@ -185,12 +188,9 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
     epoch_ = request.epoch();  // from now on the old plan's frames are dropped
     stale_frames_ = 0;
     prev_hop_error_.clear();
-  }
-  // The old shard goes to Load, which keeps its weights when the range is the same and otherwise
-  // frees them before the new file is mapped.
-  std::unique_ptr<Shard> previous;
-  {
-    std::lock_guard lock(mu_);
+    // In the same step the old shard leaves: no new-epoch frame reaches it, and no heartbeat
+    // reports the new epoch with the old shard's hop errors. Load keeps its weights when the
+    // range is the same and otherwise frees them before the new file is mapped.
     if (shard_ != nullptr) retired_tokens_ += shard_->executor().stats().tokens_processed;
     previous = std::move(shard_);
   }

@@ -91,6 +91,13 @@ Status CheckStarts(const Frame& frame, const FrameLimits& limits) {
                                 std::to_string(seq_id) + " is outside [0, " + std::to_string(limits.max_seqs) +
                                 ")");
     }
+    // A replay's sampler skips this many samples' draws: no sequence has sampled more tokens
+    // than its context holds (and an unbounded count would stall the stage in the skip).
+    const int32_t drawn = frame.starts(i).samples_drawn();
+    if (drawn < 0 || drawn > limits.n_ctx) {
+      return Status::OutOfRange("frame field starts[" + std::to_string(i) + "].samples_drawn = " +
+                                std::to_string(drawn) + " is outside [0, n_ctx " + std::to_string(limits.n_ctx) + "]");
+    }
   }
   return Status::Ok();
 }
