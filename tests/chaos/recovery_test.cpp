@@ -82,13 +82,14 @@ class RecoveryTest : public ::testing::Test {
     return j;
   }
 
-  static ClusterOptions Options(int stages, int standbys, const std::string& heartbeat_timeout = "2") {
+  static ClusterOptions Options(int stages, int standbys, const std::string& heartbeat_timeout = "2",
+                                const std::string& stage_timeout = "30") {
     ClusterOptions o;
     o.model = Model();
     o.workers = stages;
     o.standbys = standbys;
     o.coordinator_args = {"--ctx", "512", "--ubatch", std::to_string(kUbatch), "--max-seqs", std::to_string(kStreams),
-                          "--heartbeat-timeout", heartbeat_timeout};
+                          "--heartbeat-timeout", heartbeat_timeout, "--stage-timeout", stage_timeout};
     return o;
   }
 
@@ -184,6 +185,27 @@ INSTANTIATE_TEST_SUITE_P(Chaos, KilledStage,
                            return "stage" + std::to_string(info.param.first) + "_" +
                                   std::to_string(info.param.second) + "standby";
                          });
+
+// A stage that holds a micro-batch past --stage-timeout has failed, even while its heartbeat
+// timeout has not run out: the deadline names it (the first stage that did not pass the
+// micro-batch on), a standby takes its place and the streams finish exactly.
+TEST_F(RecoveryTest, AMicroBatchPastItsDeadlineFailsTheStageHoldingIt) {
+  for (int i = 0; i < 2; ++i) (void)Reference(PromptOf(i), kTokens, SamplingOf(i));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(3, 1, "60", "2")), "");
+  const std::string stuck_name = cluster.Status()["stages"][1]["name"].get<std::string>();
+  ChildProcess* stuck = cluster.WorkerNamed(stuck_name);
+  ASSERT_NE(stuck, nullptr);
+  stuck->Signal(SIGSTOP);  // holds what it gets; its heartbeats stop too, but 60 s is far away
+  TempDir out;
+  auto clients = StartClients(cluster, out, 2, kTokens);
+  ExpectAllExact(clients, kTokens, cluster);
+  const nlohmann::json status = cluster.Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_NE(status["last_recovery"].get<std::string>().find("has not come back"), std::string::npos) << status.dump();
+  EXPECT_NE(status["last_recovery"].get<std::string>().find(stuck_name), std::string::npos) << status.dump();
+  stuck->Signal(SIGCONT);
+}
 
 // The only standby cannot load (its --model file is missing): the recovery leaves it out and
 // re-plans over the survivors instead of stalling on it.
