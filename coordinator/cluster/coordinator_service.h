@@ -1,4 +1,6 @@
-// The Coordinator gRPC service: workers Register and Heartbeat here; both only update the
+// The Coordinator gRPC service: workers Register, Heartbeat and hold a Watch call here (a Watch
+// that ends before the coordinator stops means the worker's process is gone: it is marked
+// failed at once). All of them only update the
 // WorkerRegistry, so no reaction ever blocks.
 // Thread-safety: gRPC calls it from any thread; the registry does the locking.
 #pragma once
@@ -20,6 +22,8 @@ class CoordinatorService : public pipeshard::v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const pipeshard::v1::HeartbeatRequest* request,
                                       pipeshard::v1::HeartbeatResponse* response) override;
+  grpc::ServerWriteReactor<pipeshard::v1::WatchEvent>* Watch(grpc::CallbackServerContext* context,
+                                                             const pipeshard::v1::WatchRequest* request) override;
 
  private:
   WorkerRegistry& registry_;

@@ -76,6 +76,7 @@ class WorkerRegistry {
   void SetMemoryUsed(const std::string& id, uint64_t bytes);
   // OK, or Unavailable saying why (stale heartbeat, marked failed, unknown id).
   Status Health(const std::string& id) const;
+  bool Known(const std::string& id) const;
   // The worker's record, if it is registered.
   bool Find(const std::string& id, WorkerRecord* out) const;
   double heartbeat_interval_seconds() const { return interval_; }

@@ -11,6 +11,43 @@ namespace ps {
 
 namespace pb = pipeshard::v1;
 
+class WatchCall : public grpc::ClientReadReactor<pb::WatchEvent> {
+ public:
+  WatchCall(pb::Coordinator::Stub* stub, std::string worker_id, std::string coordinator_id) {
+    request_.set_worker_id(std::move(worker_id));
+    request_.set_coordinator_id(std::move(coordinator_id));
+    stub->async()->Watch(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  // Cancels the call and waits until gRPC is done with this object.
+  ~WatchCall() override {
+    context_.TryCancel();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+  bool done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  void OnReadDone(bool ok) override {
+    if (ok) StartRead(&event_);  // the coordinator sends nothing; keep the read posted anyway
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  grpc::ClientContext context_;
+  pb::WatchRequest request_;
+  pb::WatchEvent event_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
 namespace {
 constexpr double kRpcDeadlineSeconds = 5.0;
 constexpr int kMissedBeatsBeforeRegister = 4;
@@ -45,7 +82,15 @@ RegistrationClient::~RegistrationClient() {
     cv_.notify_one();
   }
   thread_.join();
+  EndWatch();
 }
+
+void RegistrationClient::Watch(const std::string& worker_id, const std::string& coordinator_id) {
+  EndWatch();
+  watch_ = std::make_unique<WatchCall>(stub_.get(), worker_id, coordinator_id);
+}
+
+void RegistrationClient::EndWatch() { watch_.reset(); }
 
 std::string RegistrationClient::worker_id() const {
   std::lock_guard lock(mu_);
@@ -95,11 +140,14 @@ bool RegistrationClient::Register() {
     return false;
   }
   failed_attempts_ = 0;
-  std::lock_guard lock(mu_);
-  worker_id_ = response.worker_id();
-  coordinator_id_ = response.coordinator_id();
-  if (response.heartbeat_interval_seconds() > 0) interval_seconds_ = response.heartbeat_interval_seconds();
-  std::cerr << "registered with the coordinator at " << options_.coordinator << " as " << worker_id_ << "\n";
+  {
+    std::lock_guard lock(mu_);
+    worker_id_ = response.worker_id();
+    coordinator_id_ = response.coordinator_id();
+    if (response.heartbeat_interval_seconds() > 0) interval_seconds_ = response.heartbeat_interval_seconds();
+  }
+  std::cerr << "registered with the coordinator at " << options_.coordinator << " as " << response.worker_id() << "\n";
+  Watch(response.worker_id(), response.coordinator_id());
   return true;
 }
 
@@ -130,6 +178,7 @@ void RegistrationClient::Heartbeat() {
     // replaced: register again (the new one answers reregister anyway, this only saves time).
     if (++missed_beats_ >= kMissedBeatsBeforeRegister) {
       missed_beats_ = 0;
+  if (!response.reregister() && watch_ != nullptr && watch_->done()) Watch(request.worker_id(), request.coordinator_id());
       std::lock_guard lock(mu_);
       worker_id_.clear();
     }

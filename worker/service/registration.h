@@ -25,6 +25,10 @@ struct RegistrationOptions {
   double retry_seconds = 0.5;
 };
 
+// The worker's Watch call (worker.proto): opened after each registration and held for as long
+// as the worker lives, so the coordinator sees this process die the moment its connection closes.
+class WatchCall;
+
 class RegistrationClient {
  public:
   // `device` and `stats` are called on the client's thread.
@@ -44,6 +48,9 @@ class RegistrationClient {
   // Registers the call's context so the destructor can cancel it; false when stopping.
   bool BeginCall(grpc::ClientContext* context);
   void EndCall();
+  // Opens a Watch for the current registration, ending the previous one (client thread only).
+  void Watch(const std::string& worker_id, const std::string& coordinator_id);
+  void EndWatch();
 
   const RegistrationOptions options_;
   const std::function<pipeshard::v1::DeviceInfo()> device_;
@@ -56,6 +63,7 @@ class RegistrationClient {
   grpc::ClientContext* active_ = nullptr;  // the RPC in progress, if any
   std::string worker_id_;
   std::string coordinator_id_;
+  std::unique_ptr<WatchCall> watch_;  // client thread only
   int failed_attempts_ = 0;  // registrations in a row that failed (client thread only)
   int missed_beats_ = 0;     // heartbeats in a row that got no answer (client thread only)
   double interval_seconds_ = 1.0;
