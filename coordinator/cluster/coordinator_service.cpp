@@ -49,7 +49,8 @@ class WatchReactor : public grpc::ServerWriteReactor<pipeshard::v1::WatchEvent> 
 
 grpc::ServerWriteReactor<pipeshard::v1::WatchEvent>* CoordinatorService::Watch(
     grpc::CallbackServerContext*, const pipeshard::v1::WatchRequest* request) {
-  if (request->coordinator_id() != registry_.coordinator_id() || !registry_.Known(request->worker_id())) {
+  WorkerRecord record;
+  if (request->coordinator_id() != registry_.coordinator_id() || !registry_.Find(request->worker_id(), &record)) {
     auto* refused = new WatchReactor(registry_, "");
     refused->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                  "Watch: worker '" + request->worker_id() + "' is not registered with this coordinator"));

@@ -153,14 +153,6 @@ Status WorkerRegistry::Health(const std::string& id) const {
   return Status::Unavailable("worker " + id + " is not registered (it restarted or was forgotten)");
 }
 
-bool WorkerRegistry::Known(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const WorkerRecord& w : workers_) {
-    if (w.id == id) return true;
-  }
-  return false;
-}
-
 bool WorkerRegistry::Find(const std::string& id, WorkerRecord* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const WorkerRecord& w : workers_) {

@@ -76,11 +76,9 @@ class WorkerRegistry {
   void SetMemoryUsed(const std::string& id, uint64_t bytes);
   // OK, or Unavailable saying why (stale heartbeat, marked failed, unknown id).
   Status Health(const std::string& id) const;
-  bool Known(const std::string& id) const;
   // The worker's record, if it is registered.
   bool Find(const std::string& id, WorkerRecord* out) const;
   double heartbeat_interval_seconds() const { return interval_; }
-  double stale_after_seconds() const { return stale_after_; }
   const std::string& coordinator_id() const { return coordinator_id_; }
   static double SecondsSince(std::chrono::steady_clock::time_point t);
   // The largest epoch any worker reported at registration: a restarted coordinator starts above.

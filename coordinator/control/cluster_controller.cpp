@@ -83,14 +83,6 @@ ControllerSnapshot ClusterController::Snapshot() const {
   return snapshot_;
 }
 
-bool ClusterController::InPlan(const std::string& worker_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const PipelineStage& s : snapshot_.stages) {
-    if (s.worker_id == worker_id) return true;
-  }
-  return false;
-}
-
 void ClusterController::SetState(ClusterState state, std::string reason) {
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.state = state;

@@ -73,8 +73,6 @@ class ClusterController {
 
   Pipeline& pipeline() { return *pipeline_; }
   ControllerSnapshot Snapshot() const;
-  // The ids of the workers that hold a stage of the current plan.
-  bool InPlan(const std::string& worker_id) const;
 
  private:
   void Loop();

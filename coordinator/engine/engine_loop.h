@@ -71,7 +71,6 @@ class EngineLoop {
   int32_t queued() const { return scheduler_.queued(); }
   int32_t microbatches_in_flight() const { return scheduler_.microbatches_in_flight(); }
   uint64_t tokens_generated() const { return tokens_generated_; }
-  bool idle() const { return live_.empty(); }
 
  private:
   struct Live {

@@ -71,7 +71,7 @@ uint64_t Pipeline::Submit(PipelineRequest request) {
 
 void Pipeline::Cancel(uint64_t handle) { inbox_->Post(Cancelled{handle}); }
 
-void Pipeline::Resume(PipelinePlan plan) { inbox_->Post(Resumed{std::make_shared<PipelinePlan>(std::move(plan))}); }
+void Pipeline::Resume(PipelinePlan plan) { inbox_->Post(Resumed{std::move(plan)}); }
 
 void Pipeline::Degrade(Status why) { inbox_->Post(Degraded{std::move(why)}); }
 
@@ -102,7 +102,6 @@ void Pipeline::Loop() {
     stats_.mode = mode_;
     stats_.epoch = epoch_;
     stats_.replayed_requests = replayed_;
-    stats_.transport = to_first_ != nullptr ? to_first_->Describe() : "";
   }
   loop_.FailAll(Status::Unavailable("the coordinator is shutting down"));
 }
@@ -125,7 +124,6 @@ void Pipeline::Handle(FrameBack& e) {
   const pipeshard::v1::Frame& f = e.frame;
   if (mode_ != PipelineMode::kServing || f.epoch() != epoch_) {
     // A frame of a plan given up (a stage that woke up, or one still draining): never used.
-    ++stale_frames_;
     return;
   }
   const Status error = f.error().empty() ? Status::Ok() : StatusOfErrorFrame(f);
@@ -177,7 +175,7 @@ void Pipeline::Handle(SlotFreedOnStage& e) {
 }
 
 void Pipeline::Handle(Resumed& e) {
-  PipelinePlan& plan = *e.plan;
+  PipelinePlan& plan = e.plan;
   const bool recovering = mode_ == PipelineMode::kRecovering || mode_ == PipelineMode::kDegraded;
   if (to_first_ != nullptr) (void)to_first_->Close();
   epoch_ = plan.epoch;

@@ -73,7 +73,7 @@ struct PipelineTimeouts {
   // micro-batch's return; otherwise the first stage that has not passed it on has failed.
   double stage_seconds = 30;
   // A FreeSequence call: answered after the frames queued before it, so at least as long as
-  // those may take (the controller sets it from stage_seconds and the stage count).
+  // those may take (RunCoordinator sets it from --stage-timeout and the stage count).
   double free_seconds = 10;
 };
 
@@ -87,7 +87,6 @@ struct PipelineStats {
   PipelineMode mode = PipelineMode::kWaiting;
   uint64_t epoch = 0;
   int32_t replayed_requests = 0;  // over every recovery
-  std::string transport;          // the link to stage 0
 };
 
 class Pipeline {
@@ -137,7 +136,7 @@ class Pipeline {
     Status status;
   };
   struct Resumed {
-    std::shared_ptr<PipelinePlan> plan;  // shared: a variant alternative must be copyable here
+    PipelinePlan plan;
   };
   struct Degraded {
     Status why;
@@ -192,7 +191,6 @@ class Pipeline {
   std::map<uint64_t, std::chrono::steady_clock::time_point> sent_at_;  // micro-batches in flight
   std::chrono::steady_clock::time_point last_return_;
   int32_t replayed_ = 0;
-  uint64_t stale_frames_ = 0;
 
   std::thread thread_;
 };

@@ -21,7 +21,6 @@
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/control/cluster_controller.h"
 #include "coordinator/service/inference_service.h"
-#include "transport/grpc_stage_service.h"
 
 namespace ps::coord {
 

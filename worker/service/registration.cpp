@@ -82,15 +82,13 @@ RegistrationClient::~RegistrationClient() {
     cv_.notify_one();
   }
   thread_.join();
-  EndWatch();
+  watch_.reset();
 }
 
 void RegistrationClient::Watch(const std::string& worker_id, const std::string& coordinator_id) {
-  EndWatch();
+  watch_.reset();  // the old call ends before the new one starts
   watch_ = std::make_unique<WatchCall>(stub_.get(), worker_id, coordinator_id);
 }
-
-void RegistrationClient::EndWatch() { watch_.reset(); }
 
 std::string RegistrationClient::worker_id() const {
   std::lock_guard lock(mu_);

@@ -50,7 +50,6 @@ class RegistrationClient {
   void EndCall();
   // Opens a Watch for the current registration, ending the previous one (client thread only).
   void Watch(const std::string& worker_id, const std::string& coordinator_id);
-  void EndWatch();
 
   const RegistrationOptions options_;
   const std::function<pipeshard::v1::DeviceInfo()> device_;
