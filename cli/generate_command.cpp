@@ -8,6 +8,7 @@
 #include "cli/grpc_client.h"
 #include "cli/model_loader.h"
 #include "proto/inference.grpc.pb.h"
+#include "worker/stage/sequence_samplers.h"
 
 namespace ps::cli {
 
@@ -37,15 +38,7 @@ pipeshard::v1::GenerateRequest MakeRequest(const GenerateArgs& args, const std::
   request.set_prompt(prompt);
   request.set_n_predict(args.n_predict);
   request.set_ignore_eos(args.sampling.ignore_eos);
-  const SamplingParams& p = args.sampling.params;
-  pipeshard::v1::SamplingParams* s = request.mutable_sampling();
-  s->set_temperature(p.temperature);
-  s->set_top_k(p.top_k);
-  s->set_top_p(p.top_p);
-  s->set_min_p(p.min_p);
-  s->set_repeat_penalty(p.repeat_penalty);
-  s->set_penalty_last_n(p.penalty_last_n);
-  s->set_seed(p.seed);
+  *request.mutable_sampling() = SamplingParamsToProto(args.sampling.params);
   return request;
 }
 

@@ -9,6 +9,7 @@
 #include "transport/frame_transport.h"
 #include "transport/grpc_status.h"
 #include "worker/stage/frame_check.h"
+#include "worker/stage/sequence_samplers.h"
 #include "worker/stage/stage_executor.h"
 
 namespace ps::cli {
@@ -69,18 +70,6 @@ class LocalSink : public coord::RequestSink {
   Status failure_;
 };
 
-pipeshard::v1::SamplingParams ToProto(const SamplingParams& p) {
-  pipeshard::v1::SamplingParams s;
-  s.set_temperature(p.temperature);
-  s.set_top_k(p.top_k);
-  s.set_top_p(p.top_p);
-  s.set_min_p(p.min_p);
-  s.set_repeat_penalty(p.repeat_penalty);
-  s.set_penalty_last_n(p.penalty_last_n);
-  s.set_seed(p.seed);
-  return s;
-}
-
 }  // namespace
 
 Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const LlamaConfig& config,
@@ -121,7 +110,7 @@ Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const
   coord::PipelineRequest submitted;
   submitted.prompt = prompt;
   submitted.n_predict = request.n_predict;
-  submitted.sampling = ToProto(request.sampling);
+  submitted.sampling = SamplingParamsToProto(request.sampling);
   submitted.ignore_eos = request.ignore_eos;
   submitted.sink = sink;
   loop.Submit(1, std::move(submitted));

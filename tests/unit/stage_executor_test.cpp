@@ -397,5 +397,25 @@ TEST_F(StageExecutorTest, DeadNextHopIsRecordedAndTheStageRecovers) {
   EXPECT_EQ(stage.stats().tokens_processed, 2u);
 }
 
+// The CLI sends the engine's sampler settings in their wire form; the last stage reads them back.
+TEST(SequenceSamplersTest, SamplingParamsSurviveTheWire) {
+  SamplingParams p;
+  p.temperature = 0.7f;
+  p.top_k = 12;
+  p.top_p = 0.8f;
+  p.min_p = 0.1f;
+  p.repeat_penalty = 1.2f;
+  p.penalty_last_n = 32;
+  p.seed = 99;
+  const SamplingParams back = SamplingParamsFromProto(SamplingParamsToProto(p));
+  EXPECT_EQ(back.temperature, p.temperature);
+  EXPECT_EQ(back.top_k, p.top_k);
+  EXPECT_EQ(back.top_p, p.top_p);
+  EXPECT_EQ(back.min_p, p.min_p);
+  EXPECT_EQ(back.repeat_penalty, p.repeat_penalty);
+  EXPECT_EQ(back.penalty_last_n, p.penalty_last_n);
+  EXPECT_EQ(back.seed, p.seed);
+}
+
 }  // namespace
 }  // namespace ps

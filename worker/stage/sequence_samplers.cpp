@@ -16,6 +16,18 @@ SamplingParams SamplingParamsFromProto(const pipeshard::v1::SamplingParams& p) {
   return s;
 }
 
+pipeshard::v1::SamplingParams SamplingParamsToProto(const SamplingParams& p) {
+  pipeshard::v1::SamplingParams s;
+  s.set_temperature(p.temperature);
+  s.set_top_k(p.top_k);
+  s.set_top_p(p.top_p);
+  s.set_min_p(p.min_p);
+  s.set_repeat_penalty(p.repeat_penalty);
+  s.set_penalty_last_n(p.penalty_last_n);
+  s.set_seed(p.seed);
+  return s;
+}
+
 void SequenceSamplers::Start(const pipeshard::v1::Frame& frame) {
   for (const auto& start : frame.starts()) {
     samplers_.erase(start.seq_id());

@@ -16,8 +16,9 @@
 
 namespace ps {
 
-// The engine's sampler settings from their wire form.
+// The engine's sampler settings from their wire form, and to it.
 SamplingParams SamplingParamsFromProto(const pipeshard::v1::SamplingParams& p);
+pipeshard::v1::SamplingParams SamplingParamsToProto(const SamplingParams& p);
 
 class SequenceSamplers {
  public:
