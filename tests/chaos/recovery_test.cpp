@@ -15,12 +15,12 @@
 #include "tests/support/child_process.h"
 #include "tests/support/local_cluster.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/tiny_cluster_suite.h"
 
 namespace ps::test {
 namespace {
 
 constexpr double kCallSeconds = 90;
-constexpr int kUbatch = 16;
 constexpr int kTokens = 200;  // long enough that a kill after the first token lands mid-stream
 constexpr int kStreams = 8;
 
@@ -39,49 +39,8 @@ std::vector<std::string> SamplingOf(int i) {
   return {"--temp", "0.9", "--seed", std::to_string(1000 + i), "--repeat-penalty", "1.1", "--top-k", "20"};
 }
 
-class RecoveryTest : public ::testing::Test {
+class RecoveryTest : public TinyClusterSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", Model(), "--preset", "tiny"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    references_ = new std::map<std::string, nlohmann::json>();
-  }
-  static void TearDownTestSuite() {
-    delete references_;
-    delete dir_;
-  }
-  static std::string Model() { return dir_->file("tiny.gguf"); }
-
-  void SetUp() override {
-    if (!std::filesystem::exists(ProgramPath("pipeshard-coordinator")) ||
-        !std::filesystem::exists(ProgramPath("pipeshard-worker"))) {
-      GTEST_SKIP() << "skipped: pipeshard-coordinator or pipeshard-worker not built";
-    }
-  }
-
-  static std::vector<std::string> Args(const std::string& command, const std::string& flag, const std::string& target,
-                                       const std::string& prompt, int n, const std::vector<std::string>& sampling) {
-    std::vector<std::string> argv = {PipeshardBin(), command, flag, target, "--prompt", prompt, "-n",
-                                     std::to_string(n), "--ignore-eos", "--json"};
-    argv.insert(argv.end(), sampling.begin(), sampling.end());
-    return argv;
-  }
-
-  static nlohmann::json Reference(const std::string& prompt, int n, const std::vector<std::string>& sampling) {
-    std::string key = prompt + "|" + std::to_string(n);
-    for (const auto& s : sampling) key += "|" + s;
-    auto it = references_->find(key);
-    if (it != references_->end()) return it->second;
-    std::vector<std::string> argv = Args("run", "--model", Model(), prompt, n, sampling);
-    argv.insert(argv.end(), {"--threads", "1", "--ubatch", std::to_string(kUbatch)});
-    const ProcessResult r = RunProgramFor(argv, kCallSeconds);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
-    (*references_)[key] = j;
-    return j;
-  }
-
   static ClusterOptions Options(int stages, int standbys, const std::string& heartbeat_timeout = "2",
                                 const std::string& stage_timeout = "30") {
     ClusterOptions o;
@@ -144,11 +103,7 @@ class RecoveryTest : public ::testing::Test {
     victim->Wait();
   }
 
-  static TempDir* dir_;
-  static std::map<std::string, nlohmann::json>* references_;
 };
-TempDir* RecoveryTest::dir_ = nullptr;
-std::map<std::string, nlohmann::json>* RecoveryTest::references_ = nullptr;
 
 // Kills the worker of `stage` (-1: the middle one) while 8 streams run; all complete exactly.
 class KilledStage : public RecoveryTest, public ::testing::WithParamInterface<std::pair<int, int>> {};

@@ -15,14 +15,12 @@
 #include "tests/support/child_process.h"
 #include "tests/support/local_cluster.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/tiny_cluster_suite.h"
 
 namespace ps::test {
 namespace {
 
 constexpr double kCallSeconds = 60;  // any single client call; a hang fails instead of stalling
-// Prompt tokens per micro-batch, for the coordinator and the reference run alike: the CPU
-// backend's rounding depends on how a prompt is chunked, so equal output needs equal chunks.
-constexpr int kUbatch = 16;
 
 // Prompts of different lengths; the last is longer than kUbatch, so its prefill crosses the pipe
 // in several chunks.
@@ -40,51 +38,8 @@ const std::vector<std::vector<std::string>> kSamplings = {
     {"--temp", "0.9", "--seed", "1234", "--repeat-penalty", "1.1", "--top-k", "20"},
 };
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public TinyClusterSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const ProcessResult r = RunProgram({PipeshardBin(), "make-model", Model(), "--preset", "tiny"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    references_ = new std::map<std::string, nlohmann::json>();
-  }
-  static void TearDownTestSuite() {
-    delete references_;
-    delete dir_;
-  }
-  static std::string Model() { return dir_->file("tiny.gguf"); }
-
-  void SetUp() override {
-    if (!std::filesystem::exists(ProgramPath("pipeshard-coordinator")) ||
-        !std::filesystem::exists(ProgramPath("pipeshard-worker"))) {
-      GTEST_SKIP() << "skipped: pipeshard-coordinator or pipeshard-worker not built";
-    }
-  }
-
-  static std::vector<std::string> Args(const std::string& command, const std::string& target_flag,
-                                       const std::string& target, const std::string& prompt, int n,
-                                       const std::vector<std::string>& sampling) {
-    std::vector<std::string> argv = {PipeshardBin(), command, target_flag, target, "--prompt", prompt, "-n",
-                                     std::to_string(n), "--ignore-eos", "--json"};
-    argv.insert(argv.end(), sampling.begin(), sampling.end());
-    return argv;
-  }
-
-  // `pipeshard run --json` for this prompt and sampling (computed once per suite).
-  static nlohmann::json Reference(const std::string& prompt, int n, const std::vector<std::string>& sampling) {
-    std::string key = prompt + "|" + std::to_string(n);
-    for (const auto& s : sampling) key += "|" + s;
-    auto it = references_->find(key);
-    if (it != references_->end()) return it->second;
-    std::vector<std::string> argv = Args("run", "--model", Model(), prompt, n, sampling);
-    argv.insert(argv.end(), {"--threads", "1", "--ubatch", std::to_string(kUbatch)});
-    const ProcessResult r = RunProgramFor(argv, kCallSeconds);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
-    (*references_)[key] = j;
-    return j;
-  }
-
   static void ExpectSameGeneration(const ProcessResult& generated, const nlohmann::json& reference,
                                    const std::string& what) {
     ASSERT_EQ(generated.exit_code, 0) << what << ": " << generated.err;
@@ -96,12 +51,7 @@ class ClusterTest : public ::testing::Test {
     EXPECT_EQ(j["stop_reason"], reference["stop_reason"]) << what;
     EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0) << what;
   }
-
-  static TempDir* dir_;
-  static std::map<std::string, nlohmann::json>* references_;
 };
-TempDir* ClusterTest::dir_ = nullptr;
-std::map<std::string, nlohmann::json>* ClusterTest::references_ = nullptr;
 
 class ClusterExactness : public ClusterTest, public ::testing::WithParamInterface<int> {};
 
