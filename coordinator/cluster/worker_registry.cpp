@@ -20,10 +20,6 @@ std::string NewCoordinatorId() {
 WorkerRegistry::WorkerRegistry(double heartbeat_interval_seconds, double stale_after_seconds)
     : interval_(heartbeat_interval_seconds), stale_after_(stale_after_seconds), coordinator_id_(NewCoordinatorId()) {}
 
-double WorkerRegistry::SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
   WorkerRecord record;

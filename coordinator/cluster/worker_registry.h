@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/util/elapsed.h"
 #include "common/util/status.h"
 #include "proto/worker.pb.h"
 
@@ -80,7 +81,6 @@ class WorkerRegistry {
   bool Find(const std::string& id, WorkerRecord* out) const;
   double heartbeat_interval_seconds() const { return interval_; }
   const std::string& coordinator_id() const { return coordinator_id_; }
-  static double SecondsSince(std::chrono::steady_clock::time_point t);
   // The largest epoch any worker reported at registration: a restarted coordinator starts above.
   uint64_t max_reported_epoch() const;
 

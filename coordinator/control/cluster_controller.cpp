@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/plan/transport_choice.h"
+#include "common/util/elapsed.h"
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/pipeline/hop_setup.h"
 
@@ -17,10 +18,6 @@ constexpr auto kPollPeriod = std::chrono::milliseconds(200);
 constexpr auto kRetryAfterLoadFailure = std::chrono::seconds(3);
 constexpr int kRecoveryAttempts = 3;
 constexpr double kLoadFailurePenaltySeconds = 30;
-
-double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 std::string Join(const std::vector<std::string>& parts) {
   std::string out;

@@ -1,5 +1,7 @@
 #include "coordinator/engine/request_progress.h"
 
+#include "common/util/elapsed.h"
+
 namespace ps::coord {
 
 RequestProgress::RequestProgress(const Tokenizer& tokenizer, int32_t prompt_tokens, int32_t n_predict,
@@ -13,14 +15,10 @@ RequestProgress::RequestProgress(const Tokenizer& tokenizer, int32_t prompt_toke
       seed_(seed),
       start_(std::chrono::steady_clock::now()) {}
 
-double RequestProgress::Since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 RequestProgress::Step RequestProgress::OnSampled(int32_t token) {
   if (!sampled_any_) {  // the first sampled token ends the prefill
     sampled_any_ = true;
-    prefill_seconds_ = Since(start_);
+    prefill_seconds_ = SecondsSince(start_);
     decode_start_ = std::chrono::steady_clock::now();
   }
   // n_predict == 0: `pipeshard run` prefills and samples nothing.
@@ -40,7 +38,7 @@ RequestProgress::Step RequestProgress::OnSampled(int32_t token) {
 
 RequestProgress::Step RequestProgress::Finish(std::string reason, std::string text) {
   stop_reason_ = std::move(reason);
-  decode_seconds_ = Since(decode_start_);
+  decode_seconds_ = SecondsSince(decode_start_);
   Step step;
   step.text = std::move(text) + decoder_.Flush();
   step.finished = true;

@@ -34,7 +34,6 @@ class RequestProgress {
 
  private:
   Step Finish(std::string reason, std::string text);
-  static double Since(std::chrono::steady_clock::time_point t);
 
   const Tokenizer& tokenizer_;
   StreamDecoder decoder_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "common/util/elapsed.h"
 #include "transport/grpc_status.h"
 
 namespace ps::coord {
@@ -9,10 +10,6 @@ namespace ps::coord {
 namespace {
 
 constexpr auto kHealthCheckPeriod = std::chrono::milliseconds(100);
-
-double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 // What a failed micro-batch means for its requests. The stage's code travels with the frame; a
 // frame the coordinator built and a stage refused as malformed is not the client's fault (its

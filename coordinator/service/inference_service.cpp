@@ -141,7 +141,7 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
     s->set_memory_free_bytes(w.memory_free_bytes);
     s->set_tokens_per_second(w.tokens_per_second);
     s->set_microbatches_in_flight(w.microbatches_in_flight);
-    s->set_seconds_since_heartbeat(WorkerRegistry::SecondsSince(w.last_heartbeat));
+    s->set_seconds_since_heartbeat(SecondsSince(w.last_heartbeat));
   };
   std::vector<std::string> in_plan;
   for (size_t i = 0; i < cluster.stages.size() && i < cluster.plan.stages.size(); ++i) {
