@@ -16,6 +16,7 @@
 #include "tests/support/local_cluster.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/tiny_cluster_suite.h"
+#include "transport/frame_transport.h"
 
 namespace ps::test {
 namespace {
@@ -160,6 +161,42 @@ TEST_F(RecoveryTest, AMicroBatchPastItsDeadlineFailsTheStageHoldingIt) {
   EXPECT_NE(status["last_recovery"].get<std::string>().find("has not come back"), std::string::npos) << status.dump();
   EXPECT_NE(status["last_recovery"].get<std::string>().find(stuck_name), std::string::npos) << status.dump();
   stuck->Signal(SIGCONT);
+}
+
+// A stranger opens a frame stream to the coordinator's return leg, sends a frame of no plan,
+// and vanishes (the stream breaks): neither the frame nor the broken stream counts against the
+// plan being served, and requests keep completing exactly.
+TEST_F(RecoveryTest, AStraysStreamToTheReturnLegChangesNothing) {
+  (void)Reference(PromptOf(0), kTokens, SamplingOf(0));
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start(Options(2, 0)), "");
+  // In a child process that dies without closing anything, so the stream breaks (this process
+  // has no gRPC state of its own to carry across the fork).
+  for (int i = 0; i < 3; ++i) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto stray = ConnectGrpcFrameSender(cluster.address());
+      if (!stray.ok()) _exit(2);
+      pipeshard::v1::Frame frame;
+      frame.set_microbatch_id(1);
+      frame.add_sampled(5);
+      if (!(*stray)->Send(frame).ok()) _exit(3);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the frame is on the wire
+      _exit(0);
+    }
+    int wstatus = 0;
+    ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+    ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // past a heartbeat that could report it
+  TempDir out;
+  auto clients = StartClients(cluster, out, 1, kTokens);
+  ExpectAllExact(clients, kTokens, cluster);
+  const nlohmann::json status = cluster.Status();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["state"], "serving") << status.dump();
+  EXPECT_EQ(status["recoveries"], 0) << status.dump();
 }
 
 // The only standby cannot load (its --model file is missing): the recovery leaves it out and
