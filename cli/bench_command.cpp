@@ -18,6 +18,7 @@
 #include "cli/model_loader.h"
 #include "cli/ref_bench.h"
 #include "cli/ref_prompt.h"
+#include "cli/server_bench.h"
 #include "cli/subprocess.h"
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
@@ -206,7 +207,16 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   CLI::App* cmd = app.add_subcommand("bench", "measure prefill and decode speed in this process (like llama-bench)");
-  cmd->add_option("-m,--model", args.model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", args.model, "GGUF model file (not with --server)");
+  CLI::Option* server = cmd->add_option(
+      "--server", args.server,
+      "HOST:PORT of a coordinator: run the prefill and decode tests through its cluster instead of in this process");
+  cmd->add_option("--streams", args.streams, "with --server: also decode this many streams at once (aggregate tok/s)")
+      ->needs(server);
+  cmd->add_option("--trace", args.trace_path,
+                  "with --server: write the cluster's micro-batch timelines over the run to this file as a Chrome "
+                  "trace (chrome://tracing, ui.perfetto.dev)")
+      ->needs(server);
   cmd->add_option("-p,--n-prompt", args.prompt_tokens, "prompt tokens per prefill test")->capture_default_str();
   cmd->add_option("-n,--n-gen", args.decode_tokens, "tokens per decode test")->capture_default_str();
   cmd->add_option("-t,--threads", args.threads, "CPU threads (0: all)");
@@ -235,6 +245,19 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
 }
 
 int RunBenchCommand(const BenchArgs& args) {
+  if (!args.server.empty()) {
+    if (!args.model.empty()) return ReportError(Status::InvalidArgument("bench: give --model or --server, not both"));
+    ServerBenchArgs server;
+    server.server = args.server;
+    server.prompt_tokens = args.prompt_tokens;
+    server.decode_tokens = args.decode_tokens;
+    server.reps = args.reps;
+    server.streams = args.streams;
+    server.trace_path = args.trace_path;
+    server.json = args.json;
+    return RunServerBench(server);
+  }
+  if (args.model.empty()) return ReportError(Status::InvalidArgument("bench: give --model FILE (or --server HOST:PORT)"));
   if (Status s = CheckArgs(args); !s.ok()) return ReportError(s);
   std::optional<RefReport> ref;
   if (!args.ref_binary.empty()) {

@@ -2,6 +2,7 @@
 // then repeats a prefill of p random tokens and a decode of n tokens, and reports medians. With
 // --ref-binary it also runs llama.cpp (llama-bench or llama-cli, see ref_bench.h) once after each
 // of its own repetitions, and reports both side by side with the ratio pipeshard / llama.cpp.
+// With --server it runs the tests through a cluster instead (server_bench.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,9 @@ struct BenchArgs {
   std::string ref_binary;     // a llama.cpp program to compare with; empty: none
   std::string ref_kind = "auto";
   double ref_timeout = 600;  // seconds one reference run may take
+  std::string server;        // run against this coordinator (server_bench.h) instead
+  int32_t streams = 0;       // with server: concurrent decode streams
+  std::string trace_path;    // with server: Chrome trace output
 };
 
 CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args);

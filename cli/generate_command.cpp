@@ -119,6 +119,7 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
     j["text"] = text;
     j["tokens"] = std::vector<int32_t>(summary.tokens().begin(), summary.tokens().end());
     j["prompt_tokens"] = summary.prompt_tokens();
+    j["prompt_chunk"] = summary.prompt_chunk();
     j["prefill_tokens_per_s"] = prefill_tps;
     j["decode_tokens_per_s"] = decode_tps;
     j["stop_reason"] = summary.stop_reason();

@@ -103,6 +103,7 @@ Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const
   coord::SchedulerOptions options;
   options.max_seqs = 1;
   options.ubatch = request.ubatch;
+  options.max_ubatch = request.ubatch;
   options.stages = 1;
   options.queue_limit = 1;
   coord::EngineLoop loop(options, request.n_ctx, tokenizer);

@@ -18,8 +18,18 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
       ->delimiter(',')->check(CLI::PositiveNumber);
   cmd->add_option("--kv-type", args.kv_type, "KV cache element type")
       ->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  AddWorkloadOptions(*cmd, args.workload);
   cmd->add_flag("--json", args.json, "print the plan as one JSON object");
   return cmd;
+}
+
+void AddWorkloadOptions(CLI::App& cmd, plan::Workload& workload) {
+  cmd.add_option("--workload-prompt", workload.prompt_tokens, "expected prompt tokens per request (the plan is cut for it)")
+      ->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  cmd.add_option("--workload-gen", workload.gen_tokens, "expected generated tokens per request")
+      ->check(CLI::Range(0, 1 << 24))->capture_default_str();
+  cmd.add_option("--workload-concurrency", workload.concurrency, "expected requests running at once")
+      ->check(CLI::Range(1, 1 << 16))->capture_default_str();
 }
 
 namespace {
@@ -45,21 +55,29 @@ nlohmann::json ToJson(const plan::PartitionPlan& p) {
                       {"last_layer", s.last_layer},
                       {"embedding", s.embedding},
                       {"head", s.head},
+                      {"speed_gflops", s.speed_gflops},
                       {"flops_per_token", s.flops_per_token},
                       {"memory_bytes", s.memory_bytes},
-                      {"seconds_per_token", s.seconds_per_token},
+                      {"prefill_seconds_per_token", s.prefill_seconds_per_token},
+                      {"decode_seconds_per_token", s.decode_seconds_per_token},
                       {"relative_cost", s.relative_cost}});
   }
   return {{"stages", stages},
           {"bottleneck", p.bottleneck},
-          {"pipelined_tokens_per_second", p.pipelined_tokens_per_second},
-          {"single_sequence_tokens_per_second", p.single_sequence_tokens_per_second},
+          {"workload",
+           {{"prompt_tokens", p.workload.prompt_tokens},
+            {"gen_tokens", p.workload.gen_tokens},
+            {"concurrency", p.workload.concurrency}}},
+          {"prefill_tokens_per_s", p.prefill_tokens_per_second},
+          {"decode_tokens_per_s", p.decode_tokens_per_second},
+          {"aggregate_decode_tokens_per_s", p.aggregate_decode_tokens_per_second},
           {"explanation", p.explanation}};
 }
 
-void PrintText(const plan::PartitionPlan& p, const std::vector<double>& speeds) {
-  std::printf("%-5s %-10s %-14s %-10s %12s %10s %12s %6s\n", "stage", "speed", "layers", "parts", "MFLOP/token",
-              "memory", "ms/token", "cost");
+void PrintText(const plan::PartitionPlan& p) {
+  std::printf("workload: %s\n\n", p.workload.Describe().c_str());
+  std::printf("%-5s %-10s %-14s %-10s %12s %10s %10s %10s %6s\n", "stage", "speed", "layers", "parts", "MFLOP/token",
+              "memory", "prefill ms", "decode ms", "busy");
   for (size_t i = 0; i < p.stages.size(); ++i) {
     const plan::StagePlan& s = p.stages[i];
     char layers[32];
@@ -67,14 +85,16 @@ void PrintText(const plan::PartitionPlan& p, const std::vector<double>& speeds) 
     std::string parts = s.embedding ? "emb" : "";
     if (s.head) parts += parts.empty() ? "head" : "+head";
     char speed[32];
-    std::snprintf(speed, sizeof speed, "%g GF/s", speeds[i]);
-    std::printf("%-5zu %-10s %-14s %-10s %12.2f %6.0f MiB %12.3f %6.2f%s\n", i, speed, layers,
+    std::snprintf(speed, sizeof speed, "%g GF/s", s.speed_gflops);
+    std::printf("%-5zu %-10s %-14s %-10s %12.2f %6.0f MiB %10.3f %10.3f %6.2f%s\n", i, speed, layers,
                 parts.empty() ? "-" : parts.c_str(), s.flops_per_token / 1e6,
-                static_cast<double>(s.memory_bytes) / (1024.0 * 1024.0), s.seconds_per_token * 1e3,
-                s.relative_cost, static_cast<int32_t>(i) == p.bottleneck ? "  <- bottleneck" : "");
+                static_cast<double>(s.memory_bytes) / (1024.0 * 1024.0), s.prefill_seconds_per_token * 1e3,
+                s.decode_seconds_per_token * 1e3, s.relative_cost,
+                static_cast<int32_t>(i) == p.bottleneck ? "  <- busiest" : "");
   }
-  std::printf("\npredicted: %.2f tok/s with every stage busy, %.2f tok/s for one sequence\n",
-              p.pipelined_tokens_per_second, p.single_sequence_tokens_per_second);
+  std::printf("\npredicted (compute only): prefill %.1f tok/s, decode %.2f tok/s for one stream, %.2f tok/s for %d\n",
+              p.prefill_tokens_per_second, p.decode_tokens_per_second, p.aggregate_decode_tokens_per_second,
+              p.workload.concurrency);
   if (!p.explanation.empty()) std::printf("%s\n", p.explanation.c_str());
 }
 
@@ -87,12 +107,12 @@ int RunPlanCommand(const PlanArgs& args) {
   if (!model.ok()) return ReportError(model.status());
   auto cost = plan::ModelCostFromFile(*model->file, model->config, args.kv_type == "f16" ? 2 : 4);
   if (!cost.ok()) return ReportError(cost.status().WithContext(args.model));
-  auto partition = plan::Simulate(*cost, *speeds);
+  auto partition = plan::Simulate(*cost, *speeds, args.workload);
   if (!partition.ok()) return ReportError(partition.status().WithContext(args.model));
   if (args.json) {
     std::printf("%s\n", ToJson(*partition).dump().c_str());
   } else {
-    PrintText(*partition, *speeds);
+    PrintText(*partition);
   }
   return kExitOk;
 }

@@ -1,9 +1,12 @@
-// `pipeshard plan`: how a model's layers would be cut across N workers, and the predicted speed.
+// `pipeshard plan`: how a model's layers would be cut across N workers for an expected workload,
+// and the speed each phase is predicted to get.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
+
+#include "common/plan/partition_planner.h"
 
 namespace ps::cli {
 
@@ -12,8 +15,12 @@ struct PlanArgs {
   int32_t stages = 0;          // 0: one per --speeds entry
   std::vector<double> speeds;  // GFLOP/s per worker in stage order; empty: all equal (1)
   std::string kv_type = "f16";
+  plan::Workload workload;  // what the split is cut for
   bool json = false;
 };
+
+// --workload-prompt, --workload-gen, --workload-concurrency (shared with the coordinator).
+void AddWorkloadOptions(CLI::App& cmd, plan::Workload& workload);
 
 CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args);
 int RunPlanCommand(const PlanArgs& args);

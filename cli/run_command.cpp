@@ -72,6 +72,7 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
     j["text"] = text;
     j["tokens"] = result->tokens;
     j["prompt_tokens"] = result->prompt_tokens;
+    j["prompt_chunk"] = args.ubatch;
     j["prefill_tokens_per_s"] = prefill_tps;
     j["decode_tokens_per_s"] = decode_tps;
     j["stop_reason"] = result->stop_reason;

@@ -97,6 +97,12 @@ std::string Render(const ClusterStatus& status) {
                     "-", Health(s)});
   }
   out += Table(rows);
+  if (status.stages_size() > 0 && !status.workload().empty()) {
+    out += "\nworkload: " + status.workload() + "; prompt chunks: " + status.prompt_chunking() + "\n";
+    out += Format("predicted (compute only): prefill %.1f tok/s, ", status.predicted_prefill_tokens_per_s());
+    out += Format("decode %.2f tok/s for one stream, ", status.predicted_decode_tokens_per_s());
+    out += Format("%.2f tok/s at that concurrency\n", status.predicted_aggregate_decode_tokens_per_s());
+  }
   if (status.stages_size() > 0) {
     out += "\npredicted bottleneck: stage " + std::to_string(status.bottleneck_stage());
     if (!status.plan_explanation().empty()) out += ": " + status.plan_explanation();

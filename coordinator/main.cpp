@@ -10,7 +10,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", options.listen, "HOST:PORT to serve on (port 0: any free port)")->required();
   app.add_option("-m,--model", options.model, "GGUF model file (config and tokenizer are read here)")->required();
   app.add_option("--stages", options.stages, "workers to wait for, one stage each")->capture_default_str();
-  app.add_option("--ubatch", options.ubatch, "prompt tokens per micro-batch")->capture_default_str();
+  app.add_option("--ubatch", options.ubatch,
+                 "prompt chunk in tokens (0: chosen per prompt from its length and the stage count; give the "
+                 "same value to `pipeshard run --ubatch` for the same tokens)")
+      ->capture_default_str();
   app.add_option("--max-seqs", options.max_seqs, "sequences (KV slots) running at once")->capture_default_str();
   app.add_option("--ctx", options.ctx, "context length (0: the model's, at most 4096)")->capture_default_str();
   app.add_option("--kv-type", options.kv_type, "KV cache element type (f16 or f32)")->capture_default_str();
@@ -19,6 +22,13 @@ int main(int argc, char** argv) {
                  "seconds without a heartbeat after which a stage has failed")->capture_default_str();
   app.add_option("--stage-timeout", options.stage_timeout,
                  "seconds a micro-batch may take to come back before the stage holding it has failed")
+      ->capture_default_str();
+  app.add_option("--workload-prompt", options.workload.prompt_tokens,
+                 "expected prompt tokens per request: the layer split is cut for this workload")
+      ->capture_default_str();
+  app.add_option("--workload-gen", options.workload.gen_tokens, "expected generated tokens per request")
+      ->capture_default_str();
+  app.add_option("--workload-concurrency", options.workload.concurrency, "expected requests running at once")
       ->capture_default_str();
   try {
     app.parse(argc, argv);

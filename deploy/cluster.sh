@@ -4,6 +4,7 @@
 #   deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--ctx C] [--max-seqs S] [--ubatch U]
 #                        [--hosts FILE] [--port P] [--coordinator-host ADDR] [--run-dir DIR]
 #                        [--timeout SECONDS] [--wait] [--dry-run]
+#                        [--workload-prompt P --workload-gen G --workload-concurrency K]
 #   deploy/cluster.sh status [--run-dir DIR] [pipeshard status flags: --json --watch]
 #   deploy/cluster.sh down [--run-dir DIR]
 #
@@ -37,6 +38,9 @@ threads=0
 ctx=0
 max_seqs=0
 ubatch=0
+workload_prompt=0
+workload_gen=-1
+workload_concurrency=0
 hosts_file=""
 port=7070
 coordinator_host=""
@@ -55,6 +59,9 @@ while [ $# -gt 0 ]; do
     --ctx) ctx="$2"; shift 2 ;;
     --max-seqs) max_seqs="$2"; shift 2 ;;
     --ubatch) ubatch="$2"; shift 2 ;;
+    --workload-prompt) workload_prompt="$2"; shift 2 ;;
+    --workload-gen) workload_gen="$2"; shift 2 ;;
+    --workload-concurrency) workload_concurrency="$2"; shift 2 ;;
     --hosts) hosts_file="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --coordinator-host) coordinator_host="$2"; shift 2 ;;
@@ -66,7 +73,8 @@ while [ $# -gt 0 ]; do
     *) [ "$command" = status ] || die "unknown option '$1'"; passthrough+=("$1"); shift ;;
   esac
 done
-for n in workers threads ctx max_seqs ubatch port timeout; do
+[ "$workload_gen" = -1 ] || [[ "$workload_gen" =~ ^[0-9]+$ ]] || die "--workload-gen '$workload_gen' is not a number"
+for n in workers threads ctx max_seqs ubatch workload_prompt workload_concurrency port timeout; do
   [[ "${!n}" =~ ^[0-9]+$ ]] || die "--${n//_/-} '${!n}' is not a number"
 done
 
@@ -170,6 +178,9 @@ up() {
   [ "$ctx" = 0 ] || coordinator+=(--ctx "$ctx")
   [ "$max_seqs" = 0 ] || coordinator+=(--max-seqs "$max_seqs")
   [ "$ubatch" = 0 ] || coordinator+=(--ubatch "$ubatch")
+  [ "$workload_prompt" = 0 ] || coordinator+=(--workload-prompt "$workload_prompt")
+  [ "$workload_gen" = -1 ] || coordinator+=(--workload-gen "$workload_gen")
+  [ "$workload_concurrency" = 0 ] || coordinator+=(--workload-concurrency "$workload_concurrency")
 
   if [ $dry_run = 1 ]; then
     echo "${coordinator[*]} > $run_dir/coordinator.log 2>&1 &"

@@ -6,13 +6,17 @@ namespace ps::plan {
 
 namespace {
 
-// Multiply-add = 2 FLOPs per weight of a matrix applied to one token. Attention over the cache
-// (4 * n_embd * context per token) is left out: it depends on the request, not the partition,
-// and is small next to the matrices at the contexts this planner targets.
+// Multiply-add = 2 FLOPs per weight of a matrix applied to one token.
 double MatrixFlops(const gguf::TensorInfo* t) { return 2.0 * static_cast<double>(t->n_elements()); }
 
 uint64_t KvBytesPerToken(const LlamaConfig& config, int kv_elem_bytes) {
   return 2ull * static_cast<uint64_t>(config.n_embd_kv()) * static_cast<uint64_t>(kv_elem_bytes);
+}
+
+// Per attended position: a dot product of head_dim for each of n_head query heads (QK^T), then
+// the same again to weight the values (AV); 2 FLOPs per multiply-add.
+double AttentionFlopsPerPosition(const LlamaConfig& config) {
+  return 4.0 * static_cast<double>(config.n_head) * static_cast<double>(config.head_dim());
 }
 
 }  // namespace
@@ -28,6 +32,7 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
     }
     part.weight_bytes += l.attn_norm->nbytes + l.ffn_norm->nbytes;
     part.kv_bytes_per_token = KvBytesPerToken(config, kv_elem_bytes);
+    part.attention_flops_per_position = AttentionFlopsPerPosition(config);
     cost.layers.push_back(part);
   }
   // The lookup reads one row per token: a copy, not a multiply.
@@ -50,6 +55,7 @@ ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight
   layer.weight_bytes = static_cast<uint64_t>(layer_weights * bytes_per_weight + 2 * e * 4);
   layer.flops_per_token = 2 * layer_weights;
   layer.kv_bytes_per_token = KvBytesPerToken(config, kv_elem_bytes);
+  layer.attention_flops_per_position = AttentionFlopsPerPosition(config);
   cost.layers.assign(static_cast<size_t>(config.n_layer), layer);
   cost.embedding.weight_bytes = static_cast<uint64_t>(e * v * bytes_per_weight);
   cost.embedding.flops_per_token = e;

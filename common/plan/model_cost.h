@@ -18,6 +18,9 @@ struct PartCost {
   uint64_t weight_bytes = 0;
   double flops_per_token = 0;
   uint64_t kv_bytes_per_token = 0;  // per cached position of one sequence
+  // Attention over the cache: FLOPs per token for each position it attends to (QK^T and AV,
+  // 4 * n_head * head_dim), so a token at position p costs flops_per_token + p * this.
+  double attention_flops_per_position = 0;
 };
 
 struct ModelCost {

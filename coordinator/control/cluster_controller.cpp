@@ -44,6 +44,7 @@ ClusterController::ClusterController(ControllerOptions options, plan::ModelCost 
   SchedulerOptions scheduler;
   scheduler.max_seqs = options_.max_seqs;
   scheduler.ubatch = options_.ubatch;
+  scheduler.max_ubatch = std::max(kDefaultMaxUbatch, options_.ubatch);
   scheduler.stages = options_.stages;
   scheduler.queue_limit = options_.queue;
   pipeline_ = std::make_unique<Pipeline>(scheduler, options_.n_ctx, tokenizer, registry_, options_.timeouts,
@@ -52,6 +53,26 @@ ClusterController::ClusterController(ControllerOptions options, plan::ModelCost 
                                            failures_.push_back(std::move(failure));
                                            wake_.notify_all();
                                          });
+}
+
+std::string ClusterController::prompt_chunking() const {
+  std::string s;
+  if (options_.ubatch > 0) {
+    s = "fixed at ";
+    s += std::to_string(options_.ubatch);
+    s += " tokens (--ubatch)";
+    return s;
+  }
+  s = "chosen per prompt: about ";
+  s += std::to_string(kChunksPerStage);
+  s += " per stage, ";
+  s += std::to_string(kMinPromptChunk);
+  s += " to ";
+  s += std::to_string(kDefaultMaxUbatch);
+  s += " tokens (one stage: ";
+  s += std::to_string(kDefaultMaxUbatch);
+  s += ")";
+  return s;
 }
 
 ClusterController::~ClusterController() {
@@ -150,6 +171,7 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     }
     plan::PlanOptions plan_options;
     plan_options.kv_cache_tokens = static_cast<uint64_t>(options_.n_ctx) * static_cast<uint64_t>(options_.max_seqs);
+    plan_options.workload = options_.workload;
     auto planned = plan::PlanPartition(cost_, capacities, plan_options);
     if (!planned.ok()) return planned.status();
     partition = std::move(planned).value();

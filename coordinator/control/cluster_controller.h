@@ -39,7 +39,8 @@ struct ControllerOptions {
   int32_t stages = 1;       // stages of the first plan
   int32_t n_ctx = 0;
   int32_t max_seqs = 8;
-  int32_t ubatch = 512;
+  int32_t ubatch = 0;       // prompt chunk; 0: chosen per prompt (ChoosePromptChunk)
+  plan::Workload workload;  // what the split is cut for
   int32_t queue = 64;
   std::string kv_type = "f16";
   double load_timeout_seconds = 600;
@@ -73,6 +74,8 @@ class ClusterController {
 
   Pipeline& pipeline() { return *pipeline_; }
   ControllerSnapshot Snapshot() const;
+  // How prompts are cut, for status: "fixed at N tokens (--ubatch)" or the rule that picks it.
+  std::string prompt_chunking() const;
 
  private:
   void Loop();

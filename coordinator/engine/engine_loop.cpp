@@ -35,14 +35,17 @@ std::vector<pipeshard::v1::Frame> EngineLoop::TakeFrames(uint64_t epoch) {
     frame.set_epoch(epoch);
     frame.set_rows(static_cast<int32_t>(plan.rows.size()));
     std::string need_logits(plan.rows.size(), '\0');
+    int32_t decode_rows = 0;
     for (size_t i = 0; i < plan.rows.size(); ++i) {
       const PlannedRow& r = plan.rows[i];
+      decode_rows += r.generated ? 1 : 0;
       frame.add_seq_ids(r.seq);
       frame.add_positions(r.pos);
       frame.add_tokens(r.token);
       need_logits[i] = r.need_logits ? 1 : 0;
     }
     frame.set_need_logits(std::move(need_logits));
+    frame.set_decode_rows(decode_rows);
     for (const PlannedStart& s : plan.starts) {
       auto it = live_.find(s.request);
       if (it == live_.end()) continue;
@@ -71,7 +74,9 @@ bool EngineLoop::OnFrame(const pipeshard::v1::Frame& f, const Status& error) {
     tokens_generated_ += static_cast<uint64_t>(live.progress.generated() - before);
     if (!step.text.empty()) live.request.sink->OnText(std::move(step.text));
     if (step.finished) {
-      live.request.sink->OnFinished(live.progress.Summary());
+      pipeshard::v1::GenerateSummary summary = live.progress.Summary();
+      summary.set_prompt_chunk(scheduler_.ChunkOf(s.request));
+      live.request.sink->OnFinished(std::move(summary));
       EndRequest(s.request);
     } else if (step.go_on) {
       const Status st = scheduler_.Continue(s.request, s.token);

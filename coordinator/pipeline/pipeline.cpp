@@ -91,6 +91,7 @@ void Pipeline::Loop() {
     if (mode_ == PipelineMode::kServing) CheckDeadline();
     if (mode_ == PipelineMode::kServing) SendPlans();
     if (mode_ == PipelineMode::kServing) FreeSlots();
+    trace_.Handled(NowMicros());
     std::lock_guard<std::mutex> lock(mu_);
     stats_.active_requests = loop_.running();
     stats_.queued_requests = loop_.queued();
@@ -118,6 +119,7 @@ void Pipeline::Handle(Submitted& e) {
 void Pipeline::Handle(Cancelled& e) { loop_.Cancel(e.handle); }
 
 void Pipeline::Handle(FrameBack& e) {
+  const int64_t back_us = NowMicros();
   const pipeshard::v1::Frame& f = e.frame;
   if (mode_ != PipelineMode::kServing || f.epoch() != epoch_) {
     // A frame of a plan given up (a stage that woke up, or one still draining): never used.
@@ -145,6 +147,7 @@ void Pipeline::Handle(FrameBack& e) {
     return;
   }
   sent_at_.erase(f.microbatch_id());
+  trace_.Returned(f, back_us);
   last_return_ = std::chrono::steady_clock::now();
 }
 
@@ -184,6 +187,10 @@ void Pipeline::Handle(Resumed& e) {
   for (const auto& [seq, pending] : frees_pending_) loop_.SlotFreed(seq);
   frees_pending_.clear();
   sent_at_.clear();
+  trace_.DropPending();
+  std::vector<std::string> names;
+  for (const PipelineStage& s : stages_) names.push_back(s.Describe());
+  trace_.SetStageNames(std::move(names));
   const int32_t replayed = loop_.Rewind(static_cast<int32_t>(stages_.size()));
   if (recovering) replayed_ += replayed;
   last_return_ = std::chrono::steady_clock::now();
@@ -269,6 +276,7 @@ void Pipeline::StageFailed(int32_t index, const std::string& why) {
 void Pipeline::SendPlans() {
   for (pipeshard::v1::Frame& frame : loop_.TakeFrames(epoch_)) {
     sent_at_[frame.microbatch_id()] = std::chrono::steady_clock::now();
+    trace_.Sent(frame, NowMicros());
     const Status sent = to_first_->Send(std::move(frame));
     if (!sent.ok()) {
       StageFailed(0, "is unreachable: " + sent.message());

@@ -35,6 +35,7 @@
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/engine/engine_loop.h"
+#include "coordinator/pipeline/trace_log.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "proto/inference.pb.h"
 #include "proto/stage.pb.h"
@@ -113,6 +114,8 @@ class Pipeline {
   void Degrade(Status why);
 
   PipelineStats stats() const;
+  // The recent micro-batches' timelines (trace_log.h).
+  pipeshard::v1::TraceResponse Trace(int64_t since_us) const { return trace_.Since(since_us); }
 
  private:
   struct Submitted {
@@ -175,6 +178,7 @@ class Pipeline {
   GrpcStageService return_leg_;
 
   std::atomic<uint64_t> next_handle_{1};
+  TraceLog trace_;
 
   mutable std::mutex mu_;  // guards stats_
   PipelineStats stats_;

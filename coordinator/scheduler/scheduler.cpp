@@ -4,9 +4,20 @@
 
 namespace ps::coord {
 
+int32_t ChoosePromptChunk(int64_t prompt_len, int32_t stages, int32_t max_ubatch) {
+  max_ubatch = std::max(1, max_ubatch);
+  if (stages <= 1) return max_ubatch;
+  const int64_t chunks = static_cast<int64_t>(kChunksPerStage) * stages;
+  int64_t chunk = (std::max<int64_t>(1, prompt_len) + chunks - 1) / chunks;
+  chunk = (chunk + 15) / 16 * 16;
+  chunk = std::max<int64_t>(chunk, kMinPromptChunk);
+  return static_cast<int32_t>(std::min<int64_t>(chunk, max_ubatch));
+}
+
 Scheduler::Scheduler(const SchedulerOptions& options) : options_(options) {
   options_.max_seqs = std::max(1, options_.max_seqs);
-  options_.ubatch = std::max(1, options_.ubatch);
+  options_.max_ubatch = std::max(1, options_.max_ubatch);
+  options_.ubatch = options_.ubatch > 0 ? std::min(options_.ubatch, options_.max_ubatch) : 0;
   options_.stages = std::max(1, options_.stages);
   options_.queue_limit = std::max(0, options_.queue_limit);
   for (int32_t s = 0; s < options_.max_seqs; ++s) free_slots_.push_back(s);
@@ -36,11 +47,19 @@ int32_t Scheduler::SlotOf(RequestId request) const {
   return it == running_.end() ? -1 : it->second.seq;
 }
 
+int32_t Scheduler::ChunkOf(RequestId request) const {
+  auto it = running_.find(request);
+  return it == running_.end() ? 0 : static_cast<int32_t>(it->second.chunk);
+}
+
 void Scheduler::Admit() {
   while (!queue_.empty() && !free_slots_.empty()) {
     Request r;
     r.prompt = std::move(queue_.front().second);
     r.prompt_len = r.prompt.size();
+    r.chunk = static_cast<size_t>(options_.ubatch > 0 ? options_.ubatch
+                                                     : ChoosePromptChunk(static_cast<int64_t>(r.prompt_len),
+                                                                         options_.stages, options_.max_ubatch));
     r.seq = free_slots_.front();
     free_slots_.erase(free_slots_.begin());
     running_.emplace(queue_.front().first, std::move(r));
@@ -51,7 +70,7 @@ void Scheduler::Admit() {
 std::vector<MicroBatchPlan> Scheduler::Schedule() {
   Admit();
   std::vector<MicroBatchPlan> plans;
-  while (static_cast<int32_t>(in_flight_.size()) < options_.stages) {
+  while (static_cast<int32_t>(in_flight_.size()) < options_.stages + 1) {
     MicroBatchPlan plan;
     if (!BuildMicroBatch(&plan)) break;
     plans.push_back(std::move(plan));
@@ -61,8 +80,8 @@ std::vector<MicroBatchPlan> Scheduler::Schedule() {
 
 bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
   InFlight record;
-  auto add_row = [&](RequestId id, const Request& r, int32_t pos, int32_t token, bool logits) {
-    plan->rows.push_back({r.seq, pos, token, logits});
+  auto add_row = [&](RequestId id, const Request& r, int32_t pos, int32_t token, bool logits, bool generated) {
+    plan->rows.push_back({r.seq, pos, token, logits, generated});
     record.requests.push_back(id);
     record.need_logits.push_back(logits);
   };
@@ -75,27 +94,28 @@ bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
   for (auto& [id, r] : running_) {
     if (taken == group) break;
     if (r.ended || !r.has_token || r.in_flight > 0) continue;
-    add_row(id, r, r.next_pos, r.token, true);
+    add_row(id, r, r.next_pos, r.token, true, true);
     ++r.next_pos;
     r.has_token = false;
     ++r.in_flight;
     ++taken;
   }
 
-  // Prefill: whole chunks (cut at multiples of ubatch), one per sequence, up to ubatch rows.
+  // Prefill: whole chunks (cut at multiples of each request's chunk), one per sequence, up to
+  // max_ubatch rows.
   int32_t prompt_rows = 0;
   for (auto& [id, r] : running_) {
     if (r.ended || r.decoding()) continue;
-    const size_t ub = static_cast<size_t>(options_.ubatch);
+    const size_t ub = r.chunk;
     // A replay's generated tokens go one row a chunk, as they first did: the same cuts give the
     // same caches bit for bit.
     const size_t end = r.prompt_sent < r.prompt_len ? std::min(r.prompt_len, (r.prompt_sent / ub + 1) * ub)
                                                     : r.prompt_sent + 1;
     const int32_t len = static_cast<int32_t>(end - r.prompt_sent);
-    if (prompt_rows + len > options_.ubatch) break;
+    if (prompt_rows + len > options_.max_ubatch) break;
     if (r.prompt_sent == 0) plan->starts.push_back({r.seq, id});
     for (size_t i = r.prompt_sent; i < end; ++i) {
-      add_row(id, r, static_cast<int32_t>(i), r.prompt[i], i + 1 == r.prompt.size());
+      add_row(id, r, static_cast<int32_t>(i), r.prompt[i], i + 1 == r.prompt.size(), false);
     }
     r.prompt_sent = end;
     r.next_pos = static_cast<int32_t>(end);

@@ -1,12 +1,14 @@
 // The coordinator's scheduler: a pure object (no gRPC, no threads, no clock) that decides which
 // tokens of which requests go down the pipeline next. It owns the request queue and the KV slots:
 //  - a request waits in a bounded queue until a slot (sequence id in [0, max_seqs)) is free;
-//  - its prompt is cut into chunks at multiples of `ubatch` (the cuts `pipeshard run` makes);
-//    chunks of one sequence may follow each other back to back; only the last prompt row needs
-//    logits;
+//  - its prompt is cut into chunks at multiples of its chunk size: `ubatch` when set (the cuts
+//    `pipeshard run --ubatch` makes), else ChoosePromptChunk's choice for the prompt's length and
+//    the stage count, fixed at admission; chunks of one sequence may follow each other back to
+//    back; only the last prompt row needs logits;
 //  - in generation a sequence has at most one row in flight; ready sequences are grouped so that
-//    about one micro-batch per stage is in flight (at most `stages` micro-batches at once), and
-//    new prompts' chunks join between steps (continuous batching);
+//    about one micro-batch per stage is in flight (at most `stages` + 1 micro-batches at once: the
+//    extra one waits at stage 0 so that it never idles for a round trip), and new prompts' chunks
+//    join between steps (continuous batching);
 //  - a slot is handed back only after the caller freed it on every stage (TakeSlotsToFree ->
 //    FreeSequence everywhere -> SlotFreed), and only once none of its rows is in flight;
 //  - after a stage failed, Rewind starts every live request over on the new plan: its prompt and
@@ -32,16 +34,28 @@ using RequestId = uint64_t;
 
 struct SchedulerOptions {
   int32_t max_seqs = 8;
-  int32_t ubatch = 512;
+  int32_t ubatch = 0;        // prompt chunk size; 0: ChoosePromptChunk per prompt
+  int32_t max_ubatch = 512;  // rows of prompt per micro-batch, and the largest chosen chunk
   int32_t stages = 1;
   int32_t queue_limit = 64;  // requests waiting for a slot
 };
+
+// The chunk to cut a prompt of `prompt_len` tokens into for `stages` stages. One stage: the
+// largest (max_ubatch), as a single forward pass batches best. More: about kChunksPerStage chunks
+// per stage, so that the pipeline fills (a prompt in c chunks runs at best c*S/(c+S-1) times one
+// stage), rounded up to a multiple of 16 and never under kMinPromptChunk rows, below which the
+// kernels lose their batching (docs/benchmarks.md, "Prompt chunks").
+inline constexpr int32_t kChunksPerStage = 4;
+inline constexpr int32_t kDefaultMaxUbatch = 512;
+inline constexpr int32_t kMinPromptChunk = 64;
+int32_t ChoosePromptChunk(int64_t prompt_len, int32_t stages, int32_t max_ubatch);
 
 struct PlannedRow {
   int32_t seq = 0;
   int32_t pos = 0;
   int32_t token = 0;
   bool need_logits = false;
+  bool generated = false;  // a sampled token going on (decode), not a prompt row
 };
 
 // A sequence whose first prompt chunk is in this micro-batch: its sampler starts here.
@@ -113,11 +127,15 @@ class Scheduler {
   int32_t free_slots() const { return static_cast<int32_t>(free_slots_.size()); }
   // The slot of an admitted request, -1 when queued or unknown.
   int32_t SlotOf(RequestId request) const;
+  // The prompt chunk of an admitted request (`pipeshard run --ubatch` with it cuts the same), 0
+  // when queued or unknown.
+  int32_t ChunkOf(RequestId request) const;
 
  private:
   struct Request {
     std::vector<int32_t> prompt;  // to prefill: the prompt, then on a replay the tokens generated
-    size_t prompt_len = 0;        // the request's own prompt: cut at multiples of ubatch, then 1 row a chunk
+    size_t prompt_len = 0;        // the request's own prompt: cut at multiples of chunk, then 1 row a chunk
+    size_t chunk = 1;             // kept over replays: the same cuts give the same caches
     int32_t seq = -1;
     size_t prompt_sent = 0;
     int32_t next_pos = 0;

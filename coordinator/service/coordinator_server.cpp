@@ -58,7 +58,8 @@ class StopSignal {
 Status Validate(const CoordinatorOptions& o) {
   if (o.listen.rfind(':') == std::string::npos) return Status::InvalidArgument("--listen must be HOST:PORT, got '" + o.listen + "'");
   if (o.stages < 1) return Status::InvalidArgument("--stages must be at least 1");
-  if (o.ubatch < 1) return Status::InvalidArgument("--ubatch must be at least 1");
+  if (o.ubatch < 0) return Status::InvalidArgument("--ubatch must not be negative (0: chosen per prompt)");
+  PS_RETURN_IF_ERROR(plan::CheckWorkload(o.workload));
   if (o.max_seqs < 1) return Status::InvalidArgument("--max-seqs must be at least 1");
   if (o.ctx < 0) return Status::InvalidArgument("--ctx must not be negative");
   if (o.queue < 0) return Status::InvalidArgument("--queue must not be negative");
@@ -105,6 +106,7 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   control.n_ctx = n_ctx;
   control.max_seqs = options.max_seqs;
   control.ubatch = options.ubatch;
+  control.workload = options.workload;
   control.queue = options.queue;
   control.kv_type = options.kv_type;
   control.timeouts.stage_seconds = options.stage_timeout;

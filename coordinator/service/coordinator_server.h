@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/plan/partition_planner.h"
 #include "common/util/status.h"
 
 namespace ps::coord {
@@ -15,13 +16,14 @@ struct CoordinatorOptions {
   std::string listen;        // HOST:PORT; port 0 picks a free one
   std::string model;
   int32_t stages = 1;
-  int32_t ubatch = 512;
+  int32_t ubatch = 0;        // prompt chunk; 0: chosen per prompt from its length and the stages
   int32_t max_seqs = 8;
   int32_t ctx = 0;           // 0: the model's, capped at 4096
   std::string kv_type = "f16";
   int32_t queue = 64;
   double heartbeat_timeout = 3.0;  // a stage silent this long has failed
   double stage_timeout = 30.0;     // a micro-batch not back this long has failed at a stage
+  plan::Workload workload;         // what the layer split is cut for
 };
 
 // Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;

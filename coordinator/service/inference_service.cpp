@@ -117,6 +117,15 @@ grpc::ServerUnaryReactor* InferenceService::GetStatus(grpc::CallbackServerContex
   return reactor;
 }
 
+grpc::ServerUnaryReactor* InferenceService::GetTrace(grpc::CallbackServerContext* context,
+                                                     const pipeshard::v1::GetTraceRequest* request,
+                                                     pipeshard::v1::TraceResponse* response) {
+  *response = controller_.pipeline().Trace(request->since_us());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
   const ControllerSnapshot cluster = controller_.Snapshot();
   const PipelineStats stats = controller_.pipeline().stats();
@@ -186,7 +195,12 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
   if (!cluster.stages.empty()) {
     status->set_bottleneck_stage(cluster.plan.bottleneck);
     status->set_plan_explanation(cluster.plan.explanation);
+    status->set_workload(cluster.plan.workload.Describe());
+    status->set_predicted_prefill_tokens_per_s(cluster.plan.prefill_tokens_per_second);
+    status->set_predicted_decode_tokens_per_s(cluster.plan.decode_tokens_per_second);
+    status->set_predicted_aggregate_decode_tokens_per_s(cluster.plan.aggregate_decode_tokens_per_second);
   }
+  status->set_prompt_chunking(controller_.prompt_chunking());
   status->set_active_requests(stats.active_requests);
   status->set_queued_requests(stats.queued_requests);
   status->set_tokens_generated(stats.tokens_generated);

@@ -1,6 +1,7 @@
 // The Inference service clients call: Generate (streamed through the pipeline), Tokenize and
 // Detokenize (the model's tokenizer, here on the coordinator), GetStatus (the cluster map, the
-// plan, the standbys, the recoveries and the request counters). Before the cluster first serves,
+// plan, the standbys, the recoveries and the request counters), GetTrace (recent micro-batch
+// timelines). Before the cluster first serves,
 // and while it is degraded, Generate fails with UNAVAILABLE saying why; while it recovers,
 // requests are accepted and wait for the new plan.
 // Thread-safety: gRPC calls it from any thread; the controller and the pipeline do the locking.
@@ -52,6 +53,8 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
                                        pipeshard::v1::DetokenizeResponse* response) override;
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context, const pipeshard::v1::GetStatusRequest* request,
                                       pipeshard::v1::ClusterStatus* response) override;
+  grpc::ServerUnaryReactor* GetTrace(grpc::CallbackServerContext* context, const pipeshard::v1::GetTraceRequest* request,
+                                     pipeshard::v1::TraceResponse* response) override;
 
  private:
   Result<PipelineRequest> Prepare(const pipeshard::v1::GenerateRequest& request) const;

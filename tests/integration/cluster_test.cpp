@@ -106,16 +106,68 @@ INSTANTIATE_TEST_SUITE_P(Stages, ClusterExactness, ::testing::Values(1, 2, 3, 4)
                            return std::to_string(info.param) + "stages";
                          });
 
-// The table names every stage and the predicted bottleneck.
+// The table names every stage and the predicted bottleneck, the workload the plan is cut for
+// and how prompts are chunked.
 TEST_F(ClusterTest, StatusTable) {
   LocalCluster cluster;
-  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "128"}, 60}), "");
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "128", "--workload-prompt", "100", "--workload-concurrency", "3"}, 60}), "");
   const ProcessResult r = RunProgramFor({PipeshardBin(), "status", "--server", cluster.address()}, kCallSeconds);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("serving"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("w0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("w1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bottleneck"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("workload: 100 prompt + 256 generated tokens, 3 requests at a time"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("prompt chunks: chosen per prompt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("predicted (compute only): prefill"), std::string::npos) << r.out;
+}
+
+// `bench --server --trace`: the tests run through the cluster, and the trace has one track per
+// stage with the micro-batches of both phases on each, and the coordinator's turns.
+TEST_F(ClusterTest, ServerBenchWritesAChromeTrace) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "256", "--max-seqs", "2"}, 60}), "");
+  TempDir dir;
+  const std::string trace = dir.file("trace.json");
+  const ProcessResult r = RunProgramFor({PipeshardBin(), "bench", "--server", cluster.address(), "-p", "100", "-n", "8",
+                                         "-r", "1", "--streams", "2", "--trace", trace, "--json"},
+                                        kCallSeconds);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["aggregate_decode_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_NEAR(j["prompt_tokens"].get<double>(), 100, 5);
+  ASSERT_TRUE(j["prefill_stage_busy"].contains("0")) << r.out;
+  ASSERT_TRUE(j["prefill_stage_busy"].contains("1")) << r.out;
+  for (const char* stage : {"0", "1"}) {
+    const double busy = j["prefill_stage_busy"][stage].get<double>();
+    EXPECT_GT(busy, 0.0);
+    EXPECT_LE(busy, 1.0);
+  }
+  EXPECT_EQ(j["decode_step_ms"]["hops"], 3);  // coordinator -> 0 -> 1 -> coordinator
+
+  std::ifstream in(trace);
+  const nlohmann::json t = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(t.is_object() && t["traceEvents"].is_array()) << trace;
+  std::map<int, std::string> tracks;
+  std::map<std::pair<int, std::string>, int> slices;  // (tid, cat) -> count
+  for (const nlohmann::json& e : t["traceEvents"]) {
+    if (e["ph"] == "M" && e["name"] == "thread_name") tracks[e["tid"].get<int>()] = e["args"]["name"];
+    if (e["ph"] == "X") {
+      EXPECT_GE(e["dur"].get<int64_t>(), 0);
+      ++slices[{e["tid"].get<int>(), e["cat"].get<std::string>()}];
+    }
+  }
+  EXPECT_EQ(tracks[0], "coordinator");
+  EXPECT_NE(tracks[1].find("stage 0 (w0"), std::string::npos) << tracks[1];
+  EXPECT_NE(tracks[2].find("stage 1 (w1"), std::string::npos) << tracks[2];
+  for (int tid : {1, 2}) {
+    EXPECT_GT((slices[{tid, "prefill"}]), 0) << tid;
+    EXPECT_GT((slices[{tid, "decode"}]), 8) << tid;
+  }
+  EXPECT_GT((slices[{0, "coordinator"}]), 0);
 }
 
 TEST_F(ClusterTest, PromptLongerThanContextIsInvalidArgument) {

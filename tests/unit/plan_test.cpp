@@ -1,5 +1,7 @@
-// Partition planner: balanced splits, speed-proportional splits, the output head's weight on the
-// last stage, memory limits and the errors that name the stage at fault.
+// Partition planner: balanced splits, speed-proportional splits, plans cut for the workload (one
+// stream: balanced for prefill; many streams and long generations: the head's decode weight moves
+// layers off the last stage), stable plans under probe noise, memory limits and the errors that
+// name the stage at fault.
 #include "common/plan/partition_planner.h"
 
 #include <gtest/gtest.h>
@@ -33,9 +35,10 @@ TEST(PartitionPlanner, EqualSpeedsSplitEvenly) {
   EXPECT_TRUE(plan->stages[0].embedding);
   EXPECT_FALSE(plan->stages[0].head);
   EXPECT_TRUE(plan->stages[2].head);
-  EXPECT_NEAR(plan->stages[0].seconds_per_token, 0.4, 1e-6);
-  EXPECT_NEAR(plan->pipelined_tokens_per_second, 2.5, 1e-3);
-  EXPECT_NEAR(plan->single_sequence_tokens_per_second, 1.0 / 1.2, 1e-3);
+  EXPECT_NEAR(plan->stages[0].decode_seconds_per_token, 0.4, 1e-6);
+  EXPECT_NEAR(plan->prefill_tokens_per_second, 2.5, 1e-3);
+  EXPECT_NEAR(plan->decode_tokens_per_second, 1.0 / 1.2, 1e-3);
+  EXPECT_NEAR(plan->aggregate_decode_tokens_per_second, 1.0 / 1.2, 1e-3);  // one stream by default
   EXPECT_FALSE(plan->explanation.empty());
 }
 
@@ -49,17 +52,87 @@ TEST(PartitionPlanner, FasterWorkerGetsMoreLayers) {
   EXPECT_NEAR(plan->stages[0].relative_cost, 0.3 / 0.3, 1e-9);
 }
 
-TEST(PartitionPlanner, HeadCostShiftsLayersOffTheLastStage) {
-  auto plain = Simulate(Uniform(8), {10, 10});
-  ASSERT_TRUE(plain.ok());
-  EXPECT_EQ(Ranges(*plain), (std::vector<std::pair<int, int>>{{0, 4}, {4, 8}}));
-  // A head worth 2.5 blocks: the last stage holds two blocks fewer than the first and is still the slowest.
-  auto heavy = Simulate(Uniform(8, 2.5), {10, 10});
-  ASSERT_TRUE(heavy.ok());
-  EXPECT_EQ(Ranges(*heavy), (std::vector<std::pair<int, int>>{{0, 5}, {5, 8}}));
-  EXPECT_EQ(heavy->bottleneck, 1);
-  EXPECT_NEAR(heavy->stages[1].flops_per_token, 5.5e9, 1);
-  EXPECT_NE(heavy->explanation.find("output head"), std::string::npos);
+TEST(PartitionPlanner, OneStreamIsCutForPrefill) {
+  // A head worth 2.5 blocks runs once per prompt: with one stream the split cannot change decode
+  // (a token crosses every stage in turn), so the layers are balanced for prefill.
+  auto plan = Simulate(Uniform(8, 2.5), {10, 10});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Ranges(*plan), (std::vector<std::pair<int, int>>{{0, 4}, {4, 8}}));
+  EXPECT_NEAR(plan->stages[1].flops_per_token, 6.5e9, 1);
+  EXPECT_NEAR(plan->stages[1].decode_seconds_per_token, 0.65, 1e-6);
+  EXPECT_NEAR(plan->stages[1].prefill_seconds_per_token, (4 + 2.5 / 512) / 10, 1e-6);
+  EXPECT_NEAR(plan->prefill_tokens_per_second, 1 / ((4 + 2.5 / 512) / 10), 1e-6);
+  EXPECT_NEAR(plan->decode_tokens_per_second, 1 / 1.05, 1e-6);
+  EXPECT_NE(plan->explanation.find("balances prefill"), std::string::npos) << plan->explanation;
+}
+
+TEST(PartitionPlanner, ManyLongStreamsMoveLayersOffTheHead) {
+  // Short prompts, long generations, 8 at a time: decode dominates and the head's stage gets two
+  // blocks fewer, exactly the split that is best for decode alone.
+  const Workload decode_heavy{16, 1024, 8};
+  auto plan = Simulate(Uniform(8, 2.5), {10, 10}, decode_heavy);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Ranges(*plan), (std::vector<std::pair<int, int>>{{0, 5}, {5, 8}}));
+  EXPECT_EQ(plan->bottleneck, 1);
+  EXPECT_NEAR(plan->aggregate_decode_tokens_per_second, 1 / 0.55, 1e-6);
+  EXPECT_NE(plan->explanation.find("output head"), std::string::npos);
+  EXPECT_NE(plan->explanation.find("8 requests at a time"), std::string::npos) << plan->explanation;
+}
+
+TEST(PartitionPlanner, MixedWorkloadWeighsBothPhases) {
+  // The shape: 16 blocks and a head worth 8.6 of them. Prompts twice as long as the
+  // generations: prefill's balance wins even with many streams; generations much longer than the
+  // prompts move the cut towards decode's.
+  ModelCost cost = Uniform(16, 8.6);
+  auto prompt_heavy = Simulate(cost, {10, 10}, Workload{1024, 512, 4});
+  ASSERT_TRUE(prompt_heavy.ok());
+  EXPECT_EQ(Ranges(*prompt_heavy), (std::vector<std::pair<int, int>>{{0, 8}, {8, 16}}));
+  auto gen_heavy = Simulate(cost, {10, 10}, Workload{64, 1024, 4});
+  ASSERT_TRUE(gen_heavy.ok());
+  EXPECT_EQ(Ranges(*gen_heavy), (std::vector<std::pair<int, int>>{{0, 12}, {12, 16}}));
+  // One stream: always prefill's balance, however long the generations.
+  auto one = Simulate(cost, {10, 10}, Workload{64, 4096, 1});
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(Ranges(*one), (std::vector<std::pair<int, int>>{{0, 8}, {8, 16}}));
+}
+
+TEST(PartitionPlanner, AttentionGrowsWithThePosition) {
+  ModelCost cost = Uniform(4);
+  for (PartCost& l : cost.layers) l.attention_flops_per_position = 1e6;
+  auto plan = Simulate(cost, {10, 10}, Workload{1001, 2001, 1});
+  ASSERT_TRUE(plan.ok());
+  // Mean prompt position 500, mean generated position 1001 + 1000.
+  // Stage 0 also looks up the embedding (1e3 FLOPs).
+  EXPECT_NEAR(plan->stages[0].prefill_seconds_per_token, (2 * (1e9 + 500 * 1e6) + 1e3) / 10e9, 1e-12);
+  EXPECT_NEAR(plan->stages[0].decode_seconds_per_token, (2 * (1e9 + 2001 * 1e6) + 1e3) / 10e9, 1e-12);
+}
+
+TEST(PartitionPlanner, ProbeNoiseDoesNotMoveTheSplit) {
+  // Equal workers measure a few percent apart, in either order: one plan, the even one.
+  const ModelCost cost = Uniform(16, 8.6);
+  const std::vector<std::pair<int, int>> even = {{0, 8}, {8, 16}};
+  for (const std::vector<double>& speeds : std::vector<std::vector<double>>{{90, 90}, {88, 93}, {93, 88}, {80, 99}}) {
+    auto plan = Simulate(cost, speeds);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(Ranges(*plan), even) << speeds[0] << " " << speeds[1];
+    EXPECT_DOUBLE_EQ(plan->stages[0].speed_gflops, plan->stages[1].speed_gflops);
+  }
+  auto noisy = Simulate(cost, {88, 93});
+  ASSERT_TRUE(noisy.ok());
+  EXPECT_NE(noisy->explanation.find("probe noise"), std::string::npos) << noisy->explanation;
+  // A real difference (1.5x) still counts: 6 blocks at 60 against 10 (+ the head once) at 90.
+  auto real = Simulate(cost, {60, 90});
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(Ranges(*real), (std::vector<std::pair<int, int>>{{0, 6}, {6, 16}}));
+}
+
+TEST(PartitionPlanner, BadWorkloadNamesTheField) {
+  auto plan = Simulate(Uniform(4), {1, 1}, Workload{0, 10, 1});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("prompt tokens"), std::string::npos);
+  plan = Simulate(Uniform(4), {1, 1}, Workload{10, 10, 0});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("concurrency"), std::string::npos);
 }
 
 TEST(PartitionPlanner, BottleneckIsTheSlowestStage) {

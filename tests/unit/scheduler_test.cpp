@@ -19,6 +19,7 @@ SchedulerOptions Options(int max_seqs, int ubatch, int stages, int queue = 4) {
   SchedulerOptions o;
   o.max_seqs = max_seqs;
   o.ubatch = ubatch;
+  o.max_ubatch = ubatch;
   o.stages = stages;
   o.queue_limit = queue;
   return o;
@@ -217,18 +218,54 @@ TEST(Scheduler, ErrorFrameFailsOnlyItsRequests) {
 }
 
 TEST(Scheduler, AbandonInFlightReturnsTheLostRequests) {
-  Scheduler s(Options(2, 4, 1));
+  Scheduler s(Options(3, 4, 1));
   auto a = s.Add(Prompt(3));
   auto b = s.Add(Prompt(3));
+  auto c = s.Add(Prompt(3));
   auto plans = s.Schedule();
-  ASSERT_EQ(plans.size(), 1u);
+  // b's 3 rows do not fit beside a's in 4 rows: one stage holds a's micro-batch and b's waits
+  // at it (stages + 1 in flight); c never left.
+  ASSERT_EQ(plans.size(), 2u);
   auto lost = s.AbandonInFlight();
-  ASSERT_EQ(lost.size(), 1u);  // b's 3 rows did not fit beside a's in 4 rows: b never left
-  EXPECT_EQ(lost[0], *a);
+  EXPECT_EQ(lost, (std::vector<RequestId>{*a, *b}));
   EXPECT_EQ(s.microbatches_in_flight(), 0);
   s.End(*a);
   s.End(*b);
-  EXPECT_EQ(s.TakeSlotsToFree(), (std::vector<int32_t>{0, 1}));
+  s.End(*c);
+  EXPECT_EQ(s.TakeSlotsToFree(), (std::vector<int32_t>{0, 1, 2}));
+}
+
+TEST(Scheduler, PromptChunkFillsThePipeline) {
+  // One stage: the largest chunk. More: about 4 chunks per stage, multiples of 16, at least 64.
+  EXPECT_EQ(ChoosePromptChunk(1024, 1, 512), 512);
+  EXPECT_EQ(ChoosePromptChunk(1024, 2, 512), 128);
+  EXPECT_EQ(ChoosePromptChunk(2048, 2, 512), 256);
+  EXPECT_EQ(ChoosePromptChunk(1000, 2, 512), 128);  // 125 rounded up to 16
+  EXPECT_EQ(ChoosePromptChunk(1024, 4, 512), 64);
+  EXPECT_EQ(ChoosePromptChunk(300, 4, 512), 64);    // never under 64 rows
+  EXPECT_EQ(ChoosePromptChunk(8192, 2, 512), 512);  // never over the largest
+  EXPECT_EQ(ChoosePromptChunk(10, 3, 512), 64);
+  EXPECT_EQ(ChoosePromptChunk(1024, 2, 32), 32);
+}
+
+TEST(Scheduler, PromptsAreCutForTheStageCountUnlessUbatchIsGiven) {
+  SchedulerOptions o;
+  o.stages = 2;
+  Scheduler chosen(o);
+  auto id = chosen.Add(Prompt(1024));
+  auto plans = chosen.Schedule();
+  EXPECT_EQ(chosen.ChunkOf(*id), 128);
+  ASSERT_EQ(plans.size(), 3u);  // stages + 1 chunks in flight
+  for (const MicroBatchPlan& p : plans) EXPECT_EQ(p.rows.size(), 128u);
+  EXPECT_EQ(plans[2].rows.front().pos, 256);
+
+  o.ubatch = 100;
+  Scheduler fixed(o);
+  id = fixed.Add(Prompt(1024));
+  plans = fixed.Schedule();
+  EXPECT_EQ(fixed.ChunkOf(*id), 100);
+  ASSERT_EQ(plans.size(), 3u);
+  EXPECT_EQ(plans[1].rows.front().pos, 100);
 }
 
 }  // namespace

@@ -266,6 +266,41 @@ TEST_F(StageExecutorTest, TwoStageChainEqualsWholeModel) {
   EXPECT_EQ(stage1_->stats().last_error, "");
 }
 
+TEST_F(StageExecutorTest, EveryStageAddsItsTimelineSpanInOrder) {
+  BuildChain();
+  Frame f = Rows(0, {1, 15, 27}, 0, true);
+  f.set_microbatch_id(1);
+  auto* start = f.add_starts();
+  start->set_seq_id(0);
+  *start->mutable_sampling() = Sampling(1);
+  stage0_->Enqueue(f);
+  Frame back = results_.Next();
+  ASSERT_EQ(back.error(), "");
+  ASSERT_EQ(back.spans_size(), 2);
+  int64_t previous = 0;
+  for (int i = 0; i < 2; ++i) {
+    const pipeshard::v1::StageSpan& s = back.spans(i);
+    EXPECT_EQ(s.stage(), i);
+    EXPECT_GE(s.received_us(), previous);  // stage 1 received after stage 0 sent
+    EXPECT_LE(s.received_us(), s.started_us());
+    EXPECT_LE(s.started_us(), s.finished_us());
+    EXPECT_LE(s.finished_us(), s.sent_us());
+    previous = s.sent_us();
+  }
+  EXPECT_GT(back.spans(0).received_us(), 1'600'000'000'000'000);  // Unix microseconds
+
+  // A frame that arrives with too many spans (a stranger's) gets no more, and still runs.
+  Frame stuffed = f;
+  stuffed.set_microbatch_id(2);
+  for (int i = 0; i < StageExecutor::kMaxSpans; ++i) stuffed.add_spans()->set_stage(99);
+  stage0_->FreeSequences({0}, nullptr);
+  stage1_->FreeSequences({0}, nullptr);
+  stage0_->Enqueue(stuffed);
+  back = results_.Next();
+  EXPECT_EQ(back.error(), "");
+  EXPECT_EQ(back.spans_size(), StageExecutor::kMaxSpans);
+}
+
 TEST_F(StageExecutorTest, BadFramesBecomeErrorFramesAndTheStageKeepsServing) {
   BuildChain();
   Frame start = Rows(0, {1, 5}, 0, true);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstring>
 
 #include "transport/grpc_status.h"
@@ -45,7 +46,21 @@ void StageExecutor::Shutdown() {
   next_.reset();
 }
 
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 void StageExecutor::Enqueue(Frame frame) {
+  if (frame.spans_size() < kMaxSpans) {
+    pipeshard::v1::StageSpan* span = frame.add_spans();
+    span->set_stage(config_.stage_index);
+    span->set_received_us(NowMicros());
+  }
   std::lock_guard lock(mu_);
   queue_.emplace_back(std::move(frame));
   cv_.notify_one();
@@ -105,9 +120,18 @@ void StageExecutor::Loop() {
 }
 
 void StageExecutor::Process(Frame& frame) {
+  // Our span is the last one, added at Enqueue (none when a stranger's frame came with too many).
+  pipeshard::v1::StageSpan* span = frame.spans_size() > 0 ? frame.mutable_spans(frame.spans_size() - 1) : nullptr;
+  if (span != nullptr && span->stage() != config_.stage_index) span = nullptr;
+  if (span != nullptr) span->set_started_us(NowMicros());
   if (frame.error().empty()) {
     const Status status = Run(frame);
     if (!status.ok()) MarkError(frame, status);
+  }
+  if (span != nullptr) {
+    const int64_t now = NowMicros();
+    span->set_finished_us(now);
+    span->set_sent_us(now);  // handed to the link next: the sender queues it and returns
   }
   SendNext(std::move(frame));
 }

@@ -47,6 +47,10 @@ struct StageStats {
 
 class StageExecutor {
  public:
+  // A frame arriving with this many timeline spans (StageSpan) gets no more: a stranger cannot
+  // make every stage grow it.
+  static constexpr int kMaxSpans = 256;
+
   StageExecutor(std::unique_ptr<Backend> backend, StageConfig config, SenderFactory connect_next);
   // Stops the thread after the frame it is running; queued frames are dropped, queued frees run
   // their `done` callbacks. Then flushes and closes the link.
