@@ -58,16 +58,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# up WORKERS -> the coordinator's address
+# up WORKERS: starts a fresh cluster (stopping one left in its folder) and sets `address`.
 up() {
   local dir="$work/cluster-$1"
   dirs+=("$dir")
+  bash "$here/deploy/cluster.sh" down --run-dir "$dir" > /dev/null 2>&1 || true
   bash "$here/deploy/cluster.sh" up --workers "$1" --threads 1 --model "$model" --ctx "$ctx" \
     --max-seqs "$streams" --run-dir "$dir" --timeout 300 --ubatch "$ubatch" > /dev/null
-  cat "$dir/address"
+  address="$(cat "$dir/address")"
 }
-one="$(up 1)"
-many="$(up "$stages")"
+up 1; one="$address"
+up "$stages"; many="$address"
 
 field() { grep -o "\"$1\":[0-9.eE+-]*" | head -n 1 | cut -d: -f2; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

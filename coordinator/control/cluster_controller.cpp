@@ -63,12 +63,12 @@ std::string ClusterController::prompt_chunking() const {
     s += " tokens (--ubatch)";
     return s;
   }
-  s = "chosen per prompt: about ";
+  s = "chosen per prompt: at least ";
   s += std::to_string(kChunksPerStage);
   s += " per stage, ";
   s += std::to_string(kMinPromptChunk);
   s += " to ";
-  s += std::to_string(kDefaultMaxUbatch);
+  s += std::to_string(kMaxPipelinedChunk);
   s += " tokens (one stage: ";
   s += std::to_string(kDefaultMaxUbatch);
   s += ")";

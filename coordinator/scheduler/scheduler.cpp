@@ -10,7 +10,7 @@ int32_t ChoosePromptChunk(int64_t prompt_len, int32_t stages, int32_t max_ubatch
   const int64_t chunks = static_cast<int64_t>(kChunksPerStage) * stages;
   int64_t chunk = (std::max<int64_t>(1, prompt_len) + chunks - 1) / chunks;
   chunk = (chunk + 15) / 16 * 16;
-  chunk = std::max<int64_t>(chunk, kMinPromptChunk);
+  chunk = std::clamp<int64_t>(chunk, kMinPromptChunk, kMaxPipelinedChunk);
   return static_cast<int32_t>(std::min<int64_t>(chunk, max_ubatch));
 }
 
@@ -72,13 +72,18 @@ std::vector<MicroBatchPlan> Scheduler::Schedule() {
   std::vector<MicroBatchPlan> plans;
   while (static_cast<int32_t>(in_flight_.size()) < options_.stages + 1) {
     MicroBatchPlan plan;
-    if (!BuildMicroBatch(&plan)) break;
+    // The extra micro-batch is for prompt chunks only: decode rows wait and go as whole groups,
+    // since splitting a group costs every stage a pass over its weights per piece.
+    int32_t decoding = 0;
+    for (const auto& [id, record] : in_flight_) decoding += record.decode ? 1 : 0;
+    const bool decode = decoding < options_.stages;
+    if (!BuildMicroBatch(&plan, decode)) break;
     plans.push_back(std::move(plan));
   }
   return plans;
 }
 
-bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
+bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan, bool decode) {
   InFlight record;
   auto add_row = [&](RequestId id, const Request& r, int32_t pos, int32_t token, bool logits, bool generated) {
     plan->rows.push_back({r.seq, pos, token, logits, generated});
@@ -92,7 +97,7 @@ bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
   const int32_t group = (decoding + options_.stages - 1) / options_.stages;
   int32_t taken = 0;
   for (auto& [id, r] : running_) {
-    if (taken == group) break;
+    if (taken == group || !decode) break;
     if (r.ended || !r.has_token || r.in_flight > 0) continue;
     add_row(id, r, r.next_pos, r.token, true, true);
     ++r.next_pos;
@@ -124,6 +129,7 @@ bool Scheduler::BuildMicroBatch(MicroBatchPlan* plan) {
   }
 
   if (plan->rows.empty()) return false;
+  record.decode = taken > 0;
   plan->id = next_microbatch_++;
   in_flight_.emplace(plan->id, std::move(record));
   return true;

@@ -6,9 +6,10 @@
 //    the stage count, fixed at admission; chunks of one sequence may follow each other back to
 //    back; only the last prompt row needs logits;
 //  - in generation a sequence has at most one row in flight; ready sequences are grouped so that
-//    about one micro-batch per stage is in flight (at most `stages` + 1 micro-batches at once: the
-//    extra one waits at stage 0 so that it never idles for a round trip), and new prompts' chunks
-//    join between steps (continuous batching);
+//    about one micro-batch per stage is in flight, and new prompts' chunks join between steps
+//    (continuous batching); at most `stages` micro-batches with generated rows and `stages` + 1 in
+//    all are in flight: the extra one waits at stage 0 so that it never idles for a round trip
+//    between prompt chunks;
 //  - a slot is handed back only after the caller freed it on every stage (TakeSlotsToFree ->
 //    FreeSequence everywhere -> SlotFreed), and only once none of its rows is in flight;
 //  - after a stage failed, Rewind starts every live request over on the new plan: its prompt and
@@ -41,11 +42,14 @@ struct SchedulerOptions {
 };
 
 // The chunk to cut a prompt of `prompt_len` tokens into for `stages` stages. One stage: the
-// largest (max_ubatch), as a single forward pass batches best. More: about kChunksPerStage chunks
-// per stage, so that the pipeline fills (a prompt in c chunks runs at best c*S/(c+S-1) times one
-// stage), rounded up to a multiple of 16 and never under kMinPromptChunk rows, below which the
-// kernels lose their batching (docs/benchmarks.md, "Prompt chunks").
+// largest (max_ubatch), as `pipeshard run` cuts by default. More: at least kChunksPerStage chunks
+// per stage, so that the pipeline fills (a prompt in c chunks of the same cost runs at best
+// c*S/(c+S-1) times one stage), rounded up to a multiple of 16, never under kMinPromptChunk rows
+// (below it the CPU kernels lose their batching) and never over kMaxPipelinedChunk, where they
+// already run at full speed: a smaller first chunk fills the pipe sooner (docs/benchmarks.md,
+// "Pipeline scaling").
 inline constexpr int32_t kChunksPerStage = 4;
+inline constexpr int32_t kMaxPipelinedChunk = 128;
 inline constexpr int32_t kDefaultMaxUbatch = 512;
 inline constexpr int32_t kMinPromptChunk = 64;
 int32_t ChoosePromptChunk(int64_t prompt_len, int32_t stages, int32_t max_ubatch);
@@ -148,11 +152,12 @@ class Scheduler {
   struct InFlight {
     std::vector<RequestId> requests;  // one entry per row
     std::vector<bool> need_logits;
+    bool decode = false;  // holds generated rows
   };
 
   void Admit();
   void Release(RequestId id, Request& r);
-  bool BuildMicroBatch(MicroBatchPlan* plan);
+  bool BuildMicroBatch(MicroBatchPlan* plan, bool decode);
 
   SchedulerOptions options_;
   RequestId next_request_ = 1;

@@ -235,15 +235,46 @@ TEST(Scheduler, AbandonInFlightReturnsTheLostRequests) {
   EXPECT_EQ(s.TakeSlotsToFree(), (std::vector<int32_t>{0, 1, 2}));
 }
 
+TEST(Scheduler, DecodeGroupsAreNotSplitByTheExtraMicroBatch) {
+  // 4 streams on 2 stages: two groups of 2 in flight, never a third (1-row) micro-batch; the
+  // slot beyond `stages` carries prompt chunks only.
+  Scheduler s(Options(5, 8, 2, 4));
+  std::vector<RequestId> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(*s.Add(Prompt(2, 100 * i)));
+  std::vector<MicroBatchPlan> plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);  // the four prompts share one micro-batch
+  Finish(s, plans[0]);
+  for (RequestId id : ids) ASSERT_TRUE(s.Continue(id, 5).ok());
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].rows.size(), 2u);
+  EXPECT_EQ(plans[1].rows.size(), 2u);
+  // A new prompt may take the extra slot, alone.
+  auto late = s.Add(Prompt(3, 900));
+  ASSERT_TRUE(late.ok());
+  std::vector<MicroBatchPlan> more = s.Schedule();
+  ASSERT_EQ(more.size(), 1u);
+  for (const PlannedRow& r : more[0].rows) EXPECT_FALSE(r.generated);
+  EXPECT_TRUE(s.Schedule().empty());  // 3 in flight
+  // The first group back goes on whole: one decode micro-batch is out, the prompt's does not count.
+  Finish(s, plans[0]);
+  ASSERT_TRUE(s.Continue(ids[0], 6).ok());
+  ASSERT_TRUE(s.Continue(ids[1], 6).ok());
+  more = s.Schedule();
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].rows.size(), 2u);
+  EXPECT_TRUE(more[0].rows[0].generated);
+}
+
 TEST(Scheduler, PromptChunkFillsThePipeline) {
-  // One stage: the largest chunk. More: about 4 chunks per stage, multiples of 16, at least 64.
+  // One stage: the largest chunk. More: at least 4 chunks per stage, multiples of 16, 64 to 128.
   EXPECT_EQ(ChoosePromptChunk(1024, 1, 512), 512);
   EXPECT_EQ(ChoosePromptChunk(1024, 2, 512), 128);
-  EXPECT_EQ(ChoosePromptChunk(2048, 2, 512), 256);
-  EXPECT_EQ(ChoosePromptChunk(1000, 2, 512), 128);  // 125 rounded up to 16
+  EXPECT_EQ(ChoosePromptChunk(2048, 2, 512), 128);  // 16 chunks: the kernels are at full speed at 128
+  EXPECT_EQ(ChoosePromptChunk(600, 2, 512), 80);    // 75 rounded up to 16
   EXPECT_EQ(ChoosePromptChunk(1024, 4, 512), 64);
   EXPECT_EQ(ChoosePromptChunk(300, 4, 512), 64);    // never under 64 rows
-  EXPECT_EQ(ChoosePromptChunk(8192, 2, 512), 512);  // never over the largest
+  EXPECT_EQ(ChoosePromptChunk(8192, 2, 512), 128);
   EXPECT_EQ(ChoosePromptChunk(10, 3, 512), 64);
   EXPECT_EQ(ChoosePromptChunk(1024, 2, 32), 32);
 }
