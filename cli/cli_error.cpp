@@ -2,14 +2,13 @@
 
 #include <cstdio>
 
+#include "common/util/printable.h"
+
 namespace ps::cli {
 
 int ReportError(const Status& status) {
-  std::string line = status.message();
-  for (char& c : line) {
-    if (c == '\n') c = ' ';  // one line, always
-  }
-  std::fprintf(stderr, "pipeshard: %s\n", line.c_str());
+  // One line, always: file names, metadata and peers' messages may carry any bytes.
+  std::fprintf(stderr, "pipeshard: %s\n", Printable(status.message()).c_str());
   return status.IsBadInput() ? kExitBadInput : kExitFailure;
 }
 

@@ -1,6 +1,7 @@
 // pipeshard: command-line entry. main() only parses arguments and calls into cli/ commands.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <new>
 
 #include "cli/bench_command.h"
 #include "cli/cli_error.h"
@@ -45,13 +46,20 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
-  if (run_cmd->parsed()) return RunRunCommand(run, run_cmd->count("--prompt") > 0);
-  if (tokenize_cmd->parsed()) return RunTokenizeCommand(tokenize);
-  if (gguf_info_cmd->parsed()) return RunGgufInfoCommand(gguf_info);
-  if (make_model_cmd->parsed()) return RunMakeModelCommand(make_model);
-  if (generate_cmd->parsed()) return RunGenerateCommand(generate, generate_cmd->count("--prompt") > 0);
-  if (status_cmd->parsed()) return RunStatusCommand(status);
-  if (plan_cmd->parsed()) return RunPlanCommand(plan);
-  if (bench_cmd->parsed()) return RunBenchCommand(bench);
+  try {
+    if (run_cmd->parsed()) return RunRunCommand(run, run_cmd->count("--prompt") > 0);
+    if (tokenize_cmd->parsed()) return RunTokenizeCommand(tokenize);
+    if (gguf_info_cmd->parsed()) return RunGgufInfoCommand(gguf_info);
+    if (make_model_cmd->parsed()) return RunMakeModelCommand(make_model);
+    if (generate_cmd->parsed()) return RunGenerateCommand(generate, generate_cmd->count("--prompt") > 0);
+    if (status_cmd->parsed()) return RunStatusCommand(status);
+    if (plan_cmd->parsed()) return RunPlanCommand(plan);
+    if (bench_cmd->parsed()) return RunBenchCommand(bench);
+  } catch (const std::bad_alloc&) {
+    // The last line of defence: sizes read from files are checked before they size anything,
+    // but a request for more memory than there is must still end as an error, not an abort.
+    return ReportError(ps::Status::ResourceExhausted("out of memory (a context or model larger than this machine "
+                                                     "can hold? try a smaller --ctx)"));
+  }
   return kExitBadInput;
 }

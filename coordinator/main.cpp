@@ -2,6 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include <new>
+
+#include "common/util/printable.h"
 #include "coordinator/service/coordinator_server.h"
 
 int main(int argc, char** argv) {
@@ -38,8 +41,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pipeshard-coordinator: %s\n", e.what());
     return 2;
   }
-  const ps::Status status = ps::coord::RunCoordinator(options);
+  ps::Status status;
+  try {
+    status = ps::coord::RunCoordinator(options);
+  } catch (const std::bad_alloc&) {
+    status = ps::Status::ResourceExhausted("out of memory");
+  }
   if (status.ok()) return 0;
-  std::fprintf(stderr, "pipeshard-coordinator: %s\n", status.ToString().c_str());
+  std::fprintf(stderr, "pipeshard-coordinator: %s\n", ps::Printable(status.ToString()).c_str());
   return status.IsBadInput() ? 2 : 1;
 }

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/util/printable.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/service/worker_server.h"
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
 
   auto server = ps::WorkerServer::Start(options);
   if (!server.ok()) {
-    std::cerr << "pipeshard-worker: " << server.status().message() << "\n";
+    std::cerr << "pipeshard-worker: " << ps::Printable(server.status().message()) << "\n";
     return server.status().IsBadInput() ? 2 : 1;
   }
   std::cout << "listening on " << (*server)->address() << std::endl;

@@ -81,6 +81,15 @@ Result<LlamaWeights> BindLlamaWeights(const gguf::GgufFile& file, const LlamaCon
     return Status::InvalidArgument("layer range [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
                                    ") is empty or outside the model's " + std::to_string(config.n_layer) + " layers");
   }
+  // Every block of the range has tensors in this file (a shard file holds only its range): more
+  // blocks than the file has tensors is corrupt, and must not size anything (llama.block_count =
+  // 2147483647 once made `run` and `plan` abort allocating the blocks). Fewer missing blocks are
+  // named below by the first tensor not found.
+  if (const auto tensors = static_cast<int64_t>(file.tensors().size()); range.last - range.first > tensors) {
+    return Status::Corruption(file.path() + ": layers [" + std::to_string(range.first) + ", " +
+                              std::to_string(range.last) + ") of llama.block_count = " + std::to_string(config.n_layer) +
+                              " cannot be in a file of " + std::to_string(tensors) + " tensors");
+  }
   const Binder b(file, range);
   LlamaWeights w;
   w.range = range;

@@ -124,6 +124,34 @@ TEST_F(CliTest, UnsupportedArchitecture) {
                  "gpt2x");
 }
 
+// The bytes of a file's strings reach the error line escaped: no terminal escape gets through.
+TEST_F(CliTest, ErrorLinesEscapeTheFilesBytes) {
+  std::string bytes = ReadFileText(Tiny());
+  const std::string key = "general.architecture";
+  const size_t value = bytes.find(key) + key.size() + 4 + 8;
+  ASSERT_EQ(bytes.substr(value, 5), "llama");
+  bytes.replace(value, 5, "\x1b[2J\x07");
+  WriteBytes(File("escape.gguf"), bytes);
+  const ProcessResult r = RunProgram({PipeshardBin(), "run", "--model", File("escape.gguf"), "--prompt", "x", "-n", "1"});
+  ExpectBadInput(r, "'\\x1B[2J\\x07'");
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+}
+
+// A block count beyond what the file holds is refused before it sizes anything (2147483647 once
+// made run and plan abort with std::bad_alloc).
+TEST_F(CliTest, HugeBlockCountIsRefused) {
+  std::string bytes = ReadFileText(Tiny());
+  const std::string key = "llama.block_count";
+  const size_t value = bytes.find(key) + key.size() + 4;  // type u32, then the u32 value
+  const uint32_t huge = 2147483647;
+  bytes.replace(value, 4, reinterpret_cast<const char*>(&huge), 4);
+  WriteBytes(File("blocks.gguf"), bytes);
+  ExpectBadInput(RunProgram({PipeshardBin(), "run", "--model", File("blocks.gguf"), "--prompt", "x", "-n", "1"}),
+                 "of llama.block_count = 2147483647 cannot be in a file of");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--model", File("blocks.gguf"), "--stages", "2"}),
+                 "llama.block_count = 2147483647");
+}
+
 TEST_F(CliTest, UnknownTensorType) {
   std::string bytes = ReadFileText(Tiny());
   // Tensor info: name, n_dims u32, ne u64[n_dims], type u32. Corrupt the type of output_norm (1-D).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <cstdio>
 #include <tuple>
 
@@ -228,7 +229,20 @@ grpc::ServerUnaryReactor* WorkerService::LoadShard(grpc::CallbackServerContext* 
                                                    const pb::LoadShardRequest* request,
                                                    pb::LoadShardResponse* response) {
   auto* reactor = context->DefaultReactor();
-  RunOnControlThread([this, reactor, request, response] { reactor->Finish(DoLoad(*request, response)); },
+  RunOnControlThread(
+      [this, reactor, request, response] {
+        grpc::Status loaded;
+        try {
+          loaded = DoLoad(*request, response);
+        } catch (const std::bad_alloc&) {
+          // Sizes from the file are checked before they allocate; this is the last line of
+          // defence, so that a shard too big for this machine fails its load, not the worker.
+          loaded = {grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory loading layers [" +
+                                                              std::to_string(request->first_layer()) + ", " +
+                                                              std::to_string(request->last_layer()) + ")"};
+        }
+        reactor->Finish(loaded);
+      },
                      [reactor] { reactor->Finish({grpc::StatusCode::CANCELLED, "the worker is shutting down"}); });
   return reactor;
 }
