@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/cli_error.h"
+#include "cli/grpc_client.h"
 #include "cli/memory_bandwidth.h"
 #include "cli/model_loader.h"
 #include "cli/ref_bench.h"
@@ -211,6 +212,7 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   CLI::Option* server = cmd->add_option(
       "--server", args.server,
       "HOST:PORT of a coordinator: run the prefill and decode tests through its cluster instead of in this process");
+  AddApiKeyOption(*cmd, args.api_key);
   cmd->add_option("--streams", args.streams, "with --server: also decode this many streams at once (aggregate tok/s)")
       ->needs(server);
   cmd->add_option("--trace", args.trace_path,
@@ -249,6 +251,7 @@ int RunBenchCommand(const BenchArgs& args) {
     if (!args.model.empty()) return ReportError(Status::InvalidArgument("bench: give --model or --server, not both"));
     ServerBenchArgs server;
     server.server = args.server;
+    server.api_key = args.api_key;
     server.prompt_tokens = args.prompt_tokens;
     server.decode_tokens = args.decode_tokens;
     server.reps = args.reps;

@@ -15,6 +15,7 @@ namespace ps::cli {
 CLI::App* AddGenerateCommand(CLI::App& app, GenerateArgs& args) {
   CLI::App* cmd = app.add_subcommand("generate", "generate text from a prompt on a running cluster");
   cmd->add_option("-s,--server", args.server, "the coordinator, HOST:PORT")->required();
+  AddApiKeyOption(*cmd, args.api_key);
   cmd->add_option("-p,--prompt", args.prompt, "prompt text");
   cmd->add_option("-f,--file", args.prompt_file, "read the prompt from a file");
   cmd->add_option("-n,--n-predict", args.n_predict, "tokens to generate (-1: until end of generation)")
@@ -72,6 +73,7 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
   auto stub = pipeshard::v1::Inference::NewStub(*channel);
 
   grpc::ClientContext context;
+  AddApiKey(&context, ApiKey(args.api_key));
   if (args.timeout > 0) {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(static_cast<int64_t>(args.timeout * 1000)));

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 namespace ps::cli {
 
@@ -18,6 +19,20 @@ Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server
     return Status::Unavailable(server + ": cannot connect within " + seconds + " s (is the coordinator running?)");
   }
   return channel;
+}
+
+std::string ApiKey(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("PIPESHARD_API_KEY");
+  return env != nullptr ? env : "";
+}
+
+void AddApiKey(grpc::ClientContext* context, const std::string& key) {
+  if (!key.empty()) context->AddMetadata("authorization", "Bearer " + key);
+}
+
+void AddApiKeyOption(CLI::App& cmd, std::string& key) {
+  cmd.add_option("--api-key", key, "API key for a server started with --api-key-file (default: $PIPESHARD_API_KEY)");
 }
 
 }  // namespace ps::cli

@@ -3,6 +3,7 @@
 // Thread-safety: free functions; a returned channel is safe to share between threads.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -17,6 +18,13 @@ namespace ps::cli {
 // the server, when it is not connected after `timeout_seconds`; the calls made on the channel
 // afterwards carry no deadline of their own.
 Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds);
+
+// The API key to send: `flag` (--api-key) when given, else $PIPESHARD_API_KEY, else none.
+std::string ApiKey(const std::string& flag);
+// Adds `authorization: Bearer KEY` to a call when the key is not empty.
+void AddApiKey(grpc::ClientContext* context, const std::string& key);
+// --api-key on a client command (the environment variable keeps it out of `ps`).
+void AddApiKeyOption(CLI::App& cmd, std::string& key);
 
 // A failed call's Status comes from ps::FromGrpcStatus (transport/grpc_status.h), the one mapping
 // every edge shares: bad-input codes exit 2, the others 1.

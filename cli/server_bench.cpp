@@ -42,7 +42,7 @@ double Median(std::vector<double> v) {
 
 // About `tokens` tokens of prompt (BOS included): the sentence repeated, tokenized by the server,
 // cut and turned back into text.
-Result<std::string> MakePrompt(Stub& stub, const std::string& server, int32_t tokens) {
+Result<std::string> MakePrompt(Stub& stub, const std::string& server, const std::string& key, int32_t tokens) {
   pipeshard::v1::TokenizeRequest request;
   std::string text;
   while (static_cast<int64_t>(text.size()) < static_cast<int64_t>(tokens) * 8 + 64) text += kSentence;
@@ -51,6 +51,7 @@ Result<std::string> MakePrompt(Stub& stub, const std::string& server, int32_t to
   pipeshard::v1::TokenizeResponse tokenized;
   grpc::ClientContext context;
   SetDeadline(&context, kRpcSeconds);
+  AddApiKey(&context, key);
   grpc::Status rpc = stub.Tokenize(&context, request, &tokenized);
   if (!rpc.ok()) return FromGrpcStatus(rpc, server);
   if (tokenized.tokens_size() < tokens) {
@@ -62,6 +63,7 @@ Result<std::string> MakePrompt(Stub& stub, const std::string& server, int32_t to
   pipeshard::v1::DetokenizeResponse detokenized;
   grpc::ClientContext context2;
   SetDeadline(&context2, kRpcSeconds);
+  AddApiKey(&context2, key);
   rpc = stub.Detokenize(&context2, cut, &detokenized);
   if (!rpc.ok()) return FromGrpcStatus(rpc, server);
   return detokenized.text();
@@ -77,6 +79,7 @@ Result<pipeshard::v1::GenerateSummary> Generate(Stub& stub, const ServerBenchArg
   request.mutable_sampling()->set_seed(1);
   grpc::ClientContext context;
   SetDeadline(&context, args.timeout);
+  AddApiKey(&context, ApiKey(args.api_key));
   auto reader = stub.Generate(&context, request);
   pipeshard::v1::GenerateResponse response;
   pipeshard::v1::GenerateSummary summary;
@@ -93,9 +96,10 @@ Result<pipeshard::v1::GenerateSummary> Generate(Stub& stub, const ServerBenchArg
   return summary;
 }
 
-Result<pipeshard::v1::TraceResponse> FetchTrace(Stub& stub, const std::string& server) {
+Result<pipeshard::v1::TraceResponse> FetchTrace(Stub& stub, const std::string& server, const std::string& key) {
   grpc::ClientContext context;
   SetDeadline(&context, kRpcSeconds);
+  AddApiKey(&context, key);
   pipeshard::v1::TraceResponse trace;
   const grpc::Status rpc = stub.GetTrace(&context, pipeshard::v1::GetTraceRequest(), &trace);
   if (!rpc.ok()) return FromGrpcStatus(rpc, server);
@@ -249,18 +253,18 @@ int RunServerBench(const ServerBenchArgs& args) {
   auto trace_channel = grpc::CreateCustomChannel(args.server, grpc::InsecureChannelCredentials(), channel_args);
   auto trace_stub = pipeshard::v1::Inference::NewStub(trace_channel);
 
-  auto prompt = MakePrompt(*stub, args.server, args.prompt_tokens);
+  auto prompt = MakePrompt(*stub, args.server, ApiKey(args.api_key), args.prompt_tokens);
   if (!prompt.ok()) return ReportError(prompt.status());
   // Warm-up: every stage pages its weights in.
   if (auto warm = Generate(*stub, args, "warm up", 4); !warm.ok()) return ReportError(warm.status());
 
   std::vector<Window> windows;
   auto mark = [&](const std::string& test) -> Result<Window> {
-    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server));
+    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)));
     return Window{test, LastId(t), 0};
   };
   auto close = [&](Window w) -> Status {
-    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server));
+    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)));
     w.upto = LastId(t);
     windows.push_back(std::move(w));
     return Status::Ok();
@@ -310,7 +314,7 @@ int RunServerBench(const ServerBenchArgs& args) {
   }
 
   pipeshard::v1::TraceResponse trace;
-  if (auto t = FetchTrace(*trace_stub, args.server); t.ok()) {
+  if (auto t = FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)); t.ok()) {
     trace = std::move(t).value();
   } else {
     return ReportError(t.status());

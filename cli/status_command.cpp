@@ -18,6 +18,7 @@ namespace ps::cli {
 CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& args) {
   CLI::App* cmd = app.add_subcommand("status", "show a running cluster: stages, health, load, plan");
   cmd->add_option("-s,--server", args.server, "the coordinator, HOST:PORT")->required();
+  AddApiKeyOption(*cmd, args.api_key);
   cmd->add_option("--connect-timeout", args.connect_timeout, "seconds to wait for the connection")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", args.json, "print the ClusterStatus message as JSON");
@@ -111,8 +112,9 @@ std::string Render(const ClusterStatus& status) {
   return out;
 }
 
-Result<ClusterStatus> Fetch(pipeshard::v1::Inference::Stub& stub, const std::string& server) {
+Result<ClusterStatus> Fetch(pipeshard::v1::Inference::Stub& stub, const std::string& server, const std::string& key) {
   grpc::ClientContext context;
+  AddApiKey(&context, key);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   ClusterStatus status;
   const grpc::Status rpc = stub.GetStatus(&context, pipeshard::v1::GetStatusRequest(), &status);
@@ -131,7 +133,7 @@ Result<std::string> ToJson(const ClusterStatus& status) {
 }
 
 Result<std::string> Show(pipeshard::v1::Inference::Stub& stub, const StatusArgs& args) {
-  PS_ASSIGN_OR_RETURN(ClusterStatus status, Fetch(stub, args.server));
+  PS_ASSIGN_OR_RETURN(ClusterStatus status, Fetch(stub, args.server, ApiKey(args.api_key)));
   if (args.json) {
     PS_ASSIGN_OR_RETURN(std::string json, ToJson(status));
     return json + "\n";

@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--workload-concurrency", options.workload.concurrency, "expected requests running at once")
       ->capture_default_str();
+  app.add_option("--api-key-file", options.api_key_file,
+                 "clients must send 'authorization: Bearer KEY' with a key from this file (one a line)");
+  app.add_flag("--insecure", options.insecure,
+               "allow a --listen address other hosts can reach: without TLS, everything on it is open to them");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

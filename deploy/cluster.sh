@@ -175,6 +175,7 @@ up() {
     [ -n "$coordinator_host" ] || die "cannot tell this machine's address: give --coordinator-host"
   fi
   local coordinator=("$bin/pipeshard-coordinator" --listen "$listen" --model "$model" --stages "$stages")
+  [ -z "$hosts_file" ] || coordinator+=(--insecure)  # 0.0.0.0 without TLS: it says what is open
   [ "$ctx" = 0 ] || coordinator+=(--ctx "$ctx")
   [ "$max_seqs" = 0 ] || coordinator+=(--max-seqs "$max_seqs")
   [ "$ubatch" = 0 ] || coordinator+=(--ubatch "$ubatch")
@@ -224,7 +225,8 @@ up() {
     else
       name="$host-${device/:/}"
       local rbin="${remote_bin:-$bin}" rmodel="${remote_model:-$model}"
-      local remote="nohup $(printf '%q' "$rbin/pipeshard-worker") --coordinator $address --listen $host:0"
+      # No TLS yet: a worker reachable from other hosts is open to them (docs: README, "not done").
+      local remote="nohup $(printf '%q' "$rbin/pipeshard-worker") --coordinator $address --listen $host:0 --insecure"
       remote+=" --device $device --name $name --model $(printf '%q' "$rmodel")"
       [ "$threads" = 0 ] || remote+=" --threads $threads"
       remote+=" > /tmp/pipeshard-$name.log 2>&1 < /dev/null & echo \$!"

@@ -15,6 +15,7 @@ grpc::StatusCode CodeOf(StatusCode code) {
     case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
+    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
     case StatusCode::kIOError:
     case StatusCode::kInternal: break;
   }
@@ -44,8 +45,8 @@ Status FromGrpcCode(int32_t code, std::string message) {
   switch (static_cast<grpc::StatusCode>(code)) {
     case grpc::StatusCode::OK: return Status::Ok();
     case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED: return Status::InvalidArgument(std::move(message));
+    case grpc::StatusCode::UNAUTHENTICATED: return Status::Unauthenticated(std::move(message));
     case grpc::StatusCode::NOT_FOUND: return Status::NotFound(std::move(message));
     case grpc::StatusCode::DATA_LOSS: return Status::Corruption(std::move(message));
     case grpc::StatusCode::UNIMPLEMENTED: return Status::Unsupported(std::move(message));

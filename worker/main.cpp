@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/util/printable.h"
+#include "transport/exposure.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/service/worker_server.h"
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "compute threads")->check(CLI::PositiveNumber);
   app.add_option("--name", options.name, "name shown in status (default: the listen address)");
   app.add_option("--model", options.model_path_override, "this host's copy of the model (overrides LoadShard's path)");
+  bool insecure = false;
+  app.add_flag("--insecure", insecure,
+               "allow a --listen address other hosts can reach: without TLS, everything on it is open to them");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,6 +61,12 @@ int main(int argc, char** argv) {
     }
   }
   options.device = *spec;
+  if (const ps::Status exposed =
+          ps::CheckExposure(options.listen, insecure, "pipeshard-worker", "LoadShard, FreeSequence and the frame stream");
+      !exposed.ok()) {
+    std::cerr << "pipeshard-worker: " << exposed.message() << "\n";
+    return 2;
+  }
 
   // Signals are taken by sigwait below; block them before any thread starts so none gets them.
   sigset_t signals;

@@ -16,6 +16,7 @@ const char* CodeName(StatusCode c) {
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kInternal: return "internal error";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
   }
   return "unknown";
 }
@@ -33,6 +34,7 @@ bool Status::IsBadInput() const {
     case StatusCode::kCorruption:
     case StatusCode::kUnsupported:
     case StatusCode::kOutOfRange:
+    case StatusCode::kUnauthenticated:
       return true;
     default:
       return false;

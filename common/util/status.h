@@ -22,6 +22,7 @@ enum class StatusCode {
   kUnavailable,
   kCancelled,
   kInternal,
+  kUnauthenticated,  // no credential, or a wrong one (an API key)
 };
 
 class [[nodiscard]] Status {
@@ -38,6 +39,7 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
   static Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
   static Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+  static Status Unauthenticated(std::string m) { return Status(StatusCode::kUnauthenticated, std::move(m)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include <pthread.h>
@@ -20,7 +21,9 @@
 #include "coordinator/cluster/coordinator_service.h"
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/control/cluster_controller.h"
+#include "coordinator/service/api_keys.h"
 #include "coordinator/service/inference_service.h"
+#include "transport/exposure.h"
 
 namespace ps::coord {
 
@@ -83,6 +86,14 @@ std::string AdvertisedAddress(const std::string& host, int port) {
 
 Status RunCoordinator(const CoordinatorOptions& options) {
   PS_RETURN_IF_ERROR(Validate(options));
+  std::optional<ApiKeys> keys;
+  if (!options.api_key_file.empty()) {
+    PS_ASSIGN_OR_RETURN(ApiKeys loaded, ApiKeys::Load(options.api_key_file));
+    keys = std::move(loaded);
+  }
+  PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, "pipeshard-coordinator",
+                                   keys ? "worker registration, the frame return leg and the API (its keys in clear)"
+                                        : "the API (no key), worker registration and the frame return leg"));
   PS_ASSIGN_OR_RETURN(std::unique_ptr<gguf::GgufFile> file, gguf::GgufFile::Open(options.model));
   auto config = ReadLlamaConfig(*file);
   if (!config.ok()) return config.status().WithContext(options.model);
@@ -114,7 +125,8 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   control.timeouts.free_seconds = std::max(10.0, options.stage_timeout * std::max(1, options.stages));
   ClusterController controller(control, *cost, **tokenizer, registry);
   CoordinatorService coordinator_service(registry);
-  InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller);
+  InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller,
+                             keys ? &*keys : nullptr);
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -24,6 +24,8 @@ struct CoordinatorOptions {
   double heartbeat_timeout = 3.0;  // a stage silent this long has failed
   double stage_timeout = 30.0;     // a micro-batch not back this long has failed at a stage
   plan::Workload workload;         // what the layer split is cut for
+  std::string api_key_file;        // keys clients must present on the Inference service; empty: none
+  bool insecure = false;           // allow a --listen other hosts can reach (no TLS yet)
 };
 
 // Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;

@@ -18,11 +18,31 @@ uint64_t MaxPromptBytes(const Tokenizer& tokenizer, int32_t n_ctx) {
   return static_cast<uint64_t>(std::max<int32_t>(n_ctx, 1)) * longest;
 }
 
-InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller)
+InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller,
+                                   const ApiKeys* keys)
     : model_(std::move(model)),
       registry_(registry),
       controller_(controller),
-      max_prompt_bytes_(MaxPromptBytes(*model_.tokenizer, model_.n_ctx)) {}
+      max_prompt_bytes_(MaxPromptBytes(*model_.tokenizer, model_.n_ctx)),
+      keys_(keys) {}
+
+Status InferenceService::Authorize(const grpc::CallbackServerContext* context) const {
+  if (keys_ == nullptr) return Status::Ok();
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) return keys_->Check("");
+  return keys_->Check(std::string_view(it->second.data(), it->second.size()));
+}
+
+namespace {
+
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, const Status& why) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(why));
+  return reactor;
+}
+
+}  // namespace
 
 void InferenceService::StopServing() { stopped_ = true; }
 
@@ -52,7 +72,8 @@ Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateR
 }
 
 grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* InferenceService::Generate(
-    grpc::CallbackServerContext*, const pipeshard::v1::GenerateRequest* request) {
+    grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) {
+  if (Status auth = Authorize(context); !auth.ok()) return new GenerateReactor(auth);
   if (stopped_) return new GenerateReactor(Status::Unavailable("the coordinator is shutting down"));
   const ControllerSnapshot cluster = controller_.Snapshot();
   switch (cluster.state) {
@@ -79,6 +100,7 @@ grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* InferenceService::Gen
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const pipeshard::v1::TokenizeRequest* request,
                                                      pipeshard::v1::TokenizeResponse* response) {
+  if (Status auth = Authorize(context); !auth.ok()) return Refuse(context, auth);
   for (int32_t t : model_.tokenizer->Encode(request->text(), request->add_bos())) response->add_tokens(t);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -88,6 +110,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
                                                        const pipeshard::v1::DetokenizeRequest* request,
                                                        pipeshard::v1::DetokenizeResponse* response) {
+  if (Status auth = Authorize(context); !auth.ok()) return Refuse(context, auth);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int32_t n_vocab = model_.tokenizer->n_vocab();
   StreamDecoder decoder(*model_.tokenizer);
@@ -111,6 +134,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::GetStatus(grpc::CallbackServerContext* context,
                                                       const pipeshard::v1::GetStatusRequest*,
                                                       pipeshard::v1::ClusterStatus* response) {
+  if (Status auth = Authorize(context); !auth.ok()) return Refuse(context, auth);
   FillStatus(response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -120,6 +144,7 @@ grpc::ServerUnaryReactor* InferenceService::GetStatus(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* InferenceService::GetTrace(grpc::CallbackServerContext* context,
                                                      const pipeshard::v1::GetTraceRequest* request,
                                                      pipeshard::v1::TraceResponse* response) {
+  if (Status auth = Authorize(context); !auth.ok()) return Refuse(context, auth);
   *response = controller_.pipeline().Trace(request->since_us());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -3,7 +3,8 @@
 // plan, the standbys, the recoveries and the request counters), GetTrace (recent micro-batch
 // timelines). Before the cluster first serves,
 // and while it is degraded, Generate fails with UNAVAILABLE saying why; while it recovers,
-// requests are accepted and wait for the new plan.
+// requests are accepted and wait for the new plan. With API keys, every call must present one
+// (UNAUTHENTICATED otherwise).
 // Thread-safety: gRPC calls it from any thread; the controller and the pipeline do the locking.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/control/cluster_controller.h"
 #include "coordinator/pipeline/pipeline.h"
+#include "coordinator/service/api_keys.h"
 #include "proto/inference.grpc.pb.h"
 
 namespace ps::coord {
@@ -38,7 +40,9 @@ uint64_t MaxPromptBytes(const Tokenizer& tokenizer, int32_t n_ctx);
 
 class InferenceService : public pipeshard::v1::Inference::CallbackService {
  public:
-  InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller);
+  // `keys`: the API keys every call must present, or nullptr for none; must outlive the service.
+  InferenceService(ModelInfo model, WorkerRegistry& registry, ClusterController& controller,
+                   const ApiKeys* keys = nullptr);
 
   // Generate fails at once from now on (shutdown).
   void StopServing();
@@ -58,12 +62,14 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
 
  private:
   Result<PipelineRequest> Prepare(const pipeshard::v1::GenerateRequest& request) const;
+  Status Authorize(const grpc::CallbackServerContext* context) const;
   void FillStatus(pipeshard::v1::ClusterStatus* status) const;
 
   const ModelInfo model_;
   WorkerRegistry& registry_;
   ClusterController& controller_;
   const uint64_t max_prompt_bytes_;
+  const ApiKeys* keys_;
   std::atomic<bool> stopped_{false};
 };
 

@@ -228,6 +228,72 @@ TEST_F(ClusterTest, HugePromptsAreRefusedBeforeTokenizingWhileOthersRun) {
   EXPECT_EQ(cluster.State(), "serving");
 }
 
+// With --api-key-file, a client without a key or with a wrong one is refused (UNAUTHENTICATED,
+// exit 2, the key never echoed) on every call, while a request already running finishes exactly.
+TEST_F(ClusterTest, ApiKeysRefuseStrangersWhileOthersRun) {
+  TempDir out;
+  const std::string key = "secret-key-0123456789";
+  const std::string keys = out.file("keys.txt");
+  {
+    std::ofstream f(keys);
+    f << "# the test's clients\n" << key << "\n";
+  }
+  // The fixture's status calls and the running client take the key from the environment.
+  setenv("PIPESHARD_API_KEY", key.c_str(), 1);
+  struct Unset {
+    ~Unset() { unsetenv("PIPESHARD_API_KEY"); }
+  } unset;
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 2, 1, {"--ctx", "256", "--ubatch", std::to_string(kUbatch), "--api-key-file", keys}, 60}),
+            "");
+  ChildProcess running(Args("generate", "--server", cluster.address(), kPrompts[1], 48, kSamplings[0]),
+                       out.file("run.out"), out.file("run.err"));
+  unsetenv("PIPESHARD_API_KEY");
+
+  const ProcessResult none =
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[0], 4, kSamplings[0]), kCallSeconds);
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_NE(none.err.find("needs an API key"), std::string::npos) << none.err;
+  std::vector<std::string> wrong_argv = Args("generate", "--server", cluster.address(), kPrompts[0], 4, kSamplings[0]);
+  wrong_argv.insert(wrong_argv.end(), {"--api-key", "wrong-key-0123456789"});
+  const ProcessResult wrong = RunProgramFor(wrong_argv, kCallSeconds);
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  EXPECT_NE(wrong.err.find("not valid"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("wrong-key"), std::string::npos) << wrong.err;
+  const ProcessResult status = RunProgramFor({PipeshardBin(), "status", "--server", cluster.address()}, kCallSeconds);
+  EXPECT_EQ(status.exit_code, 2) << status.err;
+  const ProcessResult bench = RunProgramFor(
+      {PipeshardBin(), "bench", "--server", cluster.address(), "-p", "8", "-n", "2", "-r", "1"}, kCallSeconds);
+  EXPECT_EQ(bench.exit_code, 2) << bench.err;
+
+  const ProcessResult keyed =
+      RunProgramFor({PipeshardBin(), "status", "--server", cluster.address(), "--api-key", key}, kCallSeconds);
+  EXPECT_EQ(keyed.exit_code, 0) << keyed.err;
+  std::vector<std::string> right_argv = Args("generate", "--server", cluster.address(), kPrompts[0], 8, kSamplings[0]);
+  right_argv.insert(right_argv.end(), {"--api-key", key});
+  ExpectSameGeneration(RunProgramFor(right_argv, kCallSeconds), Reference(kPrompts[0], 8, kSamplings[0]), "with the key");
+
+  ProcessResult r;
+  r.exit_code = running.WaitFor(kCallSeconds).value_or(-1);
+  r.out = running.out();
+  r.err = running.err();
+  ExpectSameGeneration(r, Reference(kPrompts[1], 48, kSamplings[0]), "beside the strangers");
+}
+
+// No TLS yet: an address other hosts can reach is refused without --insecure, before anything
+// listens.
+TEST_F(ClusterTest, OpenListenAddressesNeedInsecure) {
+  const ProcessResult coordinator = RunProgramFor(
+      {ProgramPath("pipeshard-coordinator"), "--listen", "0.0.0.0:0", "--model", Model()}, kCallSeconds);
+  EXPECT_EQ(coordinator.exit_code, 2) << coordinator.err;
+  EXPECT_NE(coordinator.err.find("--insecure"), std::string::npos) << coordinator.err;
+  const ProcessResult worker = RunProgramFor({ProgramPath("pipeshard-worker"), "--coordinator", "127.0.0.1:1",
+                                              "--listen", "0.0.0.0:0", "--device", "cpu"},
+                                             kCallSeconds);
+  EXPECT_EQ(worker.exit_code, 2) << worker.err;
+  EXPECT_NE(worker.err.find("--insecure"), std::string::npos) << worker.err;
+}
+
 TEST_F(ClusterTest, ClientThatDisconnectsLeavesTheClusterServing) {
   LocalCluster cluster;
   ASSERT_EQ(cluster.Start({Model(), 3, 1, {"--ctx", "2048", "--ubatch", std::to_string(kUbatch), "--max-seqs", "2"}, 60}), "");

@@ -10,7 +10,8 @@ namespace {
 TEST(GrpcStatus, EveryCodeComesBackAsItself) {
   const std::vector<Status> all = {Status::InvalidArgument("a"), Status::NotFound("b"), Status::Corruption("c"),
                                    Status::Unsupported("d"),     Status::OutOfRange("e"), Status::ResourceExhausted("f"),
-                                   Status::Unavailable("g"),     Status::Cancelled("h"),  Status::Internal("i")};
+                                   Status::Unavailable("g"),     Status::Cancelled("h"),  Status::Internal("i"),
+                                   Status::Unauthenticated("j")};
   for (const Status& s : all) {
     const Status back = FromGrpcCode(ToGrpcCode(s), s.message());
     EXPECT_EQ(back.code(), s.code()) << s.ToString();
@@ -28,7 +29,7 @@ TEST(GrpcStatus, EveryCodeComesBackAsItself) {
 TEST(GrpcStatus, CodesNoStatusProducesMapToTheirMeaning) {
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::DEADLINE_EXCEEDED, "slow"}, "s").code(), StatusCode::kUnavailable);
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::FAILED_PRECONDITION, "epoch"}, "s").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::UNAUTHENTICATED, "key"}, "s").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::PERMISSION_DENIED, "who"}, "s").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::UNKNOWN, "?"}, "s").code(), StatusCode::kInternal);
   // An empty message still says something.
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::UNKNOWN, ""}, "s").message(), "s: gRPC error code 2");
