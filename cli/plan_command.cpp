@@ -92,9 +92,12 @@ void PrintText(const plan::PartitionPlan& p) {
                 s.decode_seconds_per_token * 1e3, s.relative_cost,
                 static_cast<int32_t>(i) == p.bottleneck ? "  <- busiest" : "");
   }
-  std::printf("\npredicted (compute only): prefill %.1f tok/s, decode %.2f tok/s for one stream, %.2f tok/s for %d\n",
-              p.prefill_tokens_per_second, p.decode_tokens_per_second, p.aggregate_decode_tokens_per_second,
-              p.workload.concurrency);
+  std::printf("\npredicted (compute only): prefill %.1f tok/s, decode %.2f tok/s for one stream",
+              p.prefill_tokens_per_second, p.decode_tokens_per_second);
+  if (p.workload.concurrency > 1) {
+    std::printf(", %.2f tok/s for %d streams", p.aggregate_decode_tokens_per_second, p.workload.concurrency);
+  }
+  std::printf("\n");
   if (!p.explanation.empty()) std::printf("%s\n", p.explanation.c_str());
 }
 

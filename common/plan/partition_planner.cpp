@@ -307,10 +307,15 @@ std::string Explain(const PartitionPlan& plan, const RangeCost& rc, const ModelC
   if (memory_bound) text += "; free memory, not speed, limits the split";
   std::snprintf(buf, sizeof buf,
                 ". Predicted (compute only): prefill %.1f tokens/s with every stage busy, decode %.2f tokens/s for "
-                "one stream and %.2f tokens/s for %d streams.",
-                plan.prefill_tokens_per_second, plan.decode_tokens_per_second, plan.aggregate_decode_tokens_per_second,
-                w.concurrency);
+                "one stream",
+                plan.prefill_tokens_per_second, plan.decode_tokens_per_second);
   text += buf;
+  if (w.concurrency > 1) {
+    std::snprintf(buf, sizeof buf, " and %.2f tokens/s for %d streams", plan.aggregate_decode_tokens_per_second,
+                  w.concurrency);
+    text += buf;
+  }
+  text += ".";
   return text;
 }
 
