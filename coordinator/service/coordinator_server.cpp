@@ -131,6 +131,9 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  // gRPC sets SO_REUSEPORT by default: a second process could bind the same port and take a
+  // share of the clients' calls. Off, binding a busy port fails.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&inference);
   builder.RegisterService(controller.pipeline().return_leg_service());
@@ -141,7 +144,9 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   const uint64_t limit = std::max(inference.max_prompt_bytes(), frame_bytes) + 64 * 1024;
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(limit, INT32_MAX)));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Status::Unavailable("cannot listen on " + options.listen);
+  if (!server || port == 0) {
+    return Status::Unavailable("cannot listen on " + options.listen + " (address in use, or not an address of this host)");
+  }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);

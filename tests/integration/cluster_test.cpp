@@ -294,6 +294,23 @@ TEST_F(ClusterTest, OpenListenAddressesNeedInsecure) {
   EXPECT_NE(worker.err.find("--insecure"), std::string::npos) << worker.err;
 }
 
+// A second server on a busy port fails (gRPC's SO_REUSEPORT is off): it never shares the port
+// and takes a share of the calls.
+TEST_F(ClusterTest, ABusyPortIsRefused) {
+  LocalCluster cluster;
+  ASSERT_EQ(cluster.Start({Model(), 1, 1, {"--ctx", "64"}, 60}), "");
+  const ProcessResult coordinator = RunProgramFor(
+      {ProgramPath("pipeshard-coordinator"), "--listen", cluster.address(), "--model", Model()}, kCallSeconds);
+  EXPECT_EQ(coordinator.exit_code, 1) << coordinator.err;
+  EXPECT_NE(coordinator.err.find("address in use"), std::string::npos) << coordinator.err;
+  const ProcessResult worker = RunProgramFor({ProgramPath("pipeshard-worker"), "--coordinator", cluster.address(),
+                                              "--listen", cluster.address(), "--device", "cpu"},
+                                             kCallSeconds);
+  EXPECT_EQ(worker.exit_code, 1) << worker.err;
+  EXPECT_NE(worker.err.find("address in use"), std::string::npos) << worker.err;
+  EXPECT_EQ(cluster.State(), "serving");
+}
+
 TEST_F(ClusterTest, ClientThatDisconnectsLeavesTheClusterServing) {
   LocalCluster cluster;
   ASSERT_EQ(cluster.Start({Model(), 3, 1, {"--ctx", "2048", "--ubatch", std::to_string(kUbatch), "--max-seqs", "2"}, 60}), "");

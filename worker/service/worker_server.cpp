@@ -27,6 +27,9 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  // gRPC sets SO_REUSEPORT by default: a second process could bind the same port and take a
+  // share of the calls. Off, binding a busy port fails.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   AllowLargeFrames(builder);
   builder.RegisterService(server->worker_.get());
   builder.RegisterService(server->stage_.get());
