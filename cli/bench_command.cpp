@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/bench_stats.h"
 #include "cli/cli_error.h"
 #include "cli/grpc_client.h"
 #include "cli/memory_bandwidth.h"
@@ -21,6 +22,7 @@
 #include "cli/ref_prompt.h"
 #include "cli/server_bench.h"
 #include "cli/subprocess.h"
+#include "common/util/elapsed.h"
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
 #include "worker/backend/cuda/device_spec.h"
@@ -42,21 +44,6 @@ constexpr size_t kMinProbeBytes = size_t{256} << 20;
 constexpr int kProbeRuns = 5;
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct Stats {
-  double median = 0, min = 0, max = 0;
-};
-
-Stats Summarize(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  const double median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  return Stats{median, values.front(), values.back()};
-}
 
 // key = the median, key_min and key_max, as llama-bench-style JSON reports a repeated test.
 void PutStats(nlohmann::json& j, const std::string& key, const Stats& s) {

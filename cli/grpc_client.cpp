@@ -6,11 +6,15 @@
 
 namespace ps::cli {
 
-Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds) {
+Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds,
+                                                       int max_receive_bytes) {
   if (server.empty() || server.find(':') == std::string::npos) {
     return Status::InvalidArgument("--server '" + server + "' is not HOST:PORT");
   }
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments channel_args;
+  if (max_receive_bytes > 0) channel_args.SetMaxReceiveMessageSize(max_receive_bytes);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args);
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
   if (!channel->WaitForConnected(deadline)) {

@@ -16,8 +16,10 @@ namespace ps::cli {
 
 // Opens a channel to `server` (HOST:PORT) and waits until it is connected. Unavailable, naming
 // the server, when it is not connected after `timeout_seconds`; the calls made on the channel
-// afterwards carry no deadline of their own.
-Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds);
+// afterwards carry no deadline of their own. `max_receive_bytes` > 0 raises gRPC's 4 MiB limit on
+// answers (a trace).
+Result<std::shared_ptr<grpc::Channel>> ConnectToServer(const std::string& server, double timeout_seconds,
+                                                       int max_receive_bytes = 0);
 
 // The API key to send: `flag` (--api-key) when given, else $PIPESHARD_API_KEY, else none.
 std::string ApiKey(const std::string& flag);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/bench_stats.h"
 #include "cli/cli_error.h"
 #include "cli/grpc_client.h"
 #include "proto/inference.grpc.pb.h"
@@ -33,12 +34,7 @@ void SetDeadline(grpc::ClientContext* context, double seconds) {
                         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+double Median(std::vector<double> v) { return Summarize(std::move(v)).median; }
 
 // About `tokens` tokens of prompt (BOS included): the sentence repeated, tokenized by the server,
 // cut and turned back into text.
@@ -69,8 +65,8 @@ Result<std::string> MakePrompt(Stub& stub, const std::string& server, const std:
   return detokenized.text();
 }
 
-Result<pipeshard::v1::GenerateSummary> Generate(Stub& stub, const ServerBenchArgs& args, const std::string& prompt,
-                                                int32_t n_predict) {
+Result<pipeshard::v1::GenerateSummary> Generate(Stub& stub, const ServerBenchArgs& args, const std::string& key,
+                                                const std::string& prompt, int32_t n_predict) {
   pipeshard::v1::GenerateRequest request;
   request.set_prompt(prompt);
   request.set_n_predict(n_predict);
@@ -79,7 +75,7 @@ Result<pipeshard::v1::GenerateSummary> Generate(Stub& stub, const ServerBenchArg
   request.mutable_sampling()->set_seed(1);
   grpc::ClientContext context;
   SetDeadline(&context, args.timeout);
-  AddApiKey(&context, ApiKey(args.api_key));
+  AddApiKey(&context, key);
   auto reader = stub.Generate(&context, request);
   pipeshard::v1::GenerateResponse response;
   pipeshard::v1::GenerateSummary summary;
@@ -245,26 +241,23 @@ Status CheckArgs(const ServerBenchArgs& args) {
 
 int RunServerBench(const ServerBenchArgs& args) {
   if (Status s = CheckArgs(args); !s.ok()) return ReportError(s);
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(kTraceMessageBytes);
-  auto connected = ConnectToServer(args.server, kConnectSeconds);
+  auto connected = ConnectToServer(args.server, kConnectSeconds, kTraceMessageBytes);
   if (!connected.ok()) return ReportError(connected.status());
   auto stub = pipeshard::v1::Inference::NewStub(*connected);
-  auto trace_channel = grpc::CreateCustomChannel(args.server, grpc::InsecureChannelCredentials(), channel_args);
-  auto trace_stub = pipeshard::v1::Inference::NewStub(trace_channel);
+  const std::string key = ApiKey(args.api_key);
 
-  auto prompt = MakePrompt(*stub, args.server, ApiKey(args.api_key), args.prompt_tokens);
+  auto prompt = MakePrompt(*stub, args.server, key, args.prompt_tokens);
   if (!prompt.ok()) return ReportError(prompt.status());
   // Warm-up: every stage pages its weights in.
-  if (auto warm = Generate(*stub, args, "warm up", 4); !warm.ok()) return ReportError(warm.status());
+  if (auto warm = Generate(*stub, args, key, "warm up", 4); !warm.ok()) return ReportError(warm.status());
 
   std::vector<Window> windows;
   auto mark = [&](const std::string& test) -> Result<Window> {
-    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)));
+    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*stub, args.server, key));
     return Window{test, LastId(t), 0};
   };
   auto close = [&](Window w) -> Status {
-    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)));
+    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*stub, args.server, key));
     w.upto = LastId(t);
     windows.push_back(std::move(w));
     return Status::Ok();
@@ -275,7 +268,7 @@ int RunServerBench(const ServerBenchArgs& args) {
   for (int rep = 0; rep < args.reps; ++rep) {
     auto w = mark("prefill");
     if (!w.ok()) return ReportError(w.status());
-    auto p = Generate(*stub, args, *prompt, 1);
+    auto p = Generate(*stub, args, key, *prompt, 1);
     if (!p.ok()) return ReportError(p.status());
     if (Status s = close(*w); !s.ok()) return ReportError(s);
     prompt_tokens = p->prompt_tokens();
@@ -283,7 +276,7 @@ int RunServerBench(const ServerBenchArgs& args) {
 
     w = mark("decode");
     if (!w.ok()) return ReportError(w.status());
-    auto d = Generate(*stub, args, "Once upon a time", args.decode_tokens);
+    auto d = Generate(*stub, args, key, "Once upon a time", args.decode_tokens);
     if (!d.ok()) return ReportError(d.status());
     if (Status s = close(*w); !s.ok()) return ReportError(s);
     decode.push_back(d->decode_seconds() > 0 ? d->decode_steps() / d->decode_seconds() : 0);
@@ -298,7 +291,7 @@ int RunServerBench(const ServerBenchArgs& args) {
       for (int32_t i = 0; i < args.streams; ++i) {
         threads.emplace_back([&, i] {
           results[static_cast<size_t>(i)] =
-              Generate(*stub, args, "Story number " + std::to_string(i) + " begins", args.decode_tokens);
+              Generate(*stub, args, key, "Story number " + std::to_string(i) + " begins", args.decode_tokens);
         });
       }
       for (std::thread& t : threads) t.join();
@@ -314,7 +307,7 @@ int RunServerBench(const ServerBenchArgs& args) {
   }
 
   pipeshard::v1::TraceResponse trace;
-  if (auto t = FetchTrace(*trace_stub, args.server, ApiKey(args.api_key)); t.ok()) {
+  if (auto t = FetchTrace(*stub, args.server, key); t.ok()) {
     trace = std::move(t).value();
   } else {
     return ReportError(t.status());

@@ -1,13 +1,6 @@
 #include "coordinator/pipeline/trace_log.h"
 
-#include <chrono>
-
 namespace ps::coord {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void TraceLog::SetStageNames(std::vector<std::string> names) {
   std::lock_guard<std::mutex> lock(mu_);

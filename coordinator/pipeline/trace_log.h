@@ -13,13 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "common/util/elapsed.h"  // NowMicros: the unit of every span
 #include "proto/inference.pb.h"
 #include "proto/stage.pb.h"
 
 namespace ps::coord {
-
-// This host's wall clock in microseconds since the Unix epoch (the unit of every span).
-int64_t NowMicros();
 
 class TraceLog {
  public:

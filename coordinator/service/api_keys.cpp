@@ -1,7 +1,6 @@
 #include "coordinator/service/api_keys.h"
 
 #include <fstream>
-#include <sstream>
 
 namespace ps::coord {
 

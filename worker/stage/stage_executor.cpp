@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <chrono>
 #include <cstring>
 
+#include "common/util/elapsed.h"
 #include "transport/grpc_status.h"
 
 namespace ps {
@@ -45,15 +45,6 @@ void StageExecutor::Shutdown() {
   if (next_ != nullptr) (void)next_->Close();
   next_.reset();
 }
-
-namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 void StageExecutor::Enqueue(Frame frame) {
   if (frame.spans_size() < kMaxSpans) {
