@@ -395,11 +395,16 @@ Result<PartitionPlan> PlanPartition(const ModelCost& cost, const std::vector<Wor
   plan.aggregate_decode_tokens_per_second =
       best.max_decode > 0 ? std::min(1.0 / best.max_decode, options.workload.concurrency / best.sum_decode) : 0;
 
-  // Did memory bind? Compare with the split the speeds alone would give.
-  std::vector<WorkerCapacity> unlimited = workers;
-  for (WorkerCapacity& w : unlimited) w.memory_free_bytes = 0;
-  const Split free_best = Search(rc, unlimited, speeds, options.workload).Best();
-  plan.explanation = Explain(plan, rc, cost, workers, free_best.objective < best.objective * (1 - kTie));
+  // Did memory bind? Compare with the split the speeds alone would give (the same search again,
+  // so only when some worker has a memory limit at all).
+  bool memory_bound = false;
+  if (std::any_of(workers.begin(), workers.end(), [](const WorkerCapacity& w) { return w.memory_free_bytes > 0; })) {
+    std::vector<WorkerCapacity> unlimited = workers;
+    for (WorkerCapacity& w : unlimited) w.memory_free_bytes = 0;
+    const Split free_best = Search(rc, unlimited, speeds, options.workload).Best();
+    memory_bound = free_best.objective < best.objective * (1 - kTie);
+  }
+  plan.explanation = Explain(plan, rc, cost, workers, memory_bound);
   return plan;
 }
 
