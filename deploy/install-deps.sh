@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libicu-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev
-          libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+          libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libssl-dev
+          python3 python3-yaml  # python3-yaml: tests/deploy/manifests_test.py reads the k8s manifests
+          iproute2 openssh-server openssh-client)  # deploy/testbed.sh: hosts in network namespaces with sshd
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +18,14 @@ command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # The test bed runs its own sshd per test host; the package must not start (now or at boot) a
+  # system-wide one listening on every address. Debian's ssh service and init script honour
+  # this file; it is made only when this script installs the server, so an sshd set up before is
+  # left as it is (remove the file to use the system service).
+  if [[ " ${missing[*]} " = *" openssh-server "* ]]; then
+    mkdir -p /etc/ssh
+    touch /etc/ssh/sshd_not_to_be_run
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
