@@ -199,7 +199,7 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   CLI::Option* server = cmd->add_option(
       "--server", args.server,
       "HOST:PORT of a coordinator: run the prefill and decode tests through its cluster instead of in this process");
-  AddApiKeyOption(*cmd, args.api_key);
+  AddServerAccessOptions(*cmd, args.api_key, args.ca);
   cmd->add_option("--streams", args.streams, "with --server: also decode this many streams at once (aggregate tok/s)")
       ->needs(server);
   cmd->add_option("--trace", args.trace_path,
@@ -239,6 +239,7 @@ int RunBenchCommand(const BenchArgs& args) {
     ServerBenchArgs server;
     server.server = args.server;
     server.api_key = args.api_key;
+    server.ca = args.ca;
     server.prompt_tokens = args.prompt_tokens;
     server.decode_tokens = args.decode_tokens;
     server.reps = args.reps;

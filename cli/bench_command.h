@@ -28,6 +28,7 @@ struct BenchArgs {
   double ref_timeout = 600;  // seconds one reference run may take
   std::string server;        // run against this coordinator (server_bench.h) instead
   std::string api_key;       // with server: --api-key
+  std::string ca;            // with server: --ca
   int32_t streams = 0;       // with server: concurrent decode streams
   std::string trace_path;    // with server: Chrome trace output
 };

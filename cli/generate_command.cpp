@@ -15,7 +15,7 @@ namespace ps::cli {
 CLI::App* AddGenerateCommand(CLI::App& app, GenerateArgs& args) {
   CLI::App* cmd = app.add_subcommand("generate", "generate text from a prompt on a running cluster");
   cmd->add_option("-s,--server", args.server, "the coordinator, HOST:PORT")->required();
-  AddApiKeyOption(*cmd, args.api_key);
+  AddServerAccessOptions(*cmd, args.api_key, args.ca);
   cmd->add_option("-p,--prompt", args.prompt, "prompt text");
   cmd->add_option("-f,--file", args.prompt_file, "read the prompt from a file");
   cmd->add_option("-n,--n-predict", args.n_predict, "tokens to generate (-1: until end of generation)")
@@ -68,7 +68,7 @@ const char* StatusCodeName(grpc::StatusCode code) {
 int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
   auto prompt = ReadPrompt(args.prompt, args.prompt_file, prompt_given);
   if (!prompt.ok()) return ReportError(prompt.status());
-  auto channel = ConnectToServer(args.server, args.connect_timeout);
+  auto channel = ConnectToServer(args.server, args.connect_timeout, args.ca);
   if (!channel.ok()) return ReportError(channel.status());
   auto stub = pipeshard::v1::Inference::NewStub(*channel);
 

@@ -11,6 +11,7 @@ namespace ps::cli {
 struct GenerateArgs {
   std::string server;  // the coordinator's HOST:PORT
   std::string api_key;  // --api-key (else $PIPESHARD_API_KEY)
+  std::string ca;       // --ca: TLS, trusting this CA
   std::string prompt;
   std::string prompt_file;
   int32_t n_predict = 128;

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "cli/bench_command.h"
+#include "cli/certs_command.h"
 #include "cli/cli_error.h"
 #include "cli/generate_command.h"
 #include "cli/gguf_info_command.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   StatusArgs status;
   PlanArgs plan;
   BenchArgs bench;
+  CertsArgs certs;
   CLI::App* run_cmd = AddRunCommand(app, run);
   CLI::App* tokenize_cmd = AddTokenizeCommand(app, tokenize);
   CLI::App* gguf_info_cmd = AddGgufInfoCommand(app, gguf_info);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   CLI::App* status_cmd = AddStatusCommand(app, status);
   CLI::App* plan_cmd = AddPlanCommand(app, plan);
   CLI::App* bench_cmd = AddBenchCommand(app, bench);
+  const CertsCommands certs_cmds = AddCertsCommand(app, certs);
 
   try {
     app.parse(argc, argv);
@@ -55,6 +58,8 @@ int main(int argc, char** argv) {
     if (status_cmd->parsed()) return RunStatusCommand(status);
     if (plan_cmd->parsed()) return RunPlanCommand(plan);
     if (bench_cmd->parsed()) return RunBenchCommand(bench);
+    if (certs_cmds.init->parsed()) return RunCertsInit(certs);
+    if (certs_cmds.issue->parsed()) return RunCertsIssue(certs);
   } catch (const std::bad_alloc&) {
     // The last line of defence: sizes read from files are checked before they size anything,
     // but a request for more memory than there is must still end as an error, not an abort.

@@ -241,7 +241,7 @@ Status CheckArgs(const ServerBenchArgs& args) {
 
 int RunServerBench(const ServerBenchArgs& args) {
   if (Status s = CheckArgs(args); !s.ok()) return ReportError(s);
-  auto connected = ConnectToServer(args.server, kConnectSeconds, kTraceMessageBytes);
+  auto connected = ConnectToServer(args.server, kConnectSeconds, args.ca, kTraceMessageBytes);
   if (!connected.ok()) return ReportError(connected.status());
   auto stub = pipeshard::v1::Inference::NewStub(*connected);
   const std::string key = ApiKey(args.api_key);

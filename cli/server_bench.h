@@ -17,6 +17,7 @@ namespace ps::cli {
 struct ServerBenchArgs {
   std::string server;
   std::string api_key;      // --api-key (else $PIPESHARD_API_KEY)
+  std::string ca;           // --ca: TLS, trusting this CA
   int32_t prompt_tokens = 512;
   int32_t decode_tokens = 128;
   int reps = 5;

@@ -18,7 +18,7 @@ namespace ps::cli {
 CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& args) {
   CLI::App* cmd = app.add_subcommand("status", "show a running cluster: stages, health, load, plan");
   cmd->add_option("-s,--server", args.server, "the coordinator, HOST:PORT")->required();
-  AddApiKeyOption(*cmd, args.api_key);
+  AddServerAccessOptions(*cmd, args.api_key, args.ca);
   cmd->add_option("--connect-timeout", args.connect_timeout, "seconds to wait for the connection")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", args.json, "print the ClusterStatus message as JSON");
@@ -144,7 +144,7 @@ Result<std::string> Show(pipeshard::v1::Inference::Stub& stub, const StatusArgs&
 }  // namespace
 
 int RunStatusCommand(const StatusArgs& args) {
-  auto channel = ConnectToServer(args.server, args.connect_timeout);
+  auto channel = ConnectToServer(args.server, args.connect_timeout, args.ca);
   if (!channel.ok()) return ReportError(channel.status());
   auto stub = pipeshard::v1::Inference::NewStub(*channel);
   if (!args.watch) {

@@ -9,6 +9,7 @@ namespace ps::cli {
 struct StatusArgs {
   std::string server;  // the coordinator's HOST:PORT
   std::string api_key;  // --api-key (else $PIPESHARD_API_KEY)
+  std::string ca;       // --ca: TLS, trusting this CA
   double connect_timeout = 10.0;
   bool json = false;
   bool watch = false;  // redraw every second until interrupted

@@ -35,8 +35,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--api-key-file", options.api_key_file,
                  "clients must send 'authorization: Bearer KEY' with a key from this file (one a line)");
+  app.add_option("--tls-ca", options.tls.ca, "mutual TLS with the workers: the cluster CA (`pipeshard certs init`)");
+  app.add_option("--tls-cert", options.tls.cert,
+                 "mutual TLS: the coordinator's certificate (`pipeshard certs issue coordinator`); clients verify it "
+                 "with --ca");
+  app.add_option("--tls-key", options.tls.key, "mutual TLS: its private key");
   app.add_flag("--insecure", options.insecure,
-               "allow a --listen address other hosts can reach: without TLS, everything on it is open to them");
+               "allow a --listen address other hosts can reach without TLS and API keys: what lacks them is then "
+               "open to anyone");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

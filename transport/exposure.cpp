@@ -16,16 +16,16 @@ bool IsLoopbackListen(const std::string& listen) {
   return true;
 }
 
-Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& exposed) {
-  if (IsLoopbackListen(listen)) return Status::Ok();
+Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& missing,
+                     const std::string& exposed) {
+  if (missing.empty() || IsLoopbackListen(listen)) return Status::Ok();
   if (!insecure) {
-    return Status::InvalidArgument(
-        "--listen " + listen + " can be reached from other hosts, and this build has no TLS yet: " + exposed +
-        " would be open to anyone who reaches it. Listen on 127.0.0.1, or pass --insecure on a network you trust");
+    return Status::InvalidArgument("--listen " + listen + " can be reached from other hosts, and this server has no " +
+                                   missing + ": " + exposed + " would be open to anyone who reaches it. Give " +
+                                   missing + ", listen on 127.0.0.1, or pass --insecure on a network you trust");
   }
-  std::fprintf(stderr,
-               "%s: WARNING: --insecure: %s on %s, without TLS, open to anyone who can reach that address\n",
-               program.c_str(), exposed.c_str(), listen.c_str());
+  std::fprintf(stderr, "%s: WARNING: --insecure: %s on %s, without %s, open to anyone who can reach that address\n",
+               program.c_str(), exposed.c_str(), listen.c_str(), missing.c_str());
   return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
-// Who can reach a listening port. There is no TLS yet (issue 13), so every service on a port
-// that other hosts can reach is open to them: the servers refuse such an address unless the
-// operator passes --insecure, and then say loudly what is exposed.
+// Who can reach a listening port. A server on an address other hosts can reach must be secured
+// (mutual TLS, and API keys for the coordinator's API); otherwise it refuses to start unless the
+// operator passes --insecure, and then says loudly what is exposed.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -13,8 +13,11 @@ namespace ps {
 // True for 127.0.0.0/8, ::1 and "localhost" (HOST:PORT or [HOST]:PORT).
 bool IsLoopbackListen(const std::string& listen);
 
-// Ok for a loopback address, or with `insecure` (then prints `program: WARNING ...` naming what
-// is open to anyone who can reach the port). InvalidArgument naming the flag otherwise.
-Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& exposed);
+// Ok when `missing` is empty (the server is secured), for a loopback address, or with `insecure`
+// (then prints `program: WARNING ...` naming what is open to anyone who can reach the port).
+// Otherwise InvalidArgument naming the address, what is missing ("TLS (--tls-ca, ...)") and
+// what would be `exposed`.
+Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& missing,
+                     const std::string& exposed);
 
 }  // namespace ps

@@ -12,6 +12,7 @@
 
 #include "common/util/status.h"
 #include "proto/stage.pb.h"
+#include "transport/tls/link_security.h"
 
 namespace ps {
 
@@ -29,10 +30,18 @@ class FrameSender {
   virtual std::string Describe() const = 0;
 };
 
+// Who must be at the other end of a hop: with mutual TLS, the next stage's certificate identity
+// (the handshake fails for anyone else). A null or plain `security` means plain TCP.
+struct HopPeer {
+  std::shared_ptr<const LinkSecurity> security;
+  std::string identity;
+};
+
 // A sender for the Stage service at `address`. It connects on its own thread at the first Send,
 // waiting up to `connect_timeout_seconds`; after that health() and Send report the failure.
 Result<std::unique_ptr<FrameSender>> ConnectGrpcFrameSender(const std::string& address,
-                                                            double connect_timeout_seconds = 10.0);
+                                                            double connect_timeout_seconds = 10.0,
+                                                            HopPeer peer = {});
 
 // Called for each received frame, on a gRPC thread: must not block (queue the work).
 using FrameHandler = std::function<void(pipeshard::v1::Frame&& frame)>;

@@ -24,14 +24,15 @@ constexpr auto kCloseFlushTime = std::chrono::seconds(2);
 
 class GrpcFrameSender : public FrameSender {
  public:
-  GrpcFrameSender(std::string address, double connect_timeout_seconds)
+  GrpcFrameSender(std::string address, double connect_timeout_seconds, const HopPeer& peer)
       : address_(std::move(address)), connect_timeout_seconds_(connect_timeout_seconds) {
     grpc::ChannelArguments args;
     // Activation frames are megabytes; the default 4 MiB cap is for the receiving side only,
     // but make the client's intent explicit too.
     args.SetMaxSendMessageSize(-1);
     args.SetMaxReceiveMessageSize(-1);
-    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    const std::shared_ptr<const LinkSecurity> security = peer.security ? peer.security : LinkSecurity::Plain();
+    channel_ = security->Connect(address_, peer.identity, args);
   }
 
   ~GrpcFrameSender() override { (void)Close(); }
@@ -161,13 +162,13 @@ class GrpcFrameSender : public FrameSender {
 }  // namespace
 
 Result<std::unique_ptr<FrameSender>> ConnectGrpcFrameSender(const std::string& address,
-                                                            double connect_timeout_seconds) {
+                                                            double connect_timeout_seconds, HopPeer peer) {
   if (address.empty()) return Status::InvalidArgument("frame sender: empty next-stage address");
   if (!(connect_timeout_seconds > 0)) {
     return Status::InvalidArgument("frame sender: connect timeout " + std::to_string(connect_timeout_seconds) +
                                    " s must be positive");
   }
-  return std::unique_ptr<FrameSender>(new GrpcFrameSender(address, connect_timeout_seconds));
+  return std::unique_ptr<FrameSender>(new GrpcFrameSender(address, connect_timeout_seconds, peer));
 }
 
 }  // namespace ps

@@ -1,7 +1,10 @@
 #include "transport/grpc_stage_service.h"
 
 #include <atomic>
-#include <climits>
+#include <cstdio>
+
+#include "transport/grpc_status.h"
+#include "transport/tls/link_security.h"
 
 namespace ps {
 
@@ -14,8 +17,13 @@ using pipeshard::v1::Frame;
 class FrameReader : public grpc::ServerReadReactor<Frame> {
  public:
   FrameReader(grpc::CallbackServerContext* context, const FrameHandler& on_frame,
-              const StreamEndHandler& on_stream_end)
-      : peer_(context->peer()), on_frame_(on_frame), on_stream_end_(on_stream_end) {
+              const StreamEndHandler& on_stream_end, const StreamAdmission& admit)
+      : peer_(context->peer()),
+        identity_(LinkSecurity::PeerIdentity(*context)),
+        on_frame_(on_frame),
+        on_stream_end_(on_stream_end),
+        admit_(admit) {
+    if (!Admitted()) return;
     StartRead(&frame_);
   }
 
@@ -25,6 +33,7 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
       Finish(grpc::Status::OK);
       return;
     }
+    if (!Admitted()) return;
     if (epoch_ == 0) epoch_ = frame_.epoch();
     on_frame_(std::move(frame_));
     frame_.Clear();
@@ -34,7 +43,7 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
   void OnCancel() override { cancelled_ = true; }
 
   void OnDone() override {
-    if (on_stream_end_) {
+    if (on_stream_end_ && !refused_) {
       on_stream_end_(peer_, epoch_,
                      cancelled_ ? Status::Unavailable("frame stream from " + peer_ + " broke") : Status::Ok());
     }
@@ -42,9 +51,24 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
   }
 
  private:
+  // False (and the stream finished with the refusal) when the sender may not send here (now:
+  // a re-plan can change who the previous stage is).
+  bool Admitted() {
+    if (!admit_) return true;
+    const Status admitted = admit_(identity_);
+    if (admitted.ok()) return true;
+    std::fprintf(stderr, "pipeshard: refused a frame stream from %s: %s\n", peer_.c_str(), admitted.message().c_str());
+    refused_ = true;
+    Finish(ToGrpcStatus(admitted));
+    return false;
+  }
+
   const std::string peer_;
+  const std::string identity_;
   const FrameHandler& on_frame_;
   const StreamEndHandler& on_stream_end_;
+  const StreamAdmission& admit_;
+  bool refused_ = false;  // its stream end says nothing about the plan's previous stage
   Frame frame_;
   uint64_t epoch_ = 0;  // of the stream's first frame; reads run one at a time
   std::atomic<bool> cancelled_{false};  // OnCancel may run on another thread
@@ -52,14 +76,14 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
 
 }  // namespace
 
-GrpcStageService::GrpcStageService(FrameHandler on_frame, StreamEndHandler on_stream_end)
-    : on_frame_(std::move(on_frame)), on_stream_end_(std::move(on_stream_end)) {}
+GrpcStageService::GrpcStageService(FrameHandler on_frame, StreamEndHandler on_stream_end, StreamAdmission admit)
+    : on_frame_(std::move(on_frame)), on_stream_end_(std::move(on_stream_end)), admit_(std::move(admit)) {}
 
 grpc::ServerReadReactor<Frame>* GrpcStageService::Stream(grpc::CallbackServerContext* context,
                                                          pipeshard::v1::StreamAck* /*ack*/) {
-  return new FrameReader(context, on_frame_, on_stream_end_);
+  return new FrameReader(context, on_frame_, on_stream_end_, admit_);
 }
 
-void AllowLargeFrames(grpc::ServerBuilder& builder) { builder.SetMaxReceiveMessageSize(INT_MAX); }
+void AllowLargeFrames(grpc::ServerBuilder& builder) { builder.SetMaxReceiveMessageSize(kMaxStageMessageBytes); }
 
 }  // namespace ps

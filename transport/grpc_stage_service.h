@@ -21,9 +21,15 @@ namespace ps {
 // it broke (sender gone).
 using StreamEndHandler = std::function<void(const std::string& peer, uint64_t epoch, const Status& status)>;
 
+// Asked when a stream opens and before each of its frames is handed on, with the sender's
+// verified certificate identity ("" on a plain link): Ok lets it in; an error ends the stream with
+// that error (PERMISSION_DENIED) and the frame is dropped. Must not block.
+using StreamAdmission = std::function<Status(const std::string& peer_identity)>;
+
 class GrpcStageService : public pipeshard::v1::Stage::CallbackService {
  public:
-  explicit GrpcStageService(FrameHandler on_frame, StreamEndHandler on_stream_end = nullptr);
+  explicit GrpcStageService(FrameHandler on_frame, StreamEndHandler on_stream_end = nullptr,
+                            StreamAdmission admit = nullptr);
 
   grpc::ServerReadReactor<pipeshard::v1::Frame>* Stream(grpc::CallbackServerContext* context,
                                                         pipeshard::v1::StreamAck* ack) override;
@@ -31,10 +37,16 @@ class GrpcStageService : public pipeshard::v1::Stage::CallbackService {
  private:
   FrameHandler on_frame_;
   StreamEndHandler on_stream_end_;
+  StreamAdmission admit_;
 };
 
-// Lets a server receive frames of any size (gRPC's default cap is 4 MiB; one 512-row frame of a
-// 4096-wide model is 8 MiB). Every server that hosts a GrpcStageService must call this.
+// The largest frame a stage server takes: 512 rows (the largest prompt chunk) of a 32768-wide
+// model in F32, plus room for the rows' metadata. gRPC refuses a bigger message before reading it
+// (its default cap, 4 MiB, is smaller than one 512-row frame of a 4096-wide model).
+inline constexpr int kMaxStageMessageBytes = 512 * 32768 * 4 + (16 << 20);
+
+// Sets a stage server's receive limit to kMaxStageMessageBytes. Every server that hosts a
+// GrpcStageService must call this.
 void AllowLargeFrames(grpc::ServerBuilder& builder);
 
 }  // namespace ps

@@ -16,6 +16,7 @@ grpc::StatusCode CodeOf(StatusCode code) {
     case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
     case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
     case StatusCode::kIOError:
     case StatusCode::kInternal: break;
   }
@@ -44,8 +45,8 @@ int32_t ToGrpcCode(const Status& status) { return static_cast<int32_t>(CodeOf(st
 Status FromGrpcCode(int32_t code, std::string message) {
   switch (static_cast<grpc::StatusCode>(code)) {
     case grpc::StatusCode::OK: return Status::Ok();
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::PERMISSION_DENIED: return Status::InvalidArgument(std::move(message));
+    case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(std::move(message));
+    case grpc::StatusCode::PERMISSION_DENIED: return Status::PermissionDenied(std::move(message));
     case grpc::StatusCode::UNAUTHENTICATED: return Status::Unauthenticated(std::move(message));
     case grpc::StatusCode::NOT_FOUND: return Status::NotFound(std::move(message));
     case grpc::StatusCode::DATA_LOSS: return Status::Corruption(std::move(message));

@@ -8,6 +8,9 @@
 
 #include "common/util/printable.h"
 #include "transport/exposure.h"
+#include "transport/tls/certificates.h"
+#include "transport/tls/identities.h"
+#include "transport/tls/link_security.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/service/worker_server.h"
@@ -39,9 +42,14 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "compute threads")->check(CLI::PositiveNumber);
   app.add_option("--name", options.name, "name shown in status (default: the listen address)");
   app.add_option("--model", options.model_path_override, "this host's copy of the model (overrides LoadShard's path)");
+  ps::TlsFiles tls;
+  app.add_option("--tls-ca", tls.ca, "mutual TLS: the cluster CA (PEM; `pipeshard certs init`)");
+  app.add_option("--tls-cert", tls.cert,
+                 "mutual TLS: this worker's certificate (`pipeshard certs issue worker NAME`; --name must be NAME)");
+  app.add_option("--tls-key", tls.key, "mutual TLS: its private key");
   bool insecure = false;
   app.add_flag("--insecure", insecure,
-               "allow a --listen address other hosts can reach: without TLS, everything on it is open to them");
+               "allow a --listen address other hosts can reach without TLS: everything on it is then open to them");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -61,8 +69,25 @@ int main(int argc, char** argv) {
     }
   }
   options.device = *spec;
+  if (tls.any()) {
+    auto security = ps::LinkSecurity::Load(tls);
+    ps::Status named = security.ok() ? ps::tls::CheckCertificateName(options.name, "--name") : security.status();
+    if (named.ok() && (*security)->identity() != ps::tls::WorkerIdentity(options.name)) {
+      named = ps::Status::InvalidArgument("--tls-cert " + tls.cert + " is for '" + (*security)->identity() +
+                                          "', but --name '" + options.name + "' needs a certificate for '" +
+                                          ps::tls::WorkerIdentity(options.name) + "' (pipeshard certs issue worker " +
+                                          options.name + ")");
+    }
+    if (!named.ok()) {
+      std::cerr << "pipeshard-worker: " << ps::Printable(named.message()) << "\n";
+      return named.IsBadInput() ? 2 : 1;
+    }
+    options.security = *security;
+  }
   if (const ps::Status exposed =
-          ps::CheckExposure(options.listen, insecure, "pipeshard-worker", "LoadShard, FreeSequence and the frame stream");
+          ps::CheckExposure(options.listen, insecure, "pipeshard-worker",
+                            options.security->tls() ? "" : "TLS (--tls-ca, --tls-cert, --tls-key)",
+                            "LoadShard, FreeSequence and the frame stream");
       !exposed.ok()) {
     std::cerr << "pipeshard-worker: " << exposed.message() << "\n";
     return 2;

@@ -17,6 +17,7 @@ const char* CodeName(StatusCode c) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kInternal: return "internal error";
     case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kPermissionDenied: return "permission denied";
   }
   return "unknown";
 }
@@ -35,6 +36,7 @@ bool Status::IsBadInput() const {
     case StatusCode::kUnsupported:
     case StatusCode::kOutOfRange:
     case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
       return true;
     default:
       return false;

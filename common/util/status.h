@@ -23,6 +23,7 @@ enum class StatusCode {
   kCancelled,
   kInternal,
   kUnauthenticated,  // no credential, or a wrong one (an API key)
+  kPermissionDenied, // a proven identity that may not do this (a TLS peer that is not the planned one)
 };
 
 class [[nodiscard]] Status {
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
   static Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
   static Status Unauthenticated(std::string m) { return Status(StatusCode::kUnauthenticated, std::move(m)); }
+  static Status PermissionDenied(std::string m) { return Status(StatusCode::kPermissionDenied, std::move(m)); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "transport/grpc_status.h"
+#include "transport/tls/identities.h"
 
 namespace ps::coord {
 
@@ -15,9 +16,10 @@ std::chrono::system_clock::time_point DeadlineIn(double seconds) {
 }
 }  // namespace
 
-WorkerClient::WorkerClient(const std::string& address)
+WorkerClient::WorkerClient(const std::string& address, const std::string& worker_name,
+                           const std::shared_ptr<const LinkSecurity>& security)
     : address_(address),
-      stub_(pipeshard::v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+      stub_(pipeshard::v1::Worker::NewStub(security->Connect(address, tls::WorkerIdentity(worker_name)))) {}
 
 Result<pipeshard::v1::LoadShardResponse> WorkerClient::LoadShard(const pipeshard::v1::LoadShardRequest& request,
                                                                  double timeout_seconds,

@@ -12,12 +12,15 @@
 
 #include "common/util/status.h"
 #include "proto/worker.grpc.pb.h"
+#include "transport/tls/link_security.h"
 
 namespace ps::coord {
 
 class WorkerClient {
  public:
-  explicit WorkerClient(const std::string& address);
+  // `worker_name`: with TLS the worker at `address` must prove that worker's identity.
+  WorkerClient(const std::string& address, const std::string& worker_name,
+               const std::shared_ptr<const LinkSecurity>& security);
 
   // Blocks until the worker answers, `timeout_seconds` pass, or `give_up` (asked every 200 ms)
   // says the wait is pointless (the worker stopped heartbeating, the coordinator stops): then the

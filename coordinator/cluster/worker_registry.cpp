@@ -20,7 +20,7 @@ std::string NewCoordinatorId() {
 WorkerRegistry::WorkerRegistry(double heartbeat_interval_seconds, double stale_after_seconds)
     : interval_(heartbeat_interval_seconds), stale_after_(stale_after_seconds), coordinator_id_(NewCoordinatorId()) {}
 
-std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& request) {
+std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& request, Match match) {
   std::lock_guard<std::mutex> lock(mu_);
   WorkerRecord record;
   // snprintf rather than "w" + to_string: g++ 12 warns falsely (-Wrestrict) on the latter.
@@ -37,8 +37,8 @@ std::string WorkerRegistry::Register(const pipeshard::v1::RegisterRequest& reque
   const std::string id = record.id;
   bool replaced = false;
   for (WorkerRecord& w : workers_) {
-    if (w.address == record.address) {
-      w = std::move(record);  // the process at that address restarted; the old id is gone
+    if (match == Match::kAddress ? w.address == record.address : w.name == record.name) {
+      w = std::move(record);  // that worker's process restarted; the old id is gone
       replaced = true;
       break;
     }

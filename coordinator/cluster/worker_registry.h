@@ -54,8 +54,12 @@ class WorkerRegistry {
   // A worker whose last heartbeat is older than `stale_after_seconds` is unhealthy.
   WorkerRegistry(double heartbeat_interval_seconds, double stale_after_seconds);
 
+  // Which earlier record a registration replaces (its process restarted): the one at the same
+  // address (plain links), or the one of the same name (TLS: the name is a proven identity, and an
+  // address alone proves nothing).
+  enum class Match { kAddress, kName };
   // Returns the worker id.
-  std::string Register(const pipeshard::v1::RegisterRequest& request);
+  std::string Register(const pipeshard::v1::RegisterRequest& request, Match match = Match::kAddress);
   // False when the worker must register again (unknown id, or another coordinator's).
   bool Heartbeat(const pipeshard::v1::HeartbeatRequest& request);
 

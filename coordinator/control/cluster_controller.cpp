@@ -9,6 +9,7 @@
 #include "common/util/elapsed.h"
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/pipeline/hop_setup.h"
+#include "transport/tls/identities.h"
 
 namespace ps::coord {
 
@@ -52,7 +53,8 @@ ClusterController::ClusterController(ControllerOptions options, plan::ModelCost 
                                            std::lock_guard<std::mutex> lock(mu_);
                                            failures_.push_back(std::move(failure));
                                            wake_.notify_all();
-                                         });
+                                         },
+                                         options_.security);
 }
 
 std::string ClusterController::prompt_chunking() const {
@@ -206,6 +208,9 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     request.set_stage_index(static_cast<int32_t>(i));
     request.set_stage_count(static_cast<int32_t>(workers.size()));
     request.set_next_address(i + 1 < workers.size() ? workers[i + 1].address : own_address_);
+    request.set_next_identity(i + 1 < workers.size() ? tls::WorkerIdentity(workers[i + 1].name)
+                                                      : std::string(tls::kCoordinatorIdentity));
+    request.set_prev_identity(i > 0 ? tls::WorkerIdentity(workers[i - 1].name) : std::string(tls::kCoordinatorIdentity));
     request.set_n_ctx(options_.n_ctx);
     request.set_max_seqs(options_.max_seqs);
     request.set_kv_type(options_.kv_type);
@@ -215,7 +220,7 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
       *failed_worker = workers[i].id;
       return Status::Internal(hop.WithContext(stages[i].Describe()).message());
     }
-    WorkerClient client(workers[i].address);
+    WorkerClient client(workers[i].address, workers[i].name, options_.security);
     const std::string id = workers[i].id;
     auto loaded = client.LoadShard(request, options_.load_timeout_seconds, [this, id]() -> std::string {
       if (stopping()) return "the coordinator is shutting down";
@@ -234,7 +239,8 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
                  loaded->kept_weights() ? " (kept its weights)" : "");
     if (stopping()) return Status::Cancelled("the coordinator is shutting down");
   }
-  auto to_first = ConnectGrpcFrameSender(workers[0].address);
+  auto to_first = ConnectGrpcFrameSender(workers[0].address, 10.0,
+                                         HopPeer{options_.security, tls::WorkerIdentity(workers[0].name)});
   if (!to_first.ok()) {
     *failed_worker = workers[0].id;
     return Status::Unavailable(to_first.status().WithContext(stages[0].Describe()).message());

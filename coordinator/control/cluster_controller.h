@@ -45,6 +45,9 @@ struct ControllerOptions {
   std::string kv_type = "f16";
   double load_timeout_seconds = 600;
   PipelineTimeouts timeouts;
+  // How the links to and between the workers are secured (mutual TLS: every stage is told whom to
+  // expect on each side).
+  std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
 };
 
 struct ControllerSnapshot {

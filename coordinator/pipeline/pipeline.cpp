@@ -4,6 +4,7 @@
 
 #include "common/util/elapsed.h"
 #include "transport/grpc_status.h"
+#include "transport/tls/identities.h"
 
 namespace ps::coord {
 
@@ -37,15 +38,18 @@ void Pipeline::Inbox::Post(Event event) {
 }
 
 Pipeline::Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokenizer& tokenizer,
-                   WorkerRegistry& registry, PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure)
-    : registry_(registry),
+                   WorkerRegistry& registry, PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure,
+                   std::shared_ptr<const LinkSecurity> security)
+    : security_(std::move(security)),
+      registry_(registry),
       timeouts_(timeouts),
       on_failure_(std::move(on_failure)),
       inbox_(std::make_shared<Inbox>()),
       return_leg_([inbox = inbox_](pipeshard::v1::Frame&& frame) { inbox->Post(FrameBack{std::move(frame)}); },
                   [inbox = inbox_](const std::string&, uint64_t epoch, const Status& status) {
                     inbox->Post(StreamEnded{epoch, status});
-                  }),
+                  },
+                  [this](const std::string& peer) { return AdmitReturnLeg(peer); }),
       loop_(options, n_ctx, tokenizer) {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -68,7 +72,25 @@ uint64_t Pipeline::Submit(PipelineRequest request) {
 
 void Pipeline::Cancel(uint64_t handle) { inbox_->Post(Cancelled{handle}); }
 
-void Pipeline::Resume(PipelinePlan plan) { inbox_->Post(Resumed{std::move(plan)}); }
+void Pipeline::Resume(PipelinePlan plan) {
+  {
+    // Before the plan is served: its last stage's first frame may come right after.
+    std::lock_guard<std::mutex> lock(return_leg_mu_);
+    return_leg_identity_ = plan.stages.empty() ? "" : tls::WorkerIdentity(plan.stages.back().name);
+  }
+  inbox_->Post(Resumed{std::move(plan)});
+}
+
+Status Pipeline::AdmitReturnLeg(const std::string& peer_identity) const {
+  if (!security_->tls()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(return_leg_mu_);
+  if (!return_leg_identity_.empty() && peer_identity == return_leg_identity_) return Status::Ok();
+  return Status::PermissionDenied("frames refused: the sender is '" +
+                                  (peer_identity.empty() ? std::string("(no certificate)") : peer_identity) +
+                                  "', and only the last stage '" +
+                                  (return_leg_identity_.empty() ? std::string("(none: no plan)") : return_leg_identity_) +
+                                  "' may send to the coordinator");
+}
 
 void Pipeline::Degrade(Status why) { inbox_->Post(Degraded{std::move(why)}); }
 
@@ -182,7 +204,7 @@ void Pipeline::Handle(Resumed& e) {
   stages_ = std::move(plan.stages);
   to_first_ = std::move(plan.to_first);
   clients_.clear();
-  for (const PipelineStage& s : stages_) clients_.push_back(std::make_unique<WorkerClient>(s.address));
+  for (const PipelineStage& s : stages_) clients_.push_back(std::make_unique<WorkerClient>(s.address, s.name, security_));
   // Every stage's caches are new: slots waiting for frees are free, live requests start over.
   for (const auto& [seq, pending] : frees_pending_) loop_.SlotFreed(seq);
   frees_pending_.clear();

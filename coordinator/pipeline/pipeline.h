@@ -92,9 +92,12 @@ struct PipelineStats {
 
 class Pipeline {
  public:
-  // `on_failure` runs on the pipeline thread and must not block (queue the work).
+  // `on_failure` runs on the pipeline thread and must not block (queue the work). `security`:
+  // how the calls to the workers are secured, and who may stream frames back (with TLS, only the
+  // last stage of the plan being served).
   Pipeline(const SchedulerOptions& options, int32_t n_ctx, const Tokenizer& tokenizer, WorkerRegistry& registry,
-           PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure);
+           PipelineTimeouts timeouts, std::function<void(StageFailure)> on_failure,
+           std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain());
   ~Pipeline();  // fails what is still running (Unavailable) and stops the thread
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -170,6 +173,7 @@ class Pipeline {
   void SendPlans();
   void FreeSlots();
 
+  const std::shared_ptr<const LinkSecurity> security_;
   WorkerRegistry& registry_;
   const PipelineTimeouts timeouts_;
   const std::function<void(StageFailure)> on_failure_;
@@ -179,6 +183,12 @@ class Pipeline {
 
   std::atomic<uint64_t> next_handle_{1};
   TraceLog trace_;
+
+  // The return leg's StreamAdmission: with TLS, Ok only for the served plan's last stage.
+  Status AdmitReturnLeg(const std::string& peer_identity) const;
+
+  mutable std::mutex return_leg_mu_;
+  std::string return_leg_identity_;  // guarded by return_leg_mu_; set by Resume
 
   mutable std::mutex mu_;  // guards stats_
   PipelineStats stats_;

@@ -24,6 +24,8 @@
 #include "coordinator/service/api_keys.h"
 #include "coordinator/service/inference_service.h"
 #include "transport/exposure.h"
+#include "transport/grpc_stage_service.h"
+#include "transport/tls/identities.h"
 
 namespace ps::coord {
 
@@ -91,9 +93,25 @@ Status RunCoordinator(const CoordinatorOptions& options) {
     PS_ASSIGN_OR_RETURN(ApiKeys loaded, ApiKeys::Load(options.api_key_file));
     keys = std::move(loaded);
   }
-  PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, "pipeshard-coordinator",
-                                   keys ? "worker registration, the frame return leg and the API (its keys in clear)"
-                                        : "the API (no key), worker registration and the frame return leg"));
+  std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
+  if (options.tls.any()) {
+    PS_ASSIGN_OR_RETURN(security, LinkSecurity::Load(options.tls));
+    if (security->identity() != tls::kCoordinatorIdentity) {
+      return Status::InvalidArgument("--tls-cert " + options.tls.cert + " is for '" + security->identity() +
+                                     "', not the coordinator's identity '" + tls::kCoordinatorIdentity +
+                                     "' (pipeshard certs issue coordinator)");
+    }
+  }
+  std::string missing;
+  if (!security->tls()) missing = "TLS (--tls-ca, --tls-cert, --tls-key)";
+  if (!keys) missing += std::string(missing.empty() ? "" : " and ") + "API keys (--api-key-file)";
+  std::string exposed;
+  if (!keys) exposed = "the API (no key)";
+  if (!security->tls()) {
+    exposed += std::string(exposed.empty() ? "" : ", ") + "worker registration, the frame return leg" +
+               (keys ? " and the API (its keys in clear)" : "");
+  }
+  PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, "pipeshard-coordinator", missing, exposed));
   PS_ASSIGN_OR_RETURN(std::unique_ptr<gguf::GgufFile> file, gguf::GgufFile::Open(options.model));
   auto config = ReadLlamaConfig(*file);
   if (!config.ok()) return config.status().WithContext(options.model);
@@ -105,6 +123,17 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   if (options.stages > config->n_layer) {
     return Status::InvalidArgument("--stages " + std::to_string(options.stages) + " but the model has only " +
                                    std::to_string(config->n_layer) + " layers");
+  }
+  // Every frame must fit the stages' receive limit: the largest prompt chunk, or a decode step of
+  // every sequence, of n_embd F32 values a row.
+  const int64_t max_rows = std::max<int64_t>(std::max(options.ubatch, kDefaultMaxUbatch), options.max_seqs);
+  const int64_t frame_bytes_needed = max_rows * config->n_embd * 4;
+  if (frame_bytes_needed > kMaxStageMessageBytes - (16 << 20)) {
+    return Status::InvalidArgument("--ubatch " + std::to_string(options.ubatch) + " / --max-seqs " +
+                                   std::to_string(options.max_seqs) + ": a frame of " + std::to_string(max_rows) +
+                                   " rows of this " + std::to_string(config->n_embd) + "-wide model would be " +
+                                   std::to_string(frame_bytes_needed >> 20) + " MiB, over the stages' limit of " +
+                                   std::to_string((kMaxStageMessageBytes >> 20) - 16) + " MiB");
   }
   const int32_t n_ctx = options.ctx > 0 ? options.ctx
                                         : static_cast<int32_t>(std::min<int64_t>(config->n_ctx_train, kMaxDefaultCtx));
@@ -123,14 +152,16 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   control.timeouts.stage_seconds = options.stage_timeout;
   // A free waits behind up to one micro-batch per stage on that worker.
   control.timeouts.free_seconds = std::max(10.0, options.stage_timeout * std::max(1, options.stages));
+  control.security = security;
   ClusterController controller(control, *cost, **tokenizer, registry);
-  CoordinatorService coordinator_service(registry);
+  CoordinatorService coordinator_service(registry, security);
   InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller,
                              keys ? &*keys : nullptr);
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  // Workers show their certificates; API clients have none and prove themselves with keys.
+  builder.AddListeningPort(options.listen, security->ServerCredentials(/*require_client_certificate=*/false), &port);
   // gRPC sets SO_REUSEPORT by default: a second process could bind the same port and take a
   // share of the clients' calls. Off, binding a busy port fails.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

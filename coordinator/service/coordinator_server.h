@@ -9,6 +9,7 @@
 
 #include "common/plan/partition_planner.h"
 #include "common/util/status.h"
+#include "transport/tls/link_security.h"
 
 namespace ps::coord {
 
@@ -25,7 +26,8 @@ struct CoordinatorOptions {
   double stage_timeout = 30.0;     // a micro-batch not back this long has failed at a stage
   plan::Workload workload;         // what the layer split is cut for
   std::string api_key_file;        // keys clients must present on the Inference service; empty: none
-  bool insecure = false;           // allow a --listen other hosts can reach (no TLS yet)
+  bool insecure = false;           // allow a --listen other hosts can reach without TLS and keys
+  TlsFiles tls;  // --tls-ca/--tls-cert/--tls-key: mutual TLS with the workers
 };
 
 // Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;

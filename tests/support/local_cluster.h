@@ -41,6 +41,9 @@ struct ClusterOptions {
   double start_timeout_seconds = 60;
   std::string device = "cpu";  // every worker's --device (last: callers list the fields above in order)
   int standbys = 0;            // workers beyond the plan's stages (`workers` is --stages)
+  // A folder made by `pipeshard certs` (ca.pem, coordinator.*, worker-wN.*): mutual TLS between
+  // the processes, and the fixture's status calls verify the coordinator against ca.pem.
+  std::string tls_dir = {};
 };
 
 class LocalCluster {
@@ -54,14 +57,15 @@ class LocalCluster {
   std::string Start(const ClusterOptions& options) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(
                                                                   options.start_timeout_seconds * 1000));
+    options_ = options;
     std::vector<std::string> argv = {ProgramPath("pipeshard-coordinator"), "--listen", "127.0.0.1:0", "--model",
                                      options.model, "--stages", std::to_string(options.workers)};
     argv.insert(argv.end(), options.coordinator_args.begin(), options.coordinator_args.end());
+    AddTlsArgs(argv, "coordinator");
     coordinator_ = Launch(argv, "coordinator");
     address_ = AwaitListening(*coordinator_, deadline);
     if (address_.empty()) return "the coordinator did not print `listening on`\n" + Logs();
 
-    options_ = options;
     for (int i = 0; i < options.workers + options.standbys; ++i) {
       // One at a time, so the registration order (the plan's stage order) is w0, w1, ...
       StartWorker();
@@ -89,6 +93,7 @@ class LocalCluster {
     std::vector<std::string> argv = {ProgramPath("pipeshard-worker"), "--coordinator", address_, "--listen",
                                      "127.0.0.1:0", "--device", options_.device, "--threads",
                                      std::to_string(options_.worker_threads), "--name", name};
+    AddTlsArgs(argv, "worker-" + name);
     argv.insert(argv.end(), extra.begin(), extra.end());
     workers_.push_back(Launch(argv, name));
     return static_cast<int>(workers_.size()) - 1;
@@ -107,6 +112,7 @@ class LocalCluster {
     std::vector<std::string> argv = {ProgramPath("pipeshard-coordinator"), "--listen", address_, "--model",
                                      options_.model, "--stages", std::to_string(options_.workers)};
     argv.insert(argv.end(), options_.coordinator_args.begin(), options_.coordinator_args.end());
+    AddTlsArgs(argv, "coordinator");
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
     while (std::chrono::steady_clock::now() < deadline) {
@@ -132,7 +138,9 @@ class LocalCluster {
 
   // `pipeshard status --json` parsed, or null when it fails.
   nlohmann::json Status() const {
-    const ProcessResult r = RunProgramFor({PipeshardBin(), "status", "--server", address_, "--json"}, 15);
+    std::vector<std::string> argv = {PipeshardBin(), "status", "--server", address_, "--json"};
+    if (!options_.tls_dir.empty()) argv.insert(argv.end(), {"--ca", options_.tls_dir + "/ca.pem"});
+    const ProcessResult r = RunProgramFor(argv, 15);
     if (r.exit_code != 0) return nullptr;
     return nlohmann::json::parse(r.out, nullptr, false);
   }
@@ -156,6 +164,14 @@ class LocalCluster {
   }
 
  private:
+  // --tls-ca/--tls-cert/--tls-key of `stem` (coordinator, worker-w0) when the cluster uses TLS.
+  void AddTlsArgs(std::vector<std::string>& argv, const std::string& stem) const {
+    if (options_.tls_dir.empty()) return;
+    const std::string& d = options_.tls_dir;
+    argv.insert(argv.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/" + stem + ".pem", "--tls-key",
+                             d + "/" + stem + ".key"});
+  }
+
   std::unique_ptr<ChildProcess> Launch(const std::vector<std::string>& argv, const std::string& name) {
     const std::string out = dir_.file(name + ".out");
     const std::string err = dir_.file(name + ".err");

@@ -29,7 +29,7 @@ TEST(GrpcStatus, EveryCodeComesBackAsItself) {
 TEST(GrpcStatus, CodesNoStatusProducesMapToTheirMeaning) {
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::DEADLINE_EXCEEDED, "slow"}, "s").code(), StatusCode::kUnavailable);
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::FAILED_PRECONDITION, "epoch"}, "s").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::PERMISSION_DENIED, "who"}, "s").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::PERMISSION_DENIED, "who"}, "s").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::UNKNOWN, "?"}, "s").code(), StatusCode::kInternal);
   // An empty message still says something.
   EXPECT_EQ(FromGrpcStatus({grpc::StatusCode::UNKNOWN, ""}, "s").message(), "s: gRPC error code 2");

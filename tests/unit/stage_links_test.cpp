@@ -62,7 +62,7 @@ void ExpectGrpcLinks(StageLinks& links) {
 
 TEST(StageLinks, GrpcHopsOnTheCpuAreWhatTheyWere) {
   pb::LoadShardResponse response;
-  auto links = StageLinks::Open(MiddleStage(), kCpu, kMaxFrameBytes, &response, nullptr);
+  auto links = StageLinks::Open(MiddleStage(), kCpu, kMaxFrameBytes, HopPeer{}, &response, nullptr);
   ASSERT_TRUE(links.ok()) << links.status().ToString();
   ExpectGrpcLinks(**links);
   // Nothing for the next stage: the reply a CPU stage sends is unchanged.
@@ -72,7 +72,7 @@ TEST(StageLinks, GrpcHopsOnTheCpuAreWhatTheyWere) {
 TEST(StageLinks, GrpcHopsOnACudaStageNeedNoDevice) {
   // gpu::GpuHops makes no CUDA call for gRPC hops, so this holds with or without a device.
   pb::LoadShardResponse response;
-  auto links = StageLinks::Open(MiddleStage(), kCuda0, kMaxFrameBytes, &response, nullptr);
+  auto links = StageLinks::Open(MiddleStage(), kCuda0, kMaxFrameBytes, HopPeer{}, &response, nullptr);
   ASSERT_TRUE(links.ok()) << links.status().ToString();
   ExpectGrpcLinks(**links);
   EXPECT_EQ(response.ByteSizeLong(), 0u);
@@ -84,7 +84,7 @@ TEST(StageLinks, ACpuStageRefusesGpuHopsAsTheDevicesFault) {
         std::pair{WithIpcFromPrevious(MiddleStage()), std::string("prev_transport HOP_TRANSPORT_CUDA_IPC")}}) {
     pb::LoadShardResponse response;
     StageLinks::Failure failure = StageLinks::Failure::kRequest;
-    auto links = StageLinks::Open(request, kCpu, kMaxFrameBytes, &response, &failure);
+    auto links = StageLinks::Open(request, kCpu, kMaxFrameBytes, HopPeer{}, &response, &failure);
     ASSERT_FALSE(links.ok()) << field;
     EXPECT_EQ(failure, StageLinks::Failure::kDevice);
     EXPECT_EQ(links.status().message(), "LoadShard: " + field + " needs a CUDA stage, but this worker runs on cpu");
@@ -99,7 +99,7 @@ TEST(StageLinks, BadHopFieldsAreTheRequestsFault) {
     request.set_prev_transport(pb::HOP_TRANSPORT_NCCL);  // stage 0 hears from the coordinator
     StageLinks::Failure failure = StageLinks::Failure::kDevice;
     pb::LoadShardResponse response;
-    auto links = StageLinks::Open(request, device, kMaxFrameBytes, &response, &failure);
+    auto links = StageLinks::Open(request, device, kMaxFrameBytes, HopPeer{}, &response, &failure);
     ASSERT_FALSE(links.ok());
     EXPECT_EQ(failure, StageLinks::Failure::kRequest) << device.ToString();
     EXPECT_EQ(links.status().code(), StatusCode::kInvalidArgument);
@@ -109,7 +109,7 @@ TEST(StageLinks, BadHopFieldsAreTheRequestsFault) {
     // A ring whose slots are smaller than the largest frame this stage accepts.
     request = WithIpcFromPrevious(MiddleStage());
     request.mutable_prev_ipc()->set_slot_bytes(kMaxFrameBytes - 1);
-    links = StageLinks::Open(request, device, kMaxFrameBytes, &response, &failure);
+    links = StageLinks::Open(request, device, kMaxFrameBytes, HopPeer{}, &response, &failure);
     ASSERT_FALSE(links.ok());
     EXPECT_EQ(failure, StageLinks::Failure::kRequest) << device.ToString();
     EXPECT_NE(links.status().message().find("prev_ipc"), std::string::npos) << links.status().message();
@@ -119,7 +119,7 @@ TEST(StageLinks, BadHopFieldsAreTheRequestsFault) {
 TEST(StageLinks, ACudaStageSetsUpItsNcclHopOrSaysWhyNot) {
   pb::LoadShardResponse response;
   StageLinks::Failure failure = StageLinks::Failure::kRequest;
-  auto links = StageLinks::Open(WithNcclToNext(MiddleStage()), kCuda0, kMaxFrameBytes, &response, &failure);
+  auto links = StageLinks::Open(WithNcclToNext(MiddleStage()), kCuda0, kMaxFrameBytes, HopPeer{}, &response, &failure);
   if (!CudaBackendBuilt()) {
     ASSERT_FALSE(links.ok());
     EXPECT_EQ(failure, StageLinks::Failure::kDevice);

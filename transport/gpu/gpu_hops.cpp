@@ -8,10 +8,12 @@ namespace ps::gpu {
 namespace pb = pipeshard::v1;
 
 Result<std::unique_ptr<GpuHops>> GpuHops::Open(const pb::LoadShardRequest& request, int device,
-                                               uint64_t max_frame_bytes, pb::LoadShardResponse* response) {
+                                               uint64_t max_frame_bytes, HopPeer next_peer,
+                                               pb::LoadShardResponse* response) {
   PS_RETURN_IF_ERROR(CheckHopSetup(request, max_frame_bytes));
   std::unique_ptr<GpuHops> hops(new GpuHops());
   hops->next_address_ = request.next_address();
+  hops->next_peer_ = std::move(next_peer);
   hops->next_transport_ = request.next_transport();
   if (request.next_transport() == pb::HOP_TRANSPORT_NCCL) {
     std::string id;
@@ -31,7 +33,7 @@ Result<std::unique_ptr<GpuHops>> GpuHops::Open(const pb::LoadShardRequest& reque
 }
 
 Result<std::unique_ptr<FrameSender>> GpuHops::ConnectNext() {
-  PS_ASSIGN_OR_RETURN(std::unique_ptr<FrameSender> metadata, ConnectGrpcFrameSender(next_address_));
+  PS_ASSIGN_OR_RETURN(std::unique_ptr<FrameSender> metadata, ConnectGrpcFrameSender(next_address_, 10.0, next_peer_));
   if (next_transport_ == pb::HOP_TRANSPORT_GRPC) return metadata;
   if (next_opened_) {
     return Status::Unavailable("the " + pb::HopTransport_Name(next_transport_) + " hop to " + next_address_ +

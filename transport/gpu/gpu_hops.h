@@ -26,8 +26,10 @@ class GpuHops {
  public:
   // `device`: the stage's CUDA device; `max_frame_bytes`: the largest activation frame either
   // hop carries (max rows x n_embd x 4). Validates the request's hop fields (CheckHopSetup).
+  // `next_peer`: who the metadata stream's other end must be (TLS).
   static Result<std::unique_ptr<GpuHops>> Open(const pipeshard::v1::LoadShardRequest& request, int device,
-                                               uint64_t max_frame_bytes, pipeshard::v1::LoadShardResponse* response);
+                                               uint64_t max_frame_bytes, HopPeer next_peer,
+                                               pipeshard::v1::LoadShardResponse* response);
 
   // The link to the next stage: gRPC, or NCCL / CUDA IPC beside a gRPC stream for the metadata.
   // A GPU hop opens once: its transfer sequence cannot restart, so after it broke this errors
@@ -39,6 +41,7 @@ class GpuHops {
  private:
   GpuHops() = default;
   std::string next_address_;
+  HopPeer next_peer_;
   pipeshard::v1::HopTransport next_transport_ = pipeshard::v1::HOP_TRANSPORT_GRPC;
   std::unique_ptr<NcclHop> next_nccl_;
   std::unique_ptr<CudaIpcRing> next_ring_;

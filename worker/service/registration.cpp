@@ -1,4 +1,5 @@
 #include "worker/service/registration.h"
+#include "transport/tls/identities.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -70,7 +71,7 @@ void RegistrationClient::EndCall() {
 RegistrationClient::RegistrationClient(RegistrationOptions options, std::function<pb::DeviceInfo()> device,
                                        std::function<WorkerStats()> stats)
     : options_(std::move(options)), device_(std::move(device)), stats_(std::move(stats)) {
-  stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials()));
+  stub_ = pb::Coordinator::NewStub(options_.security->Connect(options_.coordinator, tls::kCoordinatorIdentity));
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -23,6 +23,7 @@ struct RegistrationOptions {
   std::string name;
   std::string address;      // the bound address of this worker's services
   double retry_seconds = 0.5;
+  std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();  // the coordinator must prove its identity
 };
 
 // The worker's Watch call (worker.proto): opened after each registration and held for as long

@@ -120,7 +120,8 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
 
   // The hops first: checking their fields is cheap, loading the weights is not.
   StageLinks::Failure link_failure = StageLinks::Failure::kRequest;
-  auto links = StageLinks::Open(request, options.device, MaxActivationFrameBytes(stage.limits), response, &link_failure);
+  auto links = StageLinks::Open(request, options.device, MaxActivationFrameBytes(stage.limits),
+                               HopPeer{options.security, request.next_identity()}, response, &link_failure);
   if (!links.ok()) {
     return fail(link_failure == StageLinks::Failure::kDevice ? LoadFailure::kDevice : LoadFailure::kRequest,
                 links.status());

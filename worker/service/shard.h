@@ -28,6 +28,7 @@ struct ShardOptions {
   std::string name;                // the worker's name, in error frames
   std::string model_path_override; // --model: this host's copy of the file
   DeviceSpec device;               // --device: cpu or cuda:N
+  std::shared_ptr<const LinkSecurity> security;  // how the hop to the next stage is secured
 };
 
 // Why a load failed, for the answer's gRPC code: the request or the model file (the caller's

@@ -29,8 +29,8 @@ std::string FirstGpuHop(const pb::LoadShardRequest& r) {
 StageLinks::~StageLinks() = default;
 
 Result<std::unique_ptr<StageLinks>> StageLinks::Open(const pb::LoadShardRequest& request, const DeviceSpec& device,
-                                                     uint64_t max_frame_bytes, pb::LoadShardResponse* response,
-                                                     Failure* failure) {
+                                                     uint64_t max_frame_bytes, HopPeer next,
+                                                     pb::LoadShardResponse* response, Failure* failure) {
   const auto fail = [failure](Failure kind, Status status) {
     if (failure != nullptr) *failure = kind;
     return status;
@@ -38,6 +38,7 @@ Result<std::unique_ptr<StageLinks>> StageLinks::Open(const pb::LoadShardRequest&
   if (Status s = CheckHopSetup(request, max_frame_bytes); !s.ok()) return fail(Failure::kRequest, s);
   std::unique_ptr<StageLinks> links(new StageLinks());
   links->next_address_ = request.next_address();
+  links->next_ = next;
   const std::string gpu_hop = FirstGpuHop(request);
   if (device.kind == DeviceSpec::Kind::kCpu) {
     // The coordinator asks for a GPU hop only between workers that reported one; a CPU worker
@@ -49,7 +50,7 @@ Result<std::unique_ptr<StageLinks>> StageLinks::Open(const pb::LoadShardRequest&
     return links;
   }
 #if PIPESHARD_HAVE_CUDA
-  auto hops = gpu::GpuHops::Open(request, device.index, max_frame_bytes, response);
+  auto hops = gpu::GpuHops::Open(request, device.index, max_frame_bytes, std::move(next), response);
   if (!hops.ok()) return fail(Failure::kDevice, hops.status().WithContext(device.ToString()));
   links->gpu_ = std::move(hops).value();
   return links;
@@ -68,7 +69,7 @@ SenderFactory StageLinks::sender_factory() {
 #if PIPESHARD_HAVE_CUDA
   if (gpu_ != nullptr) return [hops = gpu_.get()] { return hops->ConnectNext(); };
 #endif
-  return [next = next_address_] { return ConnectGrpcFrameSender(next); };
+  return [address = next_address_, peer = next_] { return ConnectGrpcFrameSender(address, 10.0, peer); };
 }
 
 std::unique_ptr<PayloadFetcher> StageLinks::TakePreviousFetcher() {

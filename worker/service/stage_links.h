@@ -31,11 +31,12 @@ class StageLinks {
   // or setting one up failed).
   enum class Failure { kRequest, kDevice };
 
-  // `max_frame_bytes`: the largest activation frame either hop carries (MaxActivationFrameBytes).
+  // `max_frame_bytes`: the largest activation frame either hop carries (MaxActivationFrameBytes);
+  // `next`: who must answer at the request's next_address.
   // Checks the hop fields (CheckHopSetup) before anything else sees them; on error `failure` (if
   // given) says whose the fault is.
   static Result<std::unique_ptr<StageLinks>> Open(const pipeshard::v1::LoadShardRequest& request,
-                                                  const DeviceSpec& device, uint64_t max_frame_bytes,
+                                                  const DeviceSpec& device, uint64_t max_frame_bytes, HopPeer next,
                                                   pipeshard::v1::LoadShardResponse* response, Failure* failure);
   ~StageLinks();
   StageLinks(const StageLinks&) = delete;
@@ -49,6 +50,7 @@ class StageLinks {
  private:
   StageLinks() = default;
   std::string next_address_;
+  HopPeer next_;
 #if PIPESHARD_HAVE_CUDA  // a build without CUDA has no GPU hops to hold
   std::unique_ptr<gpu::GpuHops> gpu_;  // a CUDA stage's hops; null for a CPU stage
 #endif

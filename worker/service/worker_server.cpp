@@ -18,15 +18,18 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   service_options.name = options.name;
   service_options.model_path_override = options.model_path_override;
   service_options.device = options.device;
+  service_options.security = options.security;
   server->worker_ = std::make_unique<WorkerService>(service_options);
   WorkerService* worker = server->worker_.get();
   server->stage_ = std::make_unique<GrpcStageService>(
       [worker](pipeshard::v1::Frame&& f) { worker->OnFrame(std::move(f)); },
-      [worker](const std::string&, uint64_t epoch, const Status& status) { worker->OnStreamEnd(epoch, status); });
+      [worker](const std::string&, uint64_t epoch, const Status& status) { worker->OnStreamEnd(epoch, status); },
+      [worker](const std::string& peer) { return worker->AdmitFrames(peer); });
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, options.security->ServerCredentials(/*require_client_certificate=*/true),
+                           &port);
   // gRPC sets SO_REUSEPORT by default: a second process could bind the same port and take a
   // share of the calls. Off, binding a busy port fails.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -43,6 +46,7 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   registration.coordinator = options.coordinator;
   registration.name = options.name.empty() ? server->address_ : options.name;
   registration.address = server->address_;
+  registration.security = options.security;
   server->registration_ = std::make_unique<RegistrationClient>(
       registration, [worker] { return worker->Device(); }, [worker] { return worker->Stats(); });
   return server;

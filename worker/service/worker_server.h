@@ -22,6 +22,8 @@ struct WorkerServerOptions {
   int threads = 1;
   std::string model_path_override;
   DeviceSpec device;  // cpu, or cuda:N (checked by the caller: CudaDeviceCount)
+  // Plain, or mutual TLS: then every caller must hold a certificate of the cluster CA.
+  std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
 };
 
 class WorkerServer {

@@ -9,6 +9,7 @@
 #include "worker/service/calibration.h"
 #include "worker/service/cuda_device_info.h"
 #include "transport/grpc_status.h"
+#include "transport/tls/identities.h"
 #include "worker/service/system_info.h"
 
 namespace ps {
@@ -69,6 +70,16 @@ void WorkerService::OnFrame(pb::Frame&& frame) {
     return;
   }
   shard_->OnFrame(std::move(frame));
+}
+
+Status WorkerService::AdmitFrames(const std::string& peer_identity) {
+  if (!options_.security->tls()) return Status::Ok();
+  std::lock_guard lock(mu_);
+  if (prev_identity_.empty()) return Status::PermissionDenied("frames refused: no plan is loaded on this stage");
+  if (peer_identity == prev_identity_) return Status::Ok();
+  return Status::PermissionDenied("frames refused: the sender is '" +
+                                  (peer_identity.empty() ? std::string("(no certificate)") : peer_identity) +
+                                  "', and only the previous stage '" + prev_identity_ + "' may send here");
 }
 
 void WorkerService::OnStreamEnd(uint64_t epoch, const Status& status) {
@@ -187,6 +198,7 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
                   std::to_string(epoch_) + " (an older plan cannot take it back)"};
     }
     epoch_ = request.epoch();  // from now on the old plan's frames are dropped
+    prev_identity_ = request.prev_identity();
     stale_frames_ = 0;
     prev_hop_error_.clear();
     // In the same step the old shard leaves: no new-epoch frame reaches it, and no heartbeat
@@ -200,6 +212,7 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
   options.name = options_.name;
   options.model_path_override = options_.model_path_override;
   options.device = options_.device;
+  options.security = options_.security;
   LoadFailure failure = LoadFailure::kRequest;
   Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options, response, &failure, std::move(previous));
   std::lock_guard lock(mu_);
@@ -229,6 +242,11 @@ grpc::ServerUnaryReactor* WorkerService::LoadShard(grpc::CallbackServerContext* 
                                                    const pb::LoadShardRequest* request,
                                                    pb::LoadShardResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (Status allowed = options_.security->Authorize(*context, tls::kCoordinatorIdentity, "LoadShard");
+      !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
   RunOnControlThread(
       [this, reactor, request, response] {
         grpc::Status loaded;
@@ -251,6 +269,11 @@ grpc::ServerUnaryReactor* WorkerService::FreeSequence(grpc::CallbackServerContex
                                                       const pb::FreeSequenceRequest* request,
                                                       pb::FreeSequenceResponse*) {
   auto* reactor = context->DefaultReactor();
+  if (Status allowed = options_.security->Authorize(*context, tls::kCoordinatorIdentity, "FreeSequence");
+      !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
   std::lock_guard lock(mu_);
   if (request->epoch() != epoch_) {
     reactor->Finish({grpc::StatusCode::FAILED_PRECONDITION,

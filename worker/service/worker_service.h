@@ -7,6 +7,8 @@
 // any other epoch are dropped before they reach the executor, so a worker that froze and woke up,
 // or a coordinator that was replaced, cannot write into a newer plan. A LoadShard the worker's device cannot serve (no CUDA, no driver, out of device
 // memory) fails with the device's gRPC code (DeviceFailureToGrpcStatus); the worker keeps serving.
+// With mutual TLS, LoadShard and FreeSequence are taken only from the coordinator's certificate,
+// and frames only from the identity the loaded plan names as the previous stage (AdmitFrames).
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
@@ -21,6 +23,7 @@
 #include <utility>
 
 #include "proto/worker.grpc.pb.h"
+#include "transport/tls/link_security.h"
 #include "worker/service/shard.h"
 
 namespace ps {
@@ -30,6 +33,7 @@ struct WorkerServiceOptions {
   std::string name;
   std::string model_path_override;  // --model
   DeviceSpec device;                // --device: where the shard's layers run
+  std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
 };
 
 // What heartbeats report.
@@ -58,6 +62,9 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   // The Stage service's StreamEndHandler: a stream of this epoch's frames that broke means the
   // previous stage went away; heartbeats report it (prev_hop_error).
   void OnStreamEnd(uint64_t epoch, const Status& status);
+  // The Stage service's StreamAdmission: with TLS, Ok only for the previous stage of the loaded
+  // plan (PermissionDenied before any plan is loaded).
+  Status AdmitFrames(const std::string& peer_identity);
   // The device, with its matmul speed measured on the first call and cached. A CUDA worker also
   // reports its GPU transport capabilities, so the coordinator may give it NCCL or CUDA IPC hops;
   // a CPU worker reports none and gets gRPC hops.
@@ -87,6 +94,7 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   uint64_t epoch_ = 0;            // the newest epoch a LoadShard named; frames of others are dropped
   uint64_t stale_frames_ = 0;     // frames dropped for their epoch
   std::string prev_hop_error_;    // for epoch_
+  std::string prev_identity_;     // who may send frames at epoch_ (TLS)
   uint64_t retired_tokens_ = 0;  // tokens of shards already unloaded
   std::string load_error_;
   std::string frame_error_;
