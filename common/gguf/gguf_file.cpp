@@ -59,8 +59,19 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   return f;
 }
 
+Result<std::unique_ptr<GgufFile>> GgufFile::FromBytes(std::string name, std::vector<uint8_t> bytes) {
+  std::unique_ptr<GgufFile> f(new GgufFile());
+  f->path_ = std::move(name);
+  f->owned_ = std::move(bytes);
+  f->size_ = f->owned_.size();
+  f->base_ = f->owned_.empty() ? nullptr : f->owned_.data();
+  Status s = GgufParser::Parse(f.get());
+  if (!s.ok()) return s.WithContext(f->path_);
+  return f;
+}
+
 GgufFile::~GgufFile() {
-  if (base_ != nullptr) ::munmap(const_cast<uint8_t*>(base_), size_);
+  if (base_ != nullptr && owned_.empty()) ::munmap(const_cast<uint8_t*>(base_), size_);
   if (fd_ >= 0) ::close(fd_);
 }
 

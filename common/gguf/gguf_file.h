@@ -44,6 +44,9 @@ class GgufFile {
  public:
   // Maps and parses the file. Errors name the file, the field and the byte offset.
   static Result<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Parses bytes held in memory (fuzzers and tests): the file keeps them, and `name` stands for
+  // the path in errors. Tensor data is only as aligned as the vector's allocation.
+  static Result<std::unique_ptr<GgufFile>> FromBytes(std::string name, std::vector<uint8_t> bytes);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -77,6 +80,7 @@ class GgufFile {
   GgufFile() = default;
   std::string path_;
   int fd_ = -1;
+  std::vector<uint8_t> owned_;     // FromBytes: the bytes base_ points into (Open maps instead)
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   uint32_t version_ = 0;

@@ -109,11 +109,18 @@ int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
   }
 
   if (params_.min_p > 0.0f) {
-    // p_i >= min_p * p_max  <=>  logit_i >= max_logit + log(min_p). The maximum always stays.
+    // p_i >= min_p * p_max  <=>  logit_i >= max_logit + log(min_p).
     float max_logit = kNegInf;
     for (const auto& c : candidates_) max_logit = std::max(max_logit, c.first);
     const float threshold = max_logit + std::log(params_.min_p);
-    std::erase_if(candidates_, [&](const std::pair<float, int32_t>& c) { return c.first < threshold; });
+    if (threshold > max_logit) {
+      // min_p > 1 leaves no token above the threshold; llama.cpp keeps the most likely one then
+      // (an empty list here once read past the end of the candidates).
+      std::iter_swap(candidates_.begin(), std::min_element(candidates_.begin(), candidates_.end(), HigherLogit));
+      candidates_.resize(1);
+    } else {
+      std::erase_if(candidates_, [&](const std::pair<float, int32_t>& c) { return c.first < threshold; });
+    }
   }
 
   if (!sorted) std::sort(candidates_.begin(), candidates_.end(), HigherLogit);

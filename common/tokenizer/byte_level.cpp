@@ -50,6 +50,10 @@ std::string Encode(std::string_view bytes) {
 }
 
 std::string Decode(std::string_view text) {
+  // llama.cpp echoes the whole text after every code point outside the alphabet, so a piece grows
+  // with the square of its text: one 1 MB token in a hostile vocabulary would render as 500 GB.
+  // No real token comes near this length, so real vocabularies still render as in llama.cpp.
+  const bool echo = text.size() <= kMaxEchoedText;
   std::string out;
   out.reserve(text.size());
   for (uint32_t cp : unicode::DecodeUtf8(text)) {
@@ -64,7 +68,7 @@ std::string Decode(std::string_view text) {
       std::snprintf(hex, sizeof hex, "%02x", static_cast<unsigned>(static_cast<uint8_t>(c)));
       out += hex;
     }
-    out.append(text);
+    if (echo) out.append(text);
     out += "]";
   }
   return out;

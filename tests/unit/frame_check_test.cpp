@@ -2,6 +2,8 @@
 // each error names the field and the value.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "worker/stage/frame_check.h"
 
 namespace ps {
@@ -149,6 +151,38 @@ TEST(FrameCheckTest, SamplesDrawnIsBoundedByTheContext) {
   ExpectError(f, true, StatusCode::kOutOfRange, "starts[0].samples_drawn = 65");
   f.mutable_starts(0)->set_samples_drawn(-1);
   ExpectError(f, true, StatusCode::kOutOfRange, "samples_drawn = -1");
+}
+
+// Found by fuzz/frame_check_fuzzer: a SequenceStart with min_p 1.1 crashed the last stage's
+// sampler. The settings are refused as a client's are (transport/sampling_check.h), naming the
+// start, the setting and the value; the wire's zero defaults and the CLI's ranges pass.
+TEST(FrameCheckTest, SamplerSettingsAreChecked) {
+  Frame f = Good(1, true);
+  f.add_starts()->set_seq_id(1);
+  EXPECT_TRUE(CheckFrame(f, Limits(true)).ok());  // every setting 0
+  pipeshard::v1::SamplingParams* p = f.mutable_starts(0)->mutable_sampling();
+  p->set_temperature(0.8f);
+  p->set_top_k(40);
+  p->set_top_p(1.0f);
+  p->set_min_p(1.0f);
+  p->set_repeat_penalty(1.1f);
+  p->set_penalty_last_n(-1);
+  EXPECT_TRUE(CheckFrame(f, Limits(true)).ok());
+  p->set_min_p(1.1f);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "starts[0].sampling.min_p = 1.1");
+  p->set_min_p(-0.5f);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "min_p = -0.5");
+  p->set_min_p(0.05f);
+  p->set_top_p(2.0f);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "starts[0].sampling.top_p = 2");
+  p->set_top_p(0.9f);
+  p->set_temperature(NAN);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "temperature = nan is not a finite number");
+  p->set_temperature(0.8f);
+  p->set_repeat_penalty(-INFINITY);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "repeat_penalty = -inf");
+  p->set_repeat_penalty(-1.0f);
+  ExpectError(f, true, StatusCode::kInvalidArgument, "repeat_penalty = -1.000000 is negative");
 }
 
 }  // namespace

@@ -277,6 +277,30 @@ TEST_F(GgufTest, EveryTruncationFails) {
   }
 }
 
+// FromBytes (the fuzzers' entry point) parses what Open parses, names the given name in errors,
+// and keeps its own copy of the bytes.
+TEST_F(GgufTest, FromBytesMatchesOpen) {
+  std::vector<uint8_t> bytes = WriteSmall(Path("a.gguf"));
+  auto opened = GgufFile::Open(Path("a.gguf"));
+  auto parsed = GgufFile::FromBytes("in-memory.gguf", bytes);
+  ASSERT_TRUE(opened.ok() && parsed.ok()) << parsed.status().ToString();
+  std::fill(bytes.begin(), bytes.end(), 0);
+  EXPECT_EQ((*parsed)->path(), "in-memory.gguf");
+  EXPECT_EQ((*parsed)->file_size(), (*opened)->file_size());
+  nlohmann::json from_bytes = DumpJson(**parsed), from_file = DumpJson(**opened);
+  from_bytes.erase("path");
+  from_file.erase("path");
+  EXPECT_EQ(from_bytes, from_file);
+  const TensorInfo* alpha = (*parsed)->FindTensor("alpha");
+  ASSERT_NE(alpha, nullptr);
+  EXPECT_EQ(std::memcmp(alpha->data, (*opened)->FindTensor("alpha")->data, alpha->nbytes), 0);
+
+  auto empty = GgufFile::FromBytes("empty.gguf", {});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(empty.status().message().find("empty.gguf: not a GGUF file"), std::string::npos) << empty.status().message();
+}
+
 // Single-byte corruptions anywhere in a file: each is refused or yields a file whose tensors all
 // lie inside the mapping with sizes that agree with their shapes.
 TEST_F(GgufTest, CorruptedBytesNeverEscapeTheFile) {

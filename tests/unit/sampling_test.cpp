@@ -138,6 +138,21 @@ TEST(Sampler, MinPIsRelativeToTheMostLikelyToken) {
   EXPECT_EQ(Support(p, logits), (std::set<int32_t>{1}));
 }
 
+// Found by fuzz/frame_check_fuzzer: min_p above 1 (a SequenceStart from the wire) left no
+// candidate, and the draw read past the end of an empty list. As in llama.cpp, the most likely
+// token stays (the lowest id among equal logits), with and without top-k sorting first.
+TEST(Sampler, MinPAboveOneKeepsTheMostLikelyToken) {
+  const auto logits = LogitsOf({0.1, 0.4, 0.05, 0.4, 0.05});
+  SamplingParams p = AllFiltersOff(1.0f);
+  for (float min_p : {1.1f, 1000.0f, INFINITY}) {
+    p.min_p = min_p;
+    p.top_k = 0;
+    EXPECT_EQ(Support(p, logits, 50), (std::set<int32_t>{1})) << min_p;
+    p.top_k = 3;
+    EXPECT_EQ(Support(p, logits, 50), (std::set<int32_t>{1})) << min_p;
+  }
+}
+
 TEST(Sampler, FiltersUseTemperatureOneProbabilities) {
   // At temperature 5 the distribution is nearly flat, yet top-p still cuts on the raw logits.
   const auto logits = LogitsOf({0.6, 0.3, 0.1});

@@ -65,6 +65,36 @@ TEST(ByteLevel, EveryByteRoundTrips) {
   EXPECT_EQ(byte_level::Decode("a\xE4\xB8\xAD"), "a[UNK_BYTE_0xe4b8ada\xE4\xB8\xAD]");
 }
 
+// Found by fuzzing (fuzz/gguf_fuzzer's tokenizer pass): echoing the text after every code point
+// outside the alphabet, as llama.cpp does, made a 16 KB token of a hostile vocabulary render as
+// 128 MB (and a 1 MB one as 500 GB). Texts up to kMaxEchoedText bytes still render exactly as
+// llama.cpp's; longer ones leave the echo out, so the piece stays linear in the text.
+TEST(ByteLevel, UnknownCodePointsInLongTextsAreNotEchoed) {
+  const std::string alpha = "\xCE\xB1";  // U+03B1, outside the byte-level alphabet
+  std::string longest_echoed;
+  while (longest_echoed.size() < byte_level::kMaxEchoedText) longest_echoed += alpha;
+  ASSERT_EQ(longest_echoed.size(), byte_level::kMaxEchoedText);
+  const std::string echoed = byte_level::Decode(longest_echoed);
+  EXPECT_EQ(echoed.size(), longest_echoed.size() / 2 * (std::string("[UNK_BYTE_0xceb1]").size() + longest_echoed.size()));
+  EXPECT_EQ(echoed.substr(0, 16 + longest_echoed.size() + 1), "[UNK_BYTE_0xceb1" + longest_echoed + "]");
+
+  std::string hostile;
+  for (int i = 0; i < 8000; ++i) hostile += alpha;
+  std::string expected;
+  for (int i = 0; i < 8000; ++i) expected += "[UNK_BYTE_0xceb1]";
+  EXPECT_EQ(byte_level::Decode(hostile), expected);
+  const std::string invalid(1000, '\xFF');  // each byte is U+FFFD, the longest rendering per byte
+  EXPECT_EQ(byte_level::Decode(invalid).size(), 19 * invalid.size());
+
+  // Through a tokenizer, as a model's vocabulary would carry it.
+  TokenizerData d;
+  d.model = "gpt2";
+  d.tokens = {"a", "b", hostile};
+  auto t = CreateTokenizer(d);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ((*t)->TokenToPiece(2), expected);
+}
+
 // ---------------------------------------------------------------- pre-tokenizers
 
 Words Llama3(std::string_view text) { return PreTokenize(BpePreTokenizer::kLlama3, text); }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "transport/sampling_check.h"
+
 namespace ps {
 
 namespace {
@@ -98,6 +100,8 @@ Status CheckStarts(const Frame& frame, const FrameLimits& limits) {
       return Status::OutOfRange("frame field starts[" + std::to_string(i) + "].samples_drawn = " +
                                 std::to_string(drawn) + " is outside [0, n_ctx " + std::to_string(limits.n_ctx) + "]");
     }
+    PS_RETURN_IF_ERROR(
+        CheckSamplingParams(frame.starts(i).sampling(), "frame field starts[" + std::to_string(i) + "].sampling"));
   }
   return Status::Ok();
 }

@@ -24,7 +24,8 @@ struct FrameLimits {
 // contribute at most its context), capped so a frame's payload stays allocatable.
 int32_t MaxFrameRows(int32_t n_ctx, int32_t max_seqs);
 
-// InvalidArgument or OutOfRange naming the field, the row and the value. Does not look at
+// InvalidArgument or OutOfRange naming the field, the row and the value; a SequenceStart's
+// sampler settings are checked as a client's are (transport/sampling_check.h). Does not look at
 // `error`, `error_stage` or `microbatch_id`; error frames are passed on without checking.
 Status CheckFrame(const pipeshard::v1::Frame& frame, const FrameLimits& limits);
 
