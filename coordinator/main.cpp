@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--api-key-file", options.api_key_file,
                  "clients must send 'authorization: Bearer KEY' with a key from this file (one a line)");
+  app.add_option("--http-listen", options.http_listen,
+                 "HOST:PORT for the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health)");
+  app.add_option("--advertise", options.advertise,
+                 "HOST[:PORT] the workers reach this coordinator at, where the last stage returns its frames "
+                 "(default: the --listen host; give it when listening on 0.0.0.0 with workers on other hosts)");
   app.add_option("--tls-ca", options.tls.ca, "mutual TLS with the workers: the cluster CA (`pipeshard certs init`)");
   app.add_option("--tls-cert", options.tls.cert,
                  "mutual TLS: the coordinator's certificate (`pipeshard certs issue coordinator`); clients verify it "

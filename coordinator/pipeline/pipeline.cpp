@@ -66,6 +66,9 @@ Pipeline::~Pipeline() {
 
 uint64_t Pipeline::Submit(PipelineRequest request) {
   const uint64_t handle = next_handle_++;
+  if (RequestMetrics* metrics = metrics_.load(); metrics != nullptr && request.sink != nullptr) {
+    request.sink = metrics->Wrap(std::move(request.sink), static_cast<int32_t>(request.prompt.size()));
+  }
   inbox_->Post(Submitted{handle, std::move(request)});
   return handle;
 }

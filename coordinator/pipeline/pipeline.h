@@ -35,6 +35,7 @@
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/engine/engine_loop.h"
+#include "coordinator/metrics/request_metrics.h"
 #include "coordinator/pipeline/trace_log.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "proto/inference.pb.h"
@@ -105,6 +106,9 @@ class Pipeline {
   // Returns a handle for Cancel. The sink hears the outcome (failure included: queue full, no
   // plan to serve on). While recovering, requests wait for the new plan.
   uint64_t Submit(PipelineRequest request);
+  // Every request submitted from now on is measured (`metrics` must outlive the pipeline's
+  // requests); call before serving.
+  void SetMetrics(RequestMetrics* metrics) { metrics_ = metrics; }
   void Cancel(uint64_t handle);
 
   // The Stage service the last stage streams its frames to; register it on the coordinator's
@@ -182,6 +186,7 @@ class Pipeline {
   GrpcStageService return_leg_;
 
   std::atomic<uint64_t> next_handle_{1};
+  std::atomic<RequestMetrics*> metrics_{nullptr};
   TraceLog trace_;
 
   // The return leg's StreamAdmission: with TLS, Ok only for the served plan's last stage.

@@ -25,9 +25,12 @@ Scheduler::Scheduler(const SchedulerOptions& options) : options_(options) {
 
 Result<RequestId> Scheduler::Add(std::vector<int32_t> prompt) {
   if (prompt.empty()) return Status::InvalidArgument("the prompt is empty");
-  // A request that can start at once does not count against the queue.
-  const bool starts_now = queue_.empty() && !free_slots_.empty();
-  if (!starts_now && static_cast<int32_t>(queue_.size()) >= options_.queue_limit) {
+  // Requests that will get a slot without waiting for a running one do not count against the
+  // queue: the free slots, and those of ended requests still being freed on the stages (a client
+  // that sends its next request as soon as the answer arrives must not find the queue full).
+  const int32_t freeing = options_.max_seqs - free_slots() - running();
+  const int32_t waiting_for_running = static_cast<int32_t>(queue_.size()) - free_slots() - std::max(0, freeing);
+  if (waiting_for_running >= options_.queue_limit) {
     return Status::ResourceExhausted("the request queue is full (" + std::to_string(options_.queue_limit) +
                                      " waiting); retry later");
   }

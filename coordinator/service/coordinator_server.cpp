@@ -21,7 +21,10 @@
 #include "coordinator/cluster/coordinator_service.h"
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/control/cluster_controller.h"
+#include "common/util/elapsed.h"
+#include "coordinator/metrics/request_metrics.h"
 #include "coordinator/service/api_keys.h"
+#include "coordinator/service/http/http_front.h"
 #include "coordinator/service/inference_service.h"
 #include "transport/exposure.h"
 #include "transport/grpc_stage_service.h"
@@ -78,10 +81,59 @@ Status Validate(const CoordinatorOptions& o) {
   return Status::Ok();
 }
 
-// The address workers reach us at: a wildcard listen host means this host.
-std::string AdvertisedAddress(const std::string& host, int port) {
-  const bool wildcard = host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::";
-  return (wildcard ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+bool IsWildcardHost(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::";
+}
+
+// The address the last stage sends its frames back to: --advertise, else the listen host (a
+// wildcard means this host, reachable only by workers on it).
+std::string AdvertisedAddress(const std::string& advertise, const std::string& host, int port) {
+  if (!advertise.empty()) {
+    return advertise.rfind(':') != std::string::npos && advertise.back() != ']' ? advertise
+                                                                                : advertise + ":" + std::to_string(port);
+  }
+  return (IsWildcardHost(host) ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+}
+
+// The cluster's state for /metrics: the pipeline's counters, the controller's recoveries, each
+// stage's heartbeat and its busy fraction over the last kBusyWindowSeconds of timelines.
+LiveGauges ReadLiveGauges(ClusterController& controller, WorkerRegistry& registry) {
+  constexpr double kBusyWindowSeconds = 10;
+  LiveGauges g;
+  const PipelineStats stats = controller.pipeline().stats();
+  g.requests_running = stats.active_requests;
+  g.requests_waiting = stats.queued_requests;
+  g.generation_tokens = stats.tokens_generated;
+  g.requests_replayed = stats.replayed_requests;
+  const ControllerSnapshot snapshot = controller.Snapshot();
+  g.recoveries = snapshot.recoveries;
+  const int64_t now = NowMicros();
+  const int64_t since = now - static_cast<int64_t>(kBusyWindowSeconds * 1e6);
+  std::vector<double> busy_us(snapshot.stages.size(), 0.0);
+  const pipeshard::v1::TraceResponse trace = controller.pipeline().Trace(since);
+  for (const auto& mb : trace.microbatches()) {
+    for (const auto& span : mb.spans()) {
+      if (span.stage() < 0 || static_cast<size_t>(span.stage()) >= busy_us.size()) continue;
+      const int64_t start = std::max(span.started_us(), since);
+      if (span.finished_us() > start) busy_us[static_cast<size_t>(span.stage())] += static_cast<double>(span.finished_us() - start);
+    }
+  }
+  for (const PipelineStage& stage : snapshot.stages) {
+    StageGauges s;
+    s.index = stage.index;
+    s.worker = stage.name;
+    WorkerRecord record;
+    if (registry.Find(stage.worker_id, &record)) {
+      s.healthy = registry.Health(stage.worker_id).ok();
+      s.microbatches_in_flight = record.microbatches_in_flight;
+      s.tokens_per_second = record.tokens_per_second;
+    }
+    if (static_cast<size_t>(stage.index) < busy_us.size()) {
+      s.busy_fraction = std::min(1.0, busy_us[static_cast<size_t>(stage.index)] / (kBusyWindowSeconds * 1e6));
+    }
+    g.stages.push_back(std::move(s));
+  }
+  return g;
 }
 
 }  // namespace
@@ -112,6 +164,13 @@ Status RunCoordinator(const CoordinatorOptions& options) {
                (keys ? " and the API (its keys in clear)" : "");
   }
   PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, "pipeshard-coordinator", missing, exposed));
+  if (!options.http_listen.empty()) {
+    // The HTTP API has no TLS of its own (put a TLS proxy in front of it across hosts).
+    PS_RETURN_IF_ERROR(CheckExposure(options.http_listen, options.insecure, "pipeshard-coordinator",
+                                     keys ? "TLS on the HTTP API" : "API keys (--api-key-file) and TLS on the HTTP API",
+                                     keys ? "the HTTP API's keys, prompts and answers, in clear"
+                                          : "the HTTP API (no key), its prompts and answers, in clear"));
+  }
   PS_ASSIGN_OR_RETURN(std::unique_ptr<gguf::GgufFile> file, gguf::GgufFile::Open(options.model));
   auto config = ReadLlamaConfig(*file);
   if (!config.ok()) return config.status().WithContext(options.model);
@@ -153,7 +212,11 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   // A free waits behind up to one micro-batch per stage on that worker.
   control.timeouts.free_seconds = std::max(10.0, options.stage_timeout * std::max(1, options.stages));
   control.security = security;
+  // Before the controller: the pipeline's requests hold it until they end.
+  std::unique_ptr<RequestMetrics> metrics;
   ClusterController controller(control, *cost, **tokenizer, registry);
+  metrics = std::make_unique<RequestMetrics>([&controller, &registry] { return ReadLiveGauges(controller, registry); });
+  controller.pipeline().SetMetrics(metrics.get());
   CoordinatorService coordinator_service(registry, security);
   InferenceService inference(ModelInfo{options.model, *config, tokenizer->get(), n_ctx}, registry, controller,
                              keys ? &*keys : nullptr);
@@ -182,10 +245,36 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
   // The controller needs our address for the last stage's frames; it is known only now.
-  controller.SetOwnAddress(AdvertisedAddress(host, port));
+  if (IsWildcardHost(host) && options.advertise.empty()) {
+    std::fprintf(stderr,
+                 "pipeshard-coordinator: listening on every address without --advertise: the last stage returns "
+                 "its frames to 127.0.0.1:%d, which only a worker on this host can reach\n",
+                 port);
+  }
+  controller.SetOwnAddress(AdvertisedAddress(options.advertise, host, port));
   controller.Start();
 
+  // The HTTP API goes before the controller (its connections cancel their requests in the pipeline).
+  std::unique_ptr<http::HttpFront> front;
+  if (!options.http_listen.empty()) {
+    http::HttpFrontOptions front_options;
+    front_options.listen = options.http_listen;
+    front_options.metrics = metrics.get();
+    auto started = http::HttpFront::Start(front_options, inference);
+    if (!started.ok()) {
+      controller.Stop();
+      inference.StopServing();
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      return started.status();
+    }
+    front = std::move(started).value();
+    std::printf("http listening on %s\n", front->address().c_str());
+    std::fflush(stdout);
+  }
+
   while (!stop.stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  inference.StopServing();
+  front.reset();
   controller.Stop();
   inference.StopServing();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -28,6 +28,8 @@ struct CoordinatorOptions {
   std::string api_key_file;        // keys clients must present on the Inference service; empty: none
   bool insecure = false;           // allow a --listen other hosts can reach without TLS and keys
   TlsFiles tls;  // --tls-ca/--tls-cert/--tls-key: mutual TLS with the workers
+  std::string http_listen;  // HOST:PORT of the OpenAI HTTP API; empty: none
+  std::string advertise;  // HOST[:PORT] the workers reach us at (the last stage's frames); empty: --listen's host
 };
 
 // Prints "listening on HOST:PORT" on stdout once bound. Returns OK after a clean shutdown;

@@ -5,6 +5,7 @@
 
 #include "coordinator/service/generate_reactor.h"
 #include "transport/grpc_status.h"
+#include "transport/sampling_check.h"
 
 namespace ps::coord {
 
@@ -26,12 +27,41 @@ InferenceService::InferenceService(ModelInfo model, WorkerRegistry& registry, Cl
       max_prompt_bytes_(MaxPromptBytes(*model_.tokenizer, model_.n_ctx)),
       keys_(keys) {}
 
+Status InferenceService::CheckKey(std::string_view authorization) const {
+  return keys_ == nullptr ? Status::Ok() : keys_->Check(authorization);
+}
+
 Status InferenceService::Authorize(const grpc::CallbackServerContext* context) const {
   if (keys_ == nullptr) return Status::Ok();
   const auto& metadata = context->client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) return keys_->Check("");
   return keys_->Check(std::string_view(it->second.data(), it->second.size()));
+}
+
+Status InferenceService::AcceptingStatus() const {
+  if (stopped_) return Status::Unavailable("the coordinator is shutting down");
+  const ControllerSnapshot cluster = controller_.Snapshot();
+  switch (cluster.state) {
+    case ClusterState::kServing:
+    case ClusterState::kRecovering: return Status::Ok();  // while recovering, requests wait for the new plan
+    case ClusterState::kDegraded: return Status::Unavailable("the cluster is degraded: " + cluster.reason);
+    default: {
+      std::string why = "the cluster is not serving yet: ";
+      why += ClusterStateName(cluster.state);
+      if (!cluster.reason.empty()) {
+        why += " (";
+        why += cluster.reason;
+        why += ")";
+      }
+      return Status::Unavailable(why);
+    }
+  }
+}
+
+Result<PipelineRequest> InferenceService::Admit(const pipeshard::v1::GenerateRequest& request) const {
+  PS_RETURN_IF_ERROR(AcceptingStatus());
+  return Prepare(request);
 }
 
 namespace {
@@ -47,6 +77,9 @@ grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, const Sta
 void InferenceService::StopServing() { stopped_ = true; }
 
 Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateRequest& request) const {
+  // Checked here so that a bad setting fails this request alone: the last stage refuses it too,
+  // and would fail every request of the micro-batch carrying it.
+  PS_RETURN_IF_ERROR(CheckSamplingParams(request.sampling(), "sampling"));
   PipelineRequest out;
   if (request.prompt().size() > max_prompt_bytes_) {
     return Status::InvalidArgument("the prompt has " + std::to_string(request.prompt().size()) +
@@ -54,6 +87,11 @@ Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateR
                                    " tokens can hold (at most " + std::to_string(max_prompt_bytes_) + " bytes)");
   }
   out.prompt = model_.tokenizer->Encode(request.prompt(), model_.tokenizer->adds_bos());
+  // A prompt rendered by a chat template may begin with the BOS text itself: no second BOS.
+  const int32_t bos = model_.tokenizer->bos();
+  if (bos >= 0 && out.prompt.size() >= 2 && out.prompt[0] == bos && out.prompt[1] == bos) {
+    out.prompt.erase(out.prompt.begin());
+  }
   if (out.prompt.empty()) return Status::InvalidArgument("the prompt is empty (no text and no BOS token)");
   if (static_cast<int64_t>(out.prompt.size()) > model_.n_ctx) {
     return Status::InvalidArgument("the prompt has " + std::to_string(out.prompt.size()) +
@@ -74,25 +112,7 @@ Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateR
 grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) {
   if (Status auth = Authorize(context); !auth.ok()) return new GenerateReactor(auth);
-  if (stopped_) return new GenerateReactor(Status::Unavailable("the coordinator is shutting down"));
-  const ControllerSnapshot cluster = controller_.Snapshot();
-  switch (cluster.state) {
-    case ClusterState::kServing:
-    case ClusterState::kRecovering: break;  // while recovering, requests wait for the new plan
-    case ClusterState::kDegraded:
-      return new GenerateReactor(Status::Unavailable("the cluster is degraded: " + cluster.reason));
-    default: {
-      std::string why = "the cluster is not serving yet: ";
-      why += ClusterStateName(cluster.state);
-      if (!cluster.reason.empty()) {
-        why += " (";
-        why += cluster.reason;
-        why += ")";
-      }
-      return new GenerateReactor(Status::Unavailable(why));
-    }
-  }
-  auto prepared = Prepare(*request);
+  auto prepared = Admit(*request);
   if (!prepared.ok()) return new GenerateReactor(prepared.status());
   return new GenerateReactor(controller_.pipeline(), std::move(prepared).value());
 }

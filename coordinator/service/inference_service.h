@@ -11,6 +11,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -48,6 +49,17 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
   void StopServing();
   uint64_t max_prompt_bytes() const { return max_prompt_bytes_; }
 
+  // What every edge (gRPC Generate, the HTTP API) shares.
+  // Ok, or Unauthenticated, for an `authorization` header value ("Bearer KEY"; "" when absent).
+  Status CheckKey(std::string_view authorization) const;
+  // A request ready for pipeline().Submit: the cluster must be serving or recovering (else
+  // Unavailable saying why) and the request valid (else InvalidArgument naming the problem).
+  Result<PipelineRequest> Admit(const pipeshard::v1::GenerateRequest& request) const;
+  // True while the cluster serves (or recovers, with requests waiting for the new plan).
+  bool Accepting() const { return AcceptingStatus().ok(); }
+  Pipeline& pipeline() { return controller_.pipeline(); }
+  const ModelInfo& model() const { return model_; }
+
   grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const pipeshard::v1::TokenizeRequest* request,
@@ -63,6 +75,7 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
  private:
   Result<PipelineRequest> Prepare(const pipeshard::v1::GenerateRequest& request) const;
   Status Authorize(const grpc::CallbackServerContext* context) const;
+  Status AcceptingStatus() const;
   void FillStatus(pipeshard::v1::ClusterStatus* status) const;
 
   const ModelInfo model_;

@@ -152,6 +152,27 @@ TEST(Scheduler, BoundedQueue) {
   EXPECT_EQ(s.running(), 1);
 }
 
+// A slot whose request ended is as good as free for the queue: a client that sends its next
+// request the moment its answer arrives, while the stages still free the slot, is not refused.
+TEST(Scheduler, ASlotBeingFreedDoesNotCountAsTaken) {
+  Scheduler s(Options(1, 8, 1, 0));  // one slot, no queue
+  auto a = s.Add(Prompt(2));
+  ASSERT_TRUE(a.ok());
+  auto plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(s.Add(Prompt(2)).status().code(), StatusCode::kResourceExhausted);  // a still runs
+  Finish(s, plans[0]);
+  s.End(*a);
+  auto b = s.Add(Prompt(2));  // slot 0 is being freed: b waits for it, not for a running request
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(s.Add(Prompt(2)).status().code(), StatusCode::kResourceExhausted);  // but only one may
+  EXPECT_EQ(s.TakeSlotsToFree(), std::vector<int32_t>{0});
+  s.SlotFreed(0);
+  plans = s.Schedule();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(s.SlotOf(*b), 0);
+}
+
 TEST(Scheduler, SlotIsReusedOnlyAfterItWasFreed) {
   Scheduler s(Options(1, 8, 1));
   auto a = s.Add(Prompt(2));
