@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/cli_error.h"
+#include "common/template/chat_template.h"
 #include "tools/make_model/make_model.h"
 
 namespace ps::cli {
@@ -26,6 +27,9 @@ CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   cmd->add_option("--rope-freq-base", args.rope_freq_base, "RoPE base frequency");
   cmd->add_flag("--rope-scaling-llama3", args.rope_scaling_llama3, "write Llama 3.1 rope_freqs factors");
   cmd->add_flag("--tied-embeddings", args.tied_embeddings, "no output.weight: the head reuses token_embd");
+  cmd->add_option("--chat-template", args.chat_template,
+                  "write tokenizer.chat_template: a built-in template (" + BuiltinChatTemplateNames() +
+                      ") or a file holding one (default: none)");
   return cmd;
 }
 
@@ -57,6 +61,11 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   if (args.rope_freq_base) o.rope_freq_base = *args.rope_freq_base;
   if (args.rope_scaling_llama3) o.rope_scaling_llama3 = true;
   if (args.tied_embeddings) o.tied_embeddings = true;
+  if (args.chat_template) {
+    auto text = ResolveChatTemplate(*args.chat_template);
+    if (!text.ok()) return ReportError(text.status());
+    o.chat_template = std::move(*text);
+  }
   if (args.type) {
     auto type = ParseTensorTypeFlag("--type", *args.type);
     if (!type.ok()) return ReportError(type.status());

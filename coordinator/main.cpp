@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
                  "clients must send 'authorization: Bearer KEY' with a key from this file (one a line)");
   app.add_option("--http-listen", options.http_listen,
                  "HOST:PORT for the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health)");
+  app.add_option("--chat-template", options.chat_template,
+                 "chat template for /v1/chat/completions: a built-in name (llama3, chatml, mistral, ...) or a "
+                 "Jinja file (default: the model's tokenizer.chat_template)");
   app.add_option("--advertise", options.advertise,
                  "HOST[:PORT] the workers reach this coordinator at, where the last stage returns its frames "
                  "(default: the --listen host; give it when listening on 0.0.0.0 with workers on other hosts)");

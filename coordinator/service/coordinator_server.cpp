@@ -21,7 +21,10 @@
 #include "coordinator/cluster/coordinator_service.h"
 #include "coordinator/cluster/worker_registry.h"
 #include "coordinator/control/cluster_controller.h"
+#include "common/template/chat_template.h"
+#include "common/template/template.h"
 #include "common/util/elapsed.h"
+#include "common/util/printable.h"
 #include "coordinator/metrics/request_metrics.h"
 #include "coordinator/service/api_keys.h"
 #include "coordinator/service/http/http_front.h"
@@ -93,6 +96,51 @@ std::string AdvertisedAddress(const std::string& advertise, const std::string& h
                                                                                 : advertise + ":" + std::to_string(port);
   }
   return (IsWildcardHost(host) ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+}
+
+// How chat completions render their prompt: --chat-template (checked at start: a bad one is an
+// error), else the model's own template. A model template the interpreter cannot run leaves
+// chat refused with that reason (the completions API still serves).
+struct ChatSetup {
+  std::shared_ptr<const jinja::Template> parsed;
+  std::string refusal;  // why chat is refused, when `parsed` is null
+};
+
+Result<ChatSetup> SetUpChat(const std::string& flag, const gguf::GgufFile& file, const Tokenizer& tokenizer,
+                            ChatRenderOptions* render) {
+  ChatSetup setup;
+  std::string text;
+  if (!flag.empty()) {
+    PS_ASSIGN_OR_RETURN(text, ResolveChatTemplate(flag));
+  } else {
+    auto own = file.GetString("tokenizer.chat_template");
+    if (!own.ok()) {
+      setup.refusal = "the model has no chat template (tokenizer.chat_template); start the coordinator with "
+                      "--chat-template NAME|FILE (" + BuiltinChatTemplateNames() + ")";
+      return setup;
+    }
+    text = *own;
+    if (Status usable = CheckChatTemplate(text); !usable.ok()) {
+      setup.refusal = "the model's chat template cannot be rendered: " + usable.message() +
+                      "; start the coordinator with --chat-template NAME|FILE";
+      std::fprintf(stderr, "pipeshard-coordinator: %s\n", Printable(setup.refusal).c_str());
+      return setup;
+    }
+  }
+  auto parsed = jinja::Template::Parse(text);
+  if (!parsed.ok()) return parsed.status().WithContext("--chat-template");
+  setup.parsed = std::make_shared<const jinja::Template>(std::move(parsed).value());
+  // The template sees the BOS and EOS tokens as text (llama.cpp passes the vocabulary's).
+  auto tokens = file.GetStringArray("tokenizer.ggml.tokens");
+  if (tokens.ok()) {
+    const auto text_of = [&](int32_t id) {
+      return id >= 0 && static_cast<size_t>(id) < tokens->size() ? (*tokens)[static_cast<size_t>(id)] : std::string();
+    };
+    render->bos_token = text_of(tokenizer.bos());
+    render->eos_token = text_of(tokenizer.eos());
+  }
+  render->add_generation_prompt = true;
+  return setup;
 }
 
 // The cluster's state for /metrics: the pipeline's counters, the controller's recoveries, each
@@ -260,6 +308,23 @@ Status RunCoordinator(const CoordinatorOptions& options) {
     http::HttpFrontOptions front_options;
     front_options.listen = options.http_listen;
     front_options.metrics = metrics.get();
+    ChatRenderOptions render;
+    auto chat = SetUpChat(options.chat_template, *file, **tokenizer, &render);
+    if (!chat.ok()) {
+      controller.Stop();
+      inference.StopServing();
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      return chat.status();
+    }
+    if (chat->parsed != nullptr) {
+      front_options.render_chat = [parsed = chat->parsed, render](const std::vector<http::ChatMessage>& messages) {
+        std::vector<ChatMessage> chat_messages;
+        for (const http::ChatMessage& m : messages) chat_messages.push_back({m.role, m.content});
+        return RenderChat(*parsed, chat_messages, render);
+      };
+    } else {
+      front_options.chat_refusal = chat->refusal;
+    }
     auto started = http::HttpFront::Start(front_options, inference);
     if (!started.ok()) {
       controller.Stop();

@@ -29,6 +29,7 @@ struct CoordinatorOptions {
   bool insecure = false;           // allow a --listen other hosts can reach without TLS and keys
   TlsFiles tls;  // --tls-ca/--tls-cert/--tls-key: mutual TLS with the workers
   std::string http_listen;  // HOST:PORT of the OpenAI HTTP API; empty: none
+  std::string chat_template;  // NAME (built-in) or FILE for chat completions; empty: the model's own
   std::string advertise;  // HOST[:PORT] the workers reach us at (the last stage's frames); empty: --listen's host
 };
 

@@ -24,6 +24,36 @@ TEST_F(CliTest, MakeModelIsDeterministic) {
   EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(File("again.gguf")));
 }
 
+// --chat-template NAME|FILE writes tokenizer.chat_template; a value that is neither, or a template
+// the interpreter cannot run, is bad input naming it.
+TEST_F(CliTest, MakeModelWritesAChatTemplate) {
+  const std::vector<std::string> tiny = {"--preset", "tiny", "--layers", "1"};
+  const auto make = [&](const std::string& out, const std::string& chat_template) {
+    std::vector<std::string> argv = {PipeshardBin(), "make-model", File(out)};
+    argv.insert(argv.end(), tiny.begin(), tiny.end());
+    argv.insert(argv.end(), {"--chat-template", chat_template});
+    return RunProgram(argv);
+  };
+  const auto chat_template = [&](const std::string& model) {
+    const ProcessResult info = RunProgram({PipeshardBin(), "gguf-info", File(model), "--json"});
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    return nlohmann::json::parse(info.out)["metadata"]["tokenizer.chat_template"]["value"].get<std::string>();
+  };
+  ProcessResult r = make("zephyr.gguf", "zephyr");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(chat_template("zephyr.gguf").find("{% if loop.last and add_generation_prompt %}"), std::string::npos);
+
+  const std::string file = File("mine.jinja");
+  WriteBytes(file, "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}");
+  r = make("mine.gguf", file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(chat_template("mine.gguf"), "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}");
+
+  ExpectBadInput(make("bad.gguf", "no-such-template"), "no-such-template");
+  WriteBytes(File("include.jinja"), "{% include 'other' %}");
+  ExpectBadInput(make("bad.gguf", File("include.jinja")), "{% include %}");
+}
+
 TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
   const ProcessResult text = RunProgram({PipeshardBin(), "gguf-info", Tiny()});
   ASSERT_EQ(text.exit_code, 0) << text.err;

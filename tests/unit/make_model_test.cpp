@@ -222,6 +222,22 @@ TEST(MakeModel, SameOptionsSameBytesOtherSeedOtherBytes) {
   EXPECT_NE(a, test::ReadFileText(dir.file("c.gguf")));
 }
 
+// --chat-template: the text lands in tokenizer.chat_template as given; without it there is none.
+TEST(MakeModel, ChatTemplateIsWrittenOnlyWhenGiven) {
+  TempDir dir;
+  MakeModelOptions o = Mini();
+  ASSERT_TRUE(MakeModel(dir.file("plain.gguf"), o).ok());
+  auto plain = Open(dir.file("plain.gguf"));
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->Has("tokenizer.chat_template"));
+
+  o.chat_template = "{% for m in messages %}<{{ m.role }}>\n{{ m.content }}{% endfor %}";
+  ASSERT_TRUE(MakeModel(dir.file("chat.gguf"), o).ok());
+  auto chat = Open(dir.file("chat.gguf"));
+  ASSERT_NE(chat, nullptr);
+  EXPECT_EQ(*chat->GetString("tokenizer.chat_template"), o.chat_template);
+}
+
 TEST(MakeModel, TensorsDoNotDependOnOtherTensors) {
   // A block's weights are the same whatever the depth of the model around them.
   TempDir dir;

@@ -252,6 +252,7 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   w.SetF32("llama.rope.freq_base", o.rope_freq_base);
   w.SetU32("llama.vocab_size", static_cast<uint32_t>(n_vocab));
   SetVocabularyMetadata(w, vocab);
+  if (!o.chat_template.empty()) w.SetString("tokenizer.chat_template", o.chat_template);
 
   const double inv_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(o.dim));
   const double inv_sqrt_ff = 1.0 / std::sqrt(static_cast<double>(o.ff));

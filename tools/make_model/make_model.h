@@ -31,6 +31,8 @@ struct MakeModelOptions {
   float rms_eps = 1e-5f;
   bool rope_scaling_llama3 = false;  // write rope_freqs.weight (Llama 3.1 frequency factors)
   bool tied_embeddings = false;      // omit output.weight; the head reuses token_embd
+  // tokenizer.chat_template (Jinja text); empty writes none, as the built-in presets do.
+  std::string chat_template;
 };
 
 // Presets: "tiny" (the built-in model of the main job and the tests), "small", "llama3-8b".

@@ -187,8 +187,9 @@ class Session : public std::enable_shared_from_this<Session> {
     pipeshard::v1::GenerateRequest request;
     if (chat) {
       if (!shared_.options.render_chat) {
-        return ReplyError(Status::Unsupported("chat completions need a chat template: the model has none "
-                                              "(tokenizer.chat_template); start the coordinator with --chat-template"),
+        return ReplyError(Status::Unsupported("chat completions need a chat template: " +
+                                              (shared_.options.chat_refusal.empty() ? std::string("none is set")
+                                                                                    : shared_.options.chat_refusal)),
                           400, "messages");
       }
       auto prompt = shared_.options.render_chat(openai_.messages);

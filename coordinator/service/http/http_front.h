@@ -28,6 +28,7 @@ struct HttpFrontOptions {
   // Renders a chat into the prompt text (the model's chat template); null: chat completions are
   // refused, naming --chat-template.
   std::function<Result<std::string>(const std::vector<ChatMessage>&)> render_chat;
+  std::string chat_refusal;  // why chat is refused when render_chat is null
   // Served as GET /metrics (no key needed, as Prometheus scrapes); null: 404.
   const RequestMetrics* metrics = nullptr;
 };
