@@ -3,6 +3,10 @@
 //   round trip: send one frame, the receiver echoes it back on its own stream, wait for it;
 //   one-way:    send frames back to back, the receiver counts them (the ack), stop at the last.
 // Reports microseconds per frame and payload GB/s, the median of --runs runs; --json for JSON.
+// --tls-dir DIR runs every hop over mutual TLS as the cluster does (servers require a client
+// certificate, senders name the identity the server must prove, the receiver admits each frame
+// by the sender's identity), with DIR's CA and its coordinator certificate at both ends
+// (`pipeshard certs init --dir DIR && pipeshard certs issue --dir DIR coordinator`).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +20,8 @@
 
 #include "transport/frame_transport.h"
 #include "transport/grpc_stage_service.h"
+#include "transport/tls/certificates.h"
+#include "transport/tls/link_security.h"
 
 namespace {
 
@@ -45,11 +51,27 @@ class Counter {
   uint64_t count_ = 0;
 };
 
+// How every hop of a run is secured: plain, or mutual TLS where both ends hold the same
+// certificate, so the peer identity a sender names and a receiver admits is that certificate's.
+std::shared_ptr<const ps::LinkSecurity> g_security = ps::LinkSecurity::Plain();
+
+ps::HopPeer Peer() { return ps::HopPeer{g_security, g_security->identity()}; }
+
+// With TLS, the stage's check of each stream and frame (WorkerService::AdmitFrames): the sender
+// must be the expected identity. Plain: none, as on a loopback cluster.
+ps::StreamAdmission Admission() {
+  if (!g_security->tls()) return nullptr;
+  return [expected = g_security->identity()](const std::string& peer_identity) {
+    if (peer_identity == expected) return ps::Status::Ok();
+    return ps::Status::PermissionDenied("frames refused: the sender is '" + peer_identity + "'");
+  };
+}
+
 struct Server {
-  explicit Server(ps::FrameHandler handler) : service(std::move(handler)) {
+  explicit Server(ps::FrameHandler handler) : service(std::move(handler), nullptr, Admission()) {
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", g_security->ServerCredentials(true), &port);
     ps::AllowLargeFrames(builder);
     builder.RegisterService(&service);
     server = builder.BuildAndStart();
@@ -95,9 +117,10 @@ struct Measurement {
 double RoundTrip(const Frame& frame, int frames) {
   Counter back;
   Server home([&back](Frame&&) { back.Add(); });
-  std::unique_ptr<ps::FrameSender> echo_sender = std::move(ps::ConnectGrpcFrameSender(home.address)).value();
+  std::unique_ptr<ps::FrameSender> echo_sender =
+      std::move(ps::ConnectGrpcFrameSender(home.address, 10.0, Peer())).value();
   Server echo([&echo_sender](Frame&& f) { (void)echo_sender->Send(std::move(f)); });
-  auto sender = std::move(ps::ConnectGrpcFrameSender(echo.address)).value();
+  auto sender = std::move(ps::ConnectGrpcFrameSender(echo.address, 10.0, Peer())).value();
   // Warm-up: open both streams.
   (void)sender->Send(frame);
   back.Wait(1);
@@ -116,7 +139,7 @@ double RoundTrip(const Frame& frame, int frames) {
 double OneWay(const Frame& frame, int frames) {
   Counter received;
   Server sink([&received](Frame&&) { received.Add(); });
-  auto sender = std::move(ps::ConnectGrpcFrameSender(sink.address)).value();
+  auto sender = std::move(ps::ConnectGrpcFrameSender(sink.address, 10.0, Peer())).value();
   (void)sender->Send(frame);
   received.Wait(1);
   const auto start = Clock::now();
@@ -134,15 +157,31 @@ int main(int argc, char** argv) {
   int cols = 4096;
   int runs = 5;
   bool json = false;
+  std::string tls_dir;
   std::vector<int> row_counts = {1, 512};
   app.add_option("--cols", cols, "activation width")->check(CLI::PositiveNumber);
   app.add_option("--rows", row_counts, "rows per frame (repeatable)")->check(CLI::PositiveNumber);
   app.add_option("--runs", runs, "runs per measurement (the median is reported)")->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print JSON");
+  app.add_option("--tls-dir", tls_dir,
+                 "mutual TLS on every hop, with DIR/ca.pem and DIR/coordinator.pem/.key at both ends "
+                 "(pipeshard certs init / issue coordinator)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!tls_dir.empty()) {
+    auto loaded = ps::LinkSecurity::Load(ps::TlsFiles{ps::tls::AuthorityCertPath(tls_dir),
+                                                      ps::tls::LeafCertPath(tls_dir, "coordinator"),
+                                                      ps::tls::LeafKeyPath(tls_dir, "coordinator")});
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "pipeshard-frame-bench: --tls-dir %s: %s (make them with `pipeshard certs init --dir %s` "
+                   "and `pipeshard certs issue --dir %s coordinator`)\n",
+                   tls_dir.c_str(), loaded.status().ToString().c_str(), tls_dir.c_str(), tls_dir.c_str());
+      return 2;
+    }
+    g_security = std::move(loaded).value();
   }
 
   std::vector<Measurement> results;
@@ -171,10 +210,11 @@ int main(int argc, char** argv) {
     for (const auto& m : results) {
       out.push_back({{"mode", m.mode}, {"rows", m.rows}, {"cols", cols}, {"frames", m.frames},
                      {"payload_bytes", static_cast<int64_t>(m.rows) * cols * 4}, {"us_per_frame", m.us_per_frame},
-                     {"gb_per_s", m.gb_per_s}, {"runs", runs}});
+                     {"gb_per_s", m.gb_per_s}, {"runs", runs}, {"tls", g_security->tls()}});
     }
     std::cout << out.dump(2) << "\n";
   } else {
+    std::printf("hops: %s\n", g_security->tls() ? ("mutual TLS as '" + g_security->identity() + "'").c_str() : "plain");
     std::printf("%-10s %6s %8s %14s %10s\n", "mode", "rows", "frames", "us/frame", "GB/s");
     for (const auto& m : results) {
       std::printf("%-10s %6d %8d %14.1f %10.3f\n", m.mode.c_str(), m.rows, m.frames, m.us_per_frame, m.gb_per_s);

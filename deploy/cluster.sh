@@ -5,9 +5,10 @@ usage() {
 usage: deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--ctx C] [--max-seqs S] [--ubatch U]
                             [--hosts FILE] [--ssh-config FILE] [--port P] [--coordinator-host ADDR]
                             [--remote-bin DIR] [--remote-model PATH] [--remote-log-dir DIR]
+                            [--tls-dir DIR] [--remote-tls-dir DIR]
                             [--run-dir DIR] [--timeout SECONDS] [--wait] [--dry-run]
                             [--workload-prompt P --workload-gen G --workload-concurrency K]
-       deploy/cluster.sh status [--run-dir DIR] [pipeshard status flags: --json --watch]
+       deploy/cluster.sh status [--run-dir DIR] [--tls-dir DIR] [pipeshard status flags: --json --watch]
        deploy/cluster.sh down [--run-dir DIR] [--ssh-config FILE]
        deploy/cluster.sh --help
 
@@ -26,10 +27,23 @@ programs and the model at the same absolute paths as here unless --remote-bin / 
 say otherwise; its log is --remote-log-dir/pipeshard-ADDRESS-DEVICE.log on that host, default
 /tmp). --ssh-config FILE is given to every ssh call (`ssh -F FILE`), also by `down`, which
 remembers it in the run folder. The coordinator listens on --coordinator-host:--port, the address
-the workers reach it at (default: this machine's first address from `hostname -I`; port 7070);
-both sides run with --insecure (no TLS yet). --dry-run prints the commands
-instead of running them. `down` stops remote workers over ssh by their pid (SIGTERM, SIGKILL
-after 5 s), then checks that none is left, and exits 1 naming any it could not stop.
+the workers reach it at (default: this machine's first address from `hostname -I`; port 7070).
+Without --tls-dir both sides run with --insecure (open to anyone who reaches the ports).
+--dry-run prints the commands instead of running them. `down` stops remote workers over ssh by
+their pid (SIGTERM, SIGKILL after 5 s), then checks that none is left, and exits 1 naming any it
+could not stop.
+
+Mutual TLS: --tls-dir DIR keeps the cluster's CA, certificates and API keys (made with
+`pipeshard certs` where missing: DIR/ca.pem and ca.key, coordinator.pem/.key with the coordinator
+host as a SAN, worker-NAME.pem/.key for each worker, NAME being wI locally and ADDRESS-DEVICE on
+hosts, e.g. 10.0.0.2-cuda0; DIR/api-keys, one random key, mode 0600). The coordinator runs with
+--tls-ca/--tls-cert/--tls-key and --api-key-file DIR/api-keys, every worker with its own
+certificate, and nothing with --insecure. Remote workers read ca.pem and their worker-NAME.pem/.key
+from --remote-tls-dir (default: DIR at the same path; copy those three files there, never ca.key);
+a missing one is named before its worker starts. `status` (and the readiness wait) connect with
+--ca DIR/ca.pem and the first key of DIR/api-keys (as $PIPESHARD_API_KEY), DIR remembered in the
+run folder; `up` prints how a client connects. An existing coordinator.pem must name the
+coordinator host (checked with openssl where installed).
 
 Test hosts on this machine (network namespaces with sshd): deploy/testbed.sh --help.
 EOF
@@ -65,6 +79,9 @@ remote_bin=""
 remote_model=""
 remote_log_dir=/tmp
 ssh_config=""
+tls_dir=""
+remote_tls_dir=""
+api_key=""
 timeout=120
 wait_foreground=0
 dry_run=0
@@ -72,7 +89,7 @@ passthrough=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --run-dir|--workers|--model|--threads|--ctx|--max-seqs|--ubatch|--workload-*|--hosts|--port|\
-    --coordinator-host|--remote-bin|--remote-model|--remote-log-dir|--ssh-config|--timeout)
+    --coordinator-host|--remote-bin|--remote-model|--remote-log-dir|--ssh-config|--timeout|--tls-dir|--remote-tls-dir)
       [ $# -ge 2 ] || die "$1 needs a value" ;;
   esac
   case "$1" in
@@ -93,6 +110,8 @@ while [ $# -gt 0 ]; do
     --remote-model) remote_model="$2"; shift 2 ;;
     --remote-log-dir) remote_log_dir="$2"; shift 2 ;;
     --ssh-config) ssh_config="$2"; shift 2 ;;
+    --tls-dir) tls_dir="$2"; shift 2 ;;
+    --remote-tls-dir) remote_tls_dir="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --timeout) timeout="$2"; shift 2 ;;
     --wait) wait_foreground=1; shift ;;
@@ -121,6 +140,7 @@ check_remote_path() {
   [[ "$2" = /* ]] || die "$1 '$2' must be an absolute path (it is used on the remote hosts)"
   [[ ! "$2" =~ [[:cntrl:]] ]] || die "$1 $(show "$2") holds a control character"
 }
+[ -z "$remote_tls_dir" ] || [ -n "$tls_dir" ] || die "--remote-tls-dir needs --tls-dir (where the certificates are made)"
 [ -z "$coordinator_host" ] || [[ "$coordinator_host" =~ $host_re ]] ||
   die "--coordinator-host $(show "$coordinator_host") is not a host name or IPv4 address (letters, digits, '.', '-', '_')"
 
@@ -247,11 +267,81 @@ down() {
   stop_remote || rc=1
   stop_local || rc=1
   rm -f "$run_dir/address"
+  [ $rc != 0 ] || rm -f "$run_dir/tls-dir"
   return $rc
 }
 
+# The first key of DIR/api-keys (its lines: a key, a # comment, or empty).
+read_api_key() {
+  local key
+  [ -r "$tls_dir/api-keys" ] || die "cannot read $tls_dir/api-keys, the cluster's API keys"
+  key="$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$tls_dir/api-keys" | grep -v -e '^#' -e '^$' | head -n 1)" || true
+  [ -n "$key" ] || die "$tls_dir/api-keys holds no API key (one a line, 16 to 256 printable characters)"
+  echo "$key"
+}
+
+# `pipeshard SUBCOMMAND ARGS...` as a client of this cluster: with TLS, --ca and the API key, the
+# key through the environment so that it never shows in a process list.
+client() {
+  if [ -n "$tls_dir" ]; then
+    PIPESHARD_API_KEY="$api_key" "$bin/pipeshard" "$@" --ca "$tls_dir/ca.pem"
+  else
+    "$bin/pipeshard" "$@"
+  fi
+}
+
 serving() {
-  "$bin/pipeshard" status --server "$1" --json --connect-timeout 2 2>/dev/null | grep -q '"state": *"serving"'
+  local out
+  out="$(client status --server "$1" --json --connect-timeout 2 2>/dev/null)" || return 1
+  grep -q '"state": *"serving"' <<< "$out"
+}
+
+# --tls-dir: makes what the folder lacks (`pipeshard certs`: the CA, the coordinator's certificate
+# naming the host clients dial, one certificate per worker name given; an API key file), keeps
+# what it has. With --dry-run it prints the commands instead.
+prepare_tls() {
+  local certs=("$bin/pipeshard" certs) name stem
+  tls_make() {
+    if [ $dry_run = 1 ]; then echo "$*"; return 0; fi
+    "$@" > /dev/null || die "could not make the TLS files in $tls_dir (pipeshard said why, above)"
+  }
+  # A certificate without its key (or the reverse) is someone's half-done work: not replaced.
+  missing_pair() {
+    if [ -e "$tls_dir/$1.pem" ] && [ -e "$tls_dir/$1.key" ]; then return 1; fi
+    if [ -e "$tls_dir/$1.pem" ] || [ -e "$tls_dir/$1.key" ]; then
+      die "$tls_dir holds only one of $1.pem and $1.key: remove it to have both made"
+    fi
+    return 0
+  }
+  # shellcheck disable=SC2174 # only the folder holding the keys must be private, not its parents
+  [ -d "$tls_dir" ] || [ $dry_run = 1 ] || mkdir -p -m 700 "$tls_dir"
+  if [ ! -e "$tls_dir/ca.pem" ]; then
+    [ ! -e "$tls_dir/ca.key" ] || die "$tls_dir/ca.key exists without ca.pem: remove it to have a new CA made"
+    tls_make "${certs[@]}" init --dir "$tls_dir"
+  fi
+  if missing_pair coordinator; then
+    # Clients verify the host they dial; localhost and 127.0.0.1 are always in.
+    tls_make "${certs[@]}" issue --dir "$tls_dir" coordinator ${coordinator_host:+--san "$coordinator_host"}
+  elif [ -n "$coordinator_host" ] && command -v openssl > /dev/null; then
+    local check=-checkhost
+    [[ ! "$coordinator_host" =~ ^[0-9.]+$ ]] || check=-checkip
+    openssl x509 -in "$tls_dir/coordinator.pem" -noout "$check" "$coordinator_host" 2>/dev/null | grep -q ' does match' ||
+      die "$tls_dir/coordinator.pem does not name $coordinator_host, which clients dial: remove coordinator.pem and coordinator.key there to have them made again, or give another --tls-dir"
+  fi
+  for name in "$@"; do
+    stem="worker-$name"
+    if missing_pair "$stem"; then tls_make "${certs[@]}" issue --dir "$tls_dir" worker "$name"; fi
+  done
+  if [ ! -e "$tls_dir/api-keys" ]; then
+    if [ $dry_run = 1 ]; then echo "(a random API key into $tls_dir/api-keys, mode 0600)"; return 0; fi
+    # 33 random bytes: 44 base64 characters, no padding; - and _ instead of + and /.
+    (umask 077; set -C
+     { echo "# API keys of the pipeshard clusters using $tls_dir, one a line (made by deploy/cluster.sh)"
+       head -c 33 /dev/urandom | base64 | tr '+/' '-_'; } > "$tls_dir/api-keys") ||
+      die "could not write $tls_dir/api-keys"
+  elif [ -n "$(find "$tls_dir/api-keys" -perm /077 2>/dev/null)" ]; then
+    echo "cluster.sh: warning: $tls_dir/api-keys can be read by other users (chmod 600 it)" >&2
+  fi
 }
 
 # Moves the `started PID NAME LOG` lines of the start scripts' output (start-HOST.out) into
@@ -368,6 +458,12 @@ up() {
   fi
   local stages=${#plan[@]}
   [ -z "$hosts_file" ] || set_ssh_config "$ssh_config"
+  # Each worker's --name (and, with TLS, its certificate's): wI here, ADDRESS-DEVICE on a host.
+  local names=() entry host device
+  for entry in "${plan[@]}"; do
+    read -r host device <<< "$entry"
+    if [ "$host" = local ]; then names+=("w${#names[@]}"); else names+=("$host-${device/:/}"); fi
+  done
 
   local listen="127.0.0.1:0"
   if [ -n "$hosts_file" ]; then
@@ -377,8 +473,19 @@ up() {
     # and advertises a wildcard as 127.0.0.1, which on the last stage's host is that host.
     listen="$coordinator_host:$port"
   fi
+  if [ -n "$tls_dir" ]; then
+    tls_dir="$(realpath -m "$tls_dir")"
+    [[ ! "$tls_dir" =~ [[:cntrl:]] ]] || die "--tls-dir $(show "$tls_dir") holds a control character"
+    prepare_tls "${names[@]}"
+    [ $dry_run = 1 ] || api_key="$(read_api_key)"
+  fi
   local coordinator=("$bin/pipeshard-coordinator" --listen "$listen" --model "$model" --stages "$stages")
-  [ -z "$hosts_file" ] || coordinator+=(--insecure)  # reachable from other hosts, no TLS: it says what is open
+  if [ -n "$tls_dir" ]; then
+    coordinator+=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/coordinator.pem" --tls-key "$tls_dir/coordinator.key"
+                  --api-key-file "$tls_dir/api-keys")
+  elif [ -n "$hosts_file" ]; then
+    coordinator+=(--insecure)  # reachable from other hosts, no TLS: it says what is open
+  fi
   [ "$ctx" = 0 ] || coordinator+=(--ctx "$ctx")
   [ "$max_seqs" = 0 ] || coordinator+=(--max-seqs "$max_seqs")
   [ "$ubatch" = 0 ] || coordinator+=(--ubatch "$ubatch")
@@ -394,6 +501,8 @@ up() {
       die "a cluster is already up in $run_dir (deploy/cluster.sh down --run-dir $run_dir)"
     fi
     down || die "workers of an earlier cluster in $run_dir could not be stopped (above); stop them, then run up again"
+    # For `status`, which connects as a client of this cluster.
+    [ -z "$tls_dir" ] || echo "$tls_dir" > "$run_dir/tls-dir"
     # From here on, a failure or Ctrl-C stops whatever was started.
     trap 'down; exit 130' INT TERM
     trap 'rc=$?; [ $rc = 0 ] || down' EXIT
@@ -413,35 +522,53 @@ up() {
   if [ -n "$hosts_file" ]; then
     check_remote_path --remote-bin "${remote_bin:-$bin}"
     check_remote_path --remote-model "${remote_model:-$model}"
+    [ -z "$tls_dir" ] || check_remote_path --remote-tls-dir "${remote_tls_dir:-$tls_dir}"
     # For `down`, which may be run without --ssh-config.
     [ $dry_run = 1 ] || [ -z "$ssh_config" ] || echo "$ssh_config" > "$run_dir/ssh-config"
   fi
-  local i=0 entry host device name worker remote_hosts=()
+  local i=0 name worker remote_hosts=() setsid=()
+  ! command -v setsid > /dev/null || setsid=(setsid)
   local -A start_script=() wait_script=()
   for entry in "${plan[@]}"; do
     read -r host device <<< "$entry"
     if [ "$host" = local ]; then
-      name="w$i"
+      name="${names[$i]}"
       worker=("$bin/pipeshard-worker" --coordinator "$address" --listen 127.0.0.1:0 --device "$device"
               --threads "$threads" --name "$name")
+      [ -z "$tls_dir" ] ||
+        worker+=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/worker-$name.pem" --tls-key "$tls_dir/worker-$name.key")
       if [ $dry_run = 1 ]; then
         echo "${worker[*]} > $run_dir/worker-$i.log 2>&1 &"
       else
-        nohup "${worker[@]}" > "$run_dir/worker-$i.log" 2>&1 < /dev/null &
+        # A session of its own, as a worker started over ssh has: Linux's autogroup scheduling gives
+        # each session one share of the CPUs, so workers sharing this script's session got less CPU
+        # on a busy machine than the same workers on other hosts (bench/link_bench.sh saw it). Not
+        # a process group leader here, so setsid runs the worker itself and $! is its pid.
+        "${setsid[@]}" nohup "${worker[@]}" > "$run_dir/worker-$i.log" 2>&1 < /dev/null &
         echo $! > "$run_dir/worker-$i.pid"
       fi
     else
-      name="$host-${device/:/}"
-      local rbin="${remote_bin:-$bin}" rmodel="${remote_model:-$model}" log word
+      name="${names[$i]}"
+      local rbin="${remote_bin:-$bin}" rmodel="${remote_model:-$model}" rtls="${remote_tls_dir:-$tls_dir}" log word file
       log="${remote_log_dir%/}/pipeshard-$name.log"
-      # No TLS yet: a worker reachable from other hosts is open to them (docs: README, "not done").
-      worker=("$rbin/pipeshard-worker" --coordinator "$address" --listen "$host:0" --insecure
+      worker=("$rbin/pipeshard-worker" --coordinator "$address" --listen "$host:0"
               --device "$device" --name "$name" --model "$rmodel")
+      if [ -n "$tls_dir" ]; then
+        worker+=(--tls-ca "$rtls/ca.pem" --tls-cert "$rtls/worker-$name.pem" --tls-key "$rtls/worker-$name.key")
+      else
+        worker+=(--insecure)  # reachable from other hosts without TLS: it says what is open
+      fi
       [ "$threads" = 0 ] || worker+=(--threads "$threads")
       if [ -z "${start_script[$host]+set}" ]; then
         remote_hosts+=("$host")
         start_script[$host]="mkdir -p $(shq "${remote_log_dir%/}") || exit 1"$'\n'
         wait_script[$host]=""
+      fi
+      # A missing certificate is named here, rather than by the worker's log after it exited.
+      if [ -n "$tls_dir" ]; then
+        for file in "$rtls/ca.pem" "$rtls/worker-$name.pem" "$rtls/worker-$name.key"; do
+          start_script[$host]+="[ -r $(shq "$file") ] || { echo $(shq "cannot read $file (copy it there from $tls_dir on $(hostname))"); exit 3; }"$'\n'
+        done
       fi
       # Every word quoted for sh. The log is emptied first, so that an old `listening on` line
       # from an earlier run cannot pass for this worker's, in its own statement: `&` must
@@ -467,12 +594,18 @@ up() {
       { echo "cluster.sh: the coordinator exited; its log:" >&2; tail -n 20 "$run_dir/coordinator.log" >&2; exit 1; }
     if [ $SECONDS -ge $deadline ]; then
       echo "cluster.sh: the cluster is not serving after ${timeout}s; status:" >&2
-      "$bin/pipeshard" status --server "$address" >&2 || true
+      client status --server "$address" >&2 || true
       exit 1
     fi
     sleep 0.2
   done
   echo "cluster serving at $address: $stages workers, model $model; logs in $run_dir"
+  if [ -n "$tls_dir" ]; then
+    echo "mutual TLS; clients need --ca $tls_dir/ca.pem and an API key from $tls_dir/api-keys (--api-key or \$PIPESHARD_API_KEY), e.g."
+    # shellcheck disable=SC2016 # the $(...) is for the reader's shell
+    printf '  PIPESHARD_API_KEY="$(grep -v "^#" %q | head -n 1)" %q status --server %q --ca %q\n' \
+      "$tls_dir/api-keys" "$bin/pipeshard" "$address" "$tls_dir/ca.pem"
+  fi
   if [ $wait_foreground = 1 ]; then
     echo "Ctrl-C stops it"
     trap 'down; exit 0' INT TERM
@@ -492,5 +625,11 @@ case "$command" in
     echo "cluster in $run_dir stopped" ;;
   status)
     [ -f "$run_dir/address" ] || die "no cluster in $run_dir (deploy/cluster.sh up)"
+    [ -n "$tls_dir" ] || [ ! -s "$run_dir/tls-dir" ] || tls_dir="$(cat "$run_dir/tls-dir")"
+    if [ -n "$tls_dir" ]; then
+      api_key="$(read_api_key)"
+      export PIPESHARD_API_KEY="$api_key"
+      passthrough+=(--ca "$tls_dir/ca.pem")
+    fi
     exec "$bin/pipeshard" status --server "$(cat "$run_dir/address")" "${passthrough[@]}" ;;
 esac

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deploy/cluster.sh over real ssh: three test-bed hosts (deploy/testbed.sh: network namespaces,
 # each with its own sshd), the coordinator in the test bed's switch namespace, one worker per host
-# started over ssh. Greedy generation through the cluster must give `pipeshard run`'s tokens;
-# then status, down, and nothing may be left. The model's path holds a space, quotes, `$(...)` and
-# backticks, so the remote commands' quoting is tested for real. Exits 77 (skipped) without root,
-# network namespaces or sshd. Every wait has a deadline; a trap removes everything on any exit.
+# started over ssh, all with mutual TLS and an API key (cluster.sh --tls-dir). Greedy generation
+# through the cluster must give `pipeshard run`'s tokens; a client without the CA cannot connect
+# (exit 1), one with the CA but no key is refused (exit 2); then status, down, and nothing may be
+# left. The model's and the TLS folder's paths hold a space, quotes, `$(...)` and backticks, so
+# the remote commands' quoting is tested for real. Exits 77 (skipped) without root, network
+# namespaces or sshd. Every wait has a deadline; a trap removes everything on any exit.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${PIPESHARD_BIN:-$here/build/bin}"
@@ -56,6 +58,7 @@ bed="$tmp/testbed"
 run_dir="$tmp/cluster"
 model_dir="$tmp/model dir 'q' \"d\" \$(touch $tmp/pwned) \`touch $tmp/pwned\`; x"
 model="$model_dir/tiny.gguf"
+tls="$tmp/tls 'q' \$(touch $tmp/pwned) \`touch $tmp/pwned\`"
 
 # Output is captured before grep sees it: with pipefail, `producer | grep -q` can fail when grep
 # stops reading early.
@@ -102,22 +105,46 @@ timeout 90 bash "$here/deploy/testbed.sh" up 3 --name "$name" --dir "$bed" --tim
 switch="$(sed -n 's/^SWITCH_ADDRESS=//p' "$bed/info")"
 [ "$(wc -l < "$bed/hosts")" = 3 ] || fail "$bed/hosts should list 3 hosts"
 
-step "cluster.sh up --hosts over ssh"
+step "cluster.sh up --hosts over ssh, --tls-dir"
 timeout 120 ip netns exec "$name" bash "$here/deploy/cluster.sh" up --hosts "$bed/hosts" --ssh-config "$bed/ssh_config" \
-  --coordinator-host "$switch" --model "$model" --threads 1 --run-dir "$run_dir" --remote-log-dir "$tmp/remote-logs" --timeout 60
+  --coordinator-host "$switch" --model "$model" --threads 1 --run-dir "$run_dir" --remote-log-dir "$tmp/remote-logs" \
+  --timeout 60 --tls-dir "$tls"
 server="$(cat "$run_dir/address")"
 [ "$(wc -l < "$run_dir/remote-workers")" = 3 ] || fail "want 3 remote workers in $run_dir/remote-workers"
-# Each worker runs in its host's namespace, started by that host's sshd.
+[ "$(stat -c %a "$tls/api-keys")" = 600 ] || fail "$tls/api-keys has mode $(stat -c %a "$tls/api-keys"), want 600"
+key="$(grep -v '^#' "$tls/api-keys" | head -n 1)"
+[ ${#key} -ge 16 ] || fail "no API key in $tls/api-keys"
+# Each worker runs in its host's namespace, started by that host's sshd, with its own certificate;
+# nothing runs with --insecure.
 for i in 1 2 3; do
   commands="$(commands_in "$name-h$i")"
-  grep -q "pipeshard-worker .*--listen $(sed -n "${i}p" "$bed/hosts" | cut -d' ' -f1):0" <<< "$commands" ||
+  address="$(sed -n "${i}p" "$bed/hosts" | cut -d' ' -f1)"
+  grep -qF -- "pipeshard-worker --coordinator $server --listen $address:0 " <<< "$commands" ||
     fail "no worker in namespace $name-h$i: $commands"
+  grep -qF -- "--tls-cert $tls/worker-$address-cpu.pem " <<< "$commands" ||
+    fail "the worker in $name-h$i does not run with its certificate: $commands"
 done
+commands="$(commands_in "$name")"
+grep -qF -- "--api-key-file $tls/api-keys" <<< "$commands" || fail "the coordinator runs without API keys: $commands"
+for ns in "$name" "$name-h1" "$name-h2" "$name-h3"; do
+  insecure="$(grep -E 'pipeshard-(worker|coordinator) .*--insecure' <<< "$(commands_in "$ns")" || true)"
+  [ -z "$insecure" ] || fail "runs with --insecure in $ns: $insecure"
+done
+
+step "clients without the CA or without the key are refused"
+rc=0
+out="$(timeout 30 ip netns exec "$name" env -u PIPESHARD_API_KEY "$bin/pipeshard" status --server "$server" \
+       --connect-timeout 3 2>&1)" || rc=$?
+[ $rc = 1 ] || fail "status without --ca: want exit 1 (no connection), got $rc: $out"
+rc=0
+out="$(timeout 30 ip netns exec "$name" env -u PIPESHARD_API_KEY "$bin/pipeshard" status --server "$server" \
+       --ca "$tls/ca.pem" --connect-timeout 10 2>&1)" || rc=$?
+[[ $rc = 2 && "$out" = *"API key"* ]] || fail "status with --ca, without a key: want exit 2 asking for an API key, got $rc: $out"
 
 step "generate through the cluster and run, greedy"
 prompt="Once upon a time"
-cluster_json="$(timeout 60 ip netns exec "$name" "$bin/pipeshard" generate --server "$server" --prompt "$prompt" \
-                -n 16 --temp 0 --json --connect-timeout 10 --timeout 40)"
+cluster_json="$(PIPESHARD_API_KEY="$key" timeout 60 ip netns exec "$name" "$bin/pipeshard" generate --server "$server" \
+                --ca "$tls/ca.pem" --prompt "$prompt" -n 16 --temp 0 --json --connect-timeout 10 --timeout 40)"
 chunk="$(grep -o '"prompt_chunk": *[0-9]*' <<< "$cluster_json" | grep -o '[0-9]*$')" ||
   fail "no prompt_chunk in generate's output: $cluster_json"
 local_json="$(timeout 60 "$bin/pipeshard" run --model "$model" --prompt "$prompt" -n 16 --temp 0 --json \
@@ -129,7 +156,7 @@ echo "run:     $local_tokens"
 [ "$cluster_tokens" = "$local_tokens" ] || fail "the cluster's tokens differ from run --ubatch $chunk"
 [ "$(tr -cd ',' <<< "$cluster_tokens" | wc -c)" = 15 ] || fail "want 16 tokens: $cluster_tokens"
 
-step "cluster.sh status"
+step "cluster.sh status (TLS and the key from the run folder)"
 status="$(timeout 30 ip netns exec "$name" bash "$here/deploy/cluster.sh" status --run-dir "$run_dir")"
 grep -q "state serving" <<< "$status" || fail "status does not say serving: $status"
 for address in $(cut -d' ' -f1 "$bed/hosts"); do
