@@ -32,11 +32,9 @@ Status InferenceService::CheckKey(std::string_view authorization) const {
 }
 
 Status InferenceService::Authorize(const grpc::CallbackServerContext* context) const {
-  if (keys_ == nullptr) return Status::Ok();
   const auto& metadata = context->client_metadata();
   const auto it = metadata.find("authorization");
-  if (it == metadata.end()) return keys_->Check("");
-  return keys_->Check(std::string_view(it->second.data(), it->second.size()));
+  return CheckKey(it == metadata.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size()));
 }
 
 Status InferenceService::AcceptingStatus() const {
