@@ -7,6 +7,7 @@
 #include "cli/cli_error.h"
 #include "cli/grpc_client.h"
 #include "cli/model_loader.h"
+#include "common/util/printable.h"
 #include "proto/inference.grpc.pb.h"
 #include "worker/stage/sequence_samplers.h"
 
@@ -125,13 +126,14 @@ int RunGenerateCommand(const GenerateArgs& args, bool prompt_given) {
     j["prefill_tokens_per_s"] = prefill_tps;
     j["decode_tokens_per_s"] = decode_tps;
     j["stop_reason"] = summary.stop_reason();
+    j["request_id"] = summary.request_id();
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
     std::fflush(stdout);  // the text ends before the timing line on a shared terminal
-    std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %d tokens, %.2f tok/s (%s, seed %u)\n",
+    std::fprintf(stderr, "prompt: %d tokens, %.2f tok/s; generation: %d tokens, %.2f tok/s (%s, seed %u, request %s)\n",
                  summary.prompt_tokens(), prefill_tps, summary.tokens_size(), decode_tps,
-                 summary.stop_reason().c_str(), summary.seed());
+                 summary.stop_reason().c_str(), summary.seed(), Printable(summary.request_id(), 80).c_str());
   }
   return kExitOk;
 }

@@ -10,12 +10,15 @@
 #include "cli/gguf_info_command.h"
 #include "cli/make_model_command.h"
 #include "cli/plan_command.h"
+#include "common/log/log.h"
 #include "cli/run_command.h"
 #include "cli/status_command.h"
 #include "cli/tokenize_command.h"
 
 int main(int argc, char** argv) {
   using namespace ps::cli;
+  // The engine's per-request log lines are for servers; `run` prints its own report.
+  ps::log::Configure("pipeshard", ps::log::Level::kWarn, ps::log::Format::kText);
   CLI::App app{"pipeshard: pipelined Llama inference over GGUF models"};
   app.require_subcommand(1);
   RunArgs run;

@@ -14,6 +14,12 @@ void AddSamplingFlags(CLI::App& cmd, SamplingFlags& flags) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd.add_option("--repeat-last-n", p.penalty_last_n, "how many recent tokens the penalty covers")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd.add_option("--presence-penalty", p.presence_penalty,
+                 "subtracted once from each token seen in the last --repeat-last-n; 0 = off")
+      ->check(CLI::Range(-2.0, 2.0))->capture_default_str();
+  cmd.add_option("--frequency-penalty", p.frequency_penalty,
+                 "subtracted per occurrence in the last --repeat-last-n; 0 = off")
+      ->check(CLI::Range(-2.0, 2.0))->capture_default_str();
   cmd.add_option("--seed", p.seed, "random seed; 4294967295 picks one")->capture_default_str();
   cmd.add_flag("--ignore-eos", flags.ignore_eos, "keep generating past end-of-generation tokens");
 }

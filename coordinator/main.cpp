@@ -4,7 +4,7 @@
 
 #include <new>
 
-#include "common/util/printable.h"
+#include "common/log/log_flags.h"
 #include "coordinator/service/coordinator_server.h"
 
 int main(int argc, char** argv) {
@@ -51,12 +51,18 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", options.insecure,
                "allow a --listen address other hosts can reach without TLS and API keys: what lacks them is then "
                "open to anyone");
+  ps::log::LogFlags log_flags;
+  ps::log::AddLogFlags(app, &log_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "pipeshard-coordinator: %s\n", e.what());
+    return 2;
+  }
+  if (const ps::Status logs = ps::log::ApplyLogFlags("pipeshard-coordinator", log_flags); !logs.ok()) {
+    std::fprintf(stderr, "pipeshard-coordinator: %s\n", logs.message().c_str());
     return 2;
   }
   ps::Status status;
@@ -66,6 +72,6 @@ int main(int argc, char** argv) {
     status = ps::Status::ResourceExhausted("out of memory");
   }
   if (status.ok()) return 0;
-  std::fprintf(stderr, "pipeshard-coordinator: %s\n", ps::Printable(status.ToString()).c_str());
+  ps::log::Error(status.ToString());
   return status.IsBadInput() ? 2 : 1;
 }

@@ -8,6 +8,7 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libicu-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev
           libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libssl-dev
           libboost-dev prometheus-cpp-dev  # the coordinator's HTTP API (Asio, Beast) and /metrics
+          libspdlog-dev libfmt-dev  # the servers' logs (common/log)
           python3 python3-yaml  # python3-yaml: tests/deploy/manifests_test.py reads the k8s manifests
           curl  # tests/integration/openai_http_test.sh: the HTTP API through a client of its own
           iproute2 openssh-server openssh-client  # deploy/testbed.sh: hosts in network namespaces with sshd

@@ -72,8 +72,17 @@ void RunStage(const Frame& frame, bool first_stage, bool last_stage) {
   // rely only on CheckFrame and CheckCanSample having passed.
   (void)ValidateBatch(batch, limits, &end_pos);
   if (!last_stage) return;
-  for (int32_t token : samplers.Sample(frame, LogitsOf(batch), fuzz::kStageVocab)) {
+  google::protobuf::RepeatedPtrField<pipeshard::v1::SampledLogprobs> logprobs;
+  const std::vector<int32_t> sampled = samplers.Sample(frame, LogitsOf(batch), fuzz::kStageVocab, &logprobs);
+  for (int32_t token : sampled) {
     fuzz::Check(token >= 0 && token < fuzz::kStageVocab, "the sampler picks a token inside the vocabulary");
+  }
+  fuzz::Check(logprobs.empty() || logprobs.size() == static_cast<int>(sampled.size()),
+              "log-probabilities come one per sampled token, or not at all");
+  for (const auto& entry : logprobs) {
+    fuzz::Check(entry.top_tokens_size() == entry.top_logprobs_size() && entry.top_tokens_size() <= kMaxTopLogprobs,
+                "at most 20 top log-probabilities, each with its token");
+    fuzz::Check(!(entry.logprob() > 0.0f), "a log-probability is never above 0");
   }
 }
 

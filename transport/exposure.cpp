@@ -1,6 +1,5 @@
 #include "transport/exposure.h"
-
-#include <cstdio>
+#include "common/log/log.h"
 
 namespace ps {
 
@@ -16,16 +15,15 @@ bool IsLoopbackListen(const std::string& listen) {
   return true;
 }
 
-Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& missing,
-                     const std::string& exposed) {
+Status CheckExposure(const std::string& listen, bool insecure, const std::string& missing, const std::string& exposed) {
   if (missing.empty() || IsLoopbackListen(listen)) return Status::Ok();
   if (!insecure) {
     return Status::InvalidArgument("--listen " + listen + " can be reached from other hosts, and this server has no " +
                                    missing + ": " + exposed + " would be open to anyone who reaches it. Give " +
                                    missing + ", listen on 127.0.0.1, or pass --insecure on a network you trust");
   }
-  std::fprintf(stderr, "%s: WARNING: --insecure: %s on %s, without %s, open to anyone who can reach that address\n",
-               program.c_str(), exposed.c_str(), listen.c_str(), missing.c_str());
+  log::Warn("WARNING: --insecure: " + exposed + " on " + listen + ", without " + missing +
+            ", open to anyone who can reach that address");
   return Status::Ok();
 }
 

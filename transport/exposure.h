@@ -14,10 +14,9 @@ namespace ps {
 bool IsLoopbackListen(const std::string& listen);
 
 // Ok when `missing` is empty (the server is secured), for a loopback address, or with `insecure`
-// (then prints `program: WARNING ...` naming what is open to anyone who can reach the port).
+// (then logs a WARNING naming what is open to anyone who can reach the port).
 // Otherwise InvalidArgument naming the address, what is missing ("TLS (--tls-ca, ...)") and
 // what would be `exposed`.
-Status CheckExposure(const std::string& listen, bool insecure, const std::string& program, const std::string& missing,
-                     const std::string& exposed);
+Status CheckExposure(const std::string& listen, bool insecure, const std::string& missing, const std::string& exposed);
 
 }  // namespace ps

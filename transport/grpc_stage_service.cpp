@@ -1,4 +1,5 @@
 #include "transport/grpc_stage_service.h"
+#include "common/log/log.h"
 
 #include <atomic>
 #include <cstdio>
@@ -57,7 +58,7 @@ class FrameReader : public grpc::ServerReadReactor<Frame> {
     if (!admit_) return true;
     const Status admitted = admit_(identity_);
     if (admitted.ok()) return true;
-    std::fprintf(stderr, "pipeshard: refused a frame stream from %s: %s\n", peer_.c_str(), admitted.message().c_str());
+    log::Warn("refused a frame stream: " + admitted.message(), {{"peer", peer_}});
     refused_ = true;
     Finish(ToGrpcStatus(admitted));
     return false;

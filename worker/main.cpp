@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/util/printable.h"
+#include "common/log/log_flags.h"
 #include "transport/exposure.h"
 #include "transport/tls/certificates.h"
 #include "transport/tls/identities.h"
@@ -50,21 +50,27 @@ int main(int argc, char** argv) {
   bool insecure = false;
   app.add_flag("--insecure", insecure,
                "allow a --listen address other hosts can reach without TLS: everything on it is then open to them");
+  ps::log::LogFlags log_flags;
+  ps::log::AddLogFlags(app, &log_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  if (const ps::Status logs = ps::log::ApplyLogFlags("pipeshard-worker", log_flags); !logs.ok()) {
+    std::cerr << "pipeshard-worker: " << logs.message() << "\n";
+    return 2;
+  }
   const auto spec = ps::ParseDeviceSpec(device);
   if (!spec.ok()) {
-    std::cerr << "pipeshard-worker: " << spec.status().message() << "\n";
+    ps::log::Error(spec.status().message());
     return 2;
   }
   if (spec->kind == ps::DeviceSpec::Kind::kCuda) {
     const ps::Status cuda = CheckCudaDevice(spec->index);
     if (!cuda.ok()) {
-      std::cerr << "pipeshard-worker: --device " << spec->ToString() << ": " << cuda.message() << "\n";
+      ps::log::Error("--device " + spec->ToString() + ": " + cuda.message());
       return cuda.IsBadInput() ? 2 : 1;
     }
   }
@@ -79,17 +85,16 @@ int main(int argc, char** argv) {
                                           options.name + ")");
     }
     if (!named.ok()) {
-      std::cerr << "pipeshard-worker: " << ps::Printable(named.message()) << "\n";
+      ps::log::Error(named.message());
       return named.IsBadInput() ? 2 : 1;
     }
     options.security = *security;
   }
   if (const ps::Status exposed =
-          ps::CheckExposure(options.listen, insecure, "pipeshard-worker",
-                            options.security->tls() ? "" : "TLS (--tls-ca, --tls-cert, --tls-key)",
+          ps::CheckExposure(options.listen, insecure, options.security->tls() ? "" : "TLS (--tls-ca, --tls-cert, --tls-key)",
                             "LoadShard, FreeSequence and the frame stream");
       !exposed.ok()) {
-    std::cerr << "pipeshard-worker: " << exposed.message() << "\n";
+    ps::log::Error(exposed.message());
     return 2;
   }
 
@@ -102,13 +107,13 @@ int main(int argc, char** argv) {
 
   auto server = ps::WorkerServer::Start(options);
   if (!server.ok()) {
-    std::cerr << "pipeshard-worker: " << ps::Printable(server.status().message()) << "\n";
+    ps::log::Error(server.status().message());
     return server.status().IsBadInput() ? 2 : 1;
   }
   std::cout << "listening on " << (*server)->address() << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
-  std::cerr << "pipeshard-worker: shutting down\n";
+  ps::log::Info("shutting down");
   (*server)->Shutdown();
   return 0;
 }

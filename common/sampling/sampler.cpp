@@ -59,16 +59,21 @@ int32_t Sampler::Sample(const float* logits, int32_t n_vocab) {
     candidates_[static_cast<size_t>(id)] = {l, id};
   }
 
-  // Repetition penalty (llama.cpp's penalties sampler): once per distinct recent token, however
-  // often it occurred; dividing a positive logit and multiplying a negative one both lower it.
-  if (params_.repeat_penalty != 1.0f && params_.repeat_penalty > 0.0f && !recent_.empty()) {
-    std::vector<int32_t> distinct(recent_.begin(), recent_.end());
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    for (int32_t token : distinct) {
+  // Penalties (llama.cpp's penalties sampler), per distinct recent token: the repeat penalty once
+  // however often it occurred (dividing a positive logit and multiplying a negative one both lower
+  // it), then the frequency penalty per occurrence and the presence penalty once.
+  const bool repeat = params_.repeat_penalty != 1.0f && params_.repeat_penalty > 0.0f;
+  if ((repeat || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f) && !recent_.empty()) {
+    std::vector<int32_t> sorted(recent_.begin(), recent_.end());
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size();) {
+      const int32_t token = sorted[i];
+      size_t count = 0;
+      for (; i < sorted.size() && sorted[i] == token; ++i) ++count;
       if (token < 0 || token >= n_vocab) continue;
       float& l = candidates_[static_cast<size_t>(token)].first;
-      l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+      if (repeat) l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+      l -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
     }
   }
 

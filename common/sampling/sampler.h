@@ -1,5 +1,5 @@
 // Picks the next token from logits with llama.cpp's default sampler chain:
-// repetition penalty (last `penalty_last_n` tokens) -> top-k -> top-p -> min-p -> temperature ->
+// penalties (repeat, frequency and presence, over the last `penalty_last_n` tokens) -> top-k -> top-p -> min-p -> temperature ->
 // seeded random draw. temperature <= 0 means greedy (argmax of the raw logits after penalties).
 // Thread-safety: one Sampler per sequence; not shared.
 #pragma once
@@ -18,6 +18,11 @@ struct SamplingParams {
   float min_p = 0.05f;         // <= 0: off
   float repeat_penalty = 1.0f; // 1: off
   int32_t penalty_last_n = 64;
+  float presence_penalty = 0.0f;   // subtracted once from each token in the window; 0 = off
+  float frequency_penalty = 0.0f;  // subtracted once per occurrence in the window; 0 = off
+  // Reported beside each sampled token (common/sampling/logprobs.h); the draw ignores them.
+  bool logprobs = false;
+  int32_t top_logprobs = 0;
   uint32_t seed = 0xFFFFFFFF;  // 0xFFFFFFFF: a random seed, as llama.cpp's LLAMA_DEFAULT_SEED
 };
 

@@ -64,6 +64,7 @@ bool WorkerRegistry::Heartbeat(const pipeshard::v1::HeartbeatRequest& request) {
     w.memory_used_bytes = request.memory_used_bytes();
     w.memory_free_bytes = request.memory_free_bytes();
     w.tokens_processed = request.tokens_processed();
+    w.bytes_sent = request.bytes_sent();
     w.microbatches_in_flight = request.microbatches_in_flight();
     w.reported_error = request.error();
     w.epoch = request.epoch();

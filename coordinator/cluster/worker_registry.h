@@ -35,6 +35,7 @@ struct WorkerRecord {
   uint64_t memory_used_bytes = 0;
   uint64_t memory_free_bytes = 0;
   uint64_t tokens_processed = 0;
+  uint64_t bytes_sent = 0;  // to its next hop, over the worker's life (as last reported)
   int32_t microbatches_in_flight = 0;
   double tokens_per_second = 0;  // over the last heartbeat interval
   std::string reported_error;    // the worker's last error (frame or link); informative only

@@ -1,4 +1,5 @@
 #include "coordinator/control/cluster_controller.h"
+#include "common/log/log.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -118,7 +119,7 @@ std::vector<WorkerRecord> ClusterController::HealthyWorkers() {
 }
 
 void ClusterController::Loop() {
-  std::fprintf(stderr, "pipeshard-coordinator: waiting for %d worker(s)\n", options_.stages);
+  log::Info("waiting for workers", {{"stages", std::to_string(options_.stages)}});
   auto next_try = std::chrono::steady_clock::now();
   while (!stopping()) {
     std::optional<StageFailure> failure;
@@ -145,11 +146,11 @@ void ClusterController::Loop() {
       std::string failed_worker;
       const Status loaded = LoadPlan(healthy, nullptr, &failed_worker);
       if (!loaded.ok()) {
-        std::fprintf(stderr, "pipeshard-coordinator: %s; waiting for workers again\n", loaded.ToString().c_str());
+        log::Warn(loaded.ToString() + "; waiting for workers again");
         SetState(ClusterState::kWaiting, loaded.message());
         next_try = std::chrono::steady_clock::now() + kRetryAfterLoadFailure;
       } else {
-        std::fprintf(stderr, "pipeshard-coordinator: serving\n");
+        log::Info("serving");
       }
     } else if (state == ClusterState::kDegraded) {
       if (!TryPlanFromDegraded()) next_try = std::chrono::steady_clock::now() + kRetryAfterLoadFailure;
@@ -189,8 +190,7 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     epoch = std::max(next_epoch_, registry_.max_reported_epoch() + 1);
     next_epoch_ = epoch + 1;
   }
-  std::fprintf(stderr, "pipeshard-coordinator: epoch %llu: %s\n", static_cast<unsigned long long>(epoch),
-               partition.explanation.c_str());
+  log::Info(partition.explanation, {{"epoch", std::to_string(epoch)}});
 
   // Load the shards in stage order: a stage's reply carries what it created for its GPU hop to
   // the next stage (NCCL id, CUDA IPC ring), which that stage's request then gets.
@@ -234,9 +234,11 @@ Status ClusterController::LoadPlan(const std::vector<WorkerRecord>& workers, con
     }
     previous = *loaded;
     registry_.SetMemoryUsed(workers[i].id, loaded->memory_used_bytes());
-    std::fprintf(stderr, "pipeshard-coordinator: %s loaded layers [%d, %d) in %.2f s%s\n", stages[i].Describe().c_str(),
-                 request.first_layer(), request.last_layer(), loaded->load_seconds(),
-                 loaded->kept_weights() ? " (kept its weights)" : "");
+    log::Info(stages[i].Describe() + " loaded layers [" + std::to_string(request.first_layer()) + ", " +
+                  std::to_string(request.last_layer()) + ")" + (loaded->kept_weights() ? " (kept its weights)" : ""),
+              {{"epoch", std::to_string(epoch)},
+               {"stage", std::to_string(i)},
+               {"load_seconds", std::to_string(loaded->load_seconds())}});
     if (stopping()) return Status::Cancelled("the coordinator is shutting down");
   }
   auto to_first = ConnectGrpcFrameSender(workers[0].address, 10.0,
@@ -262,7 +264,7 @@ void ClusterController::Recover(StageFailure failure) {
   const ControllerSnapshot before = Snapshot();
   const int32_t in_flight = pipeline_->stats().active_requests;
   SetState(ClusterState::kRecovering, failure.reason.message());
-  std::fprintf(stderr, "pipeshard-coordinator: %s; recovering\n", failure.reason.message().c_str());
+  log::Warn(failure.reason.message() + "; recovering", {{"worker", failure.worker_id}});
   if (failure.retired != nullptr) (void)failure.retired->Close();  // bounded: a frozen peer is cut off
 
   std::set<std::string> excluded = {failure.worker_id};
@@ -337,7 +339,7 @@ void ClusterController::Recover(StageFailure failure) {
                     before.recoveries + 1, static_cast<unsigned long long>(before.epoch),
                     static_cast<unsigned long long>(Snapshot().epoch), failure.reason.message().c_str(), what.c_str(),
                     in_flight, seconds);
-      std::fprintf(stderr, "pipeshard-coordinator: %s\n", line);
+      log::Info(line);
       std::lock_guard<std::mutex> lock(mu_);
       snapshot_.recoveries = before.recoveries + 1;
       snapshot_.last_recovery_seconds = seconds;
@@ -353,13 +355,12 @@ void ClusterController::Recover(StageFailure failure) {
     }
     // One worker failed to load: leave it out and try again with the others.
     excluded.insert(failed_worker);
-    std::fprintf(stderr, "pipeshard-coordinator: recovery attempt %d failed: %s\n", attempt + 1,
-                 loaded.ToString().c_str());
+    log::Warn("recovery attempt failed: " + loaded.ToString(), {{"attempt", std::to_string(attempt + 1)}});
   }
   if (last_error.code() != StatusCode::kUnavailable) {
     last_error = Status::Unavailable(failure.reason.message() + "; recovery failed: " + last_error.message());
   }
-  std::fprintf(stderr, "pipeshard-coordinator: degraded: %s\n", last_error.message().c_str());
+  log::Error("degraded: " + last_error.message());
   {
     std::lock_guard<std::mutex> lock(mu_);
     snapshot_.state = ClusterState::kDegraded;
@@ -380,7 +381,7 @@ bool ClusterController::TryPlanFromDegraded() {
     SetState(ClusterState::kDegraded, reason);
     return false;
   }
-  std::fprintf(stderr, "pipeshard-coordinator: serving again on %zu worker(s) after being degraded\n", healthy.size());
+  log::Info("serving again on " + std::to_string(healthy.size()) + " worker(s) after being degraded");
   return true;
 }
 

@@ -1,6 +1,9 @@
 #include "coordinator/engine/engine_loop.h"
 
+#include <algorithm>
 #include <cstdio>
+
+#include "common/log/log.h"
 
 namespace ps::coord {
 
@@ -11,9 +14,13 @@ void EngineLoop::Submit(uint64_t handle, PipelineRequest request) {
   const int32_t prompt_tokens = static_cast<int32_t>(request.prompt.size());
   auto id = scheduler_.Add(request.prompt);
   if (!id.ok()) {
+    log::Info("request refused: " + id.status().ToString(), {{"request_id", request.request_id}});
     request.sink->OnFailed(id.status());
     return;
   }
+  log::Debug("request queued", {{"request_id", request.request_id},
+                                {"prompt_tokens", std::to_string(prompt_tokens)},
+                                {"n_predict", std::to_string(request.n_predict)}});
   const bool ignore_eos = request.ignore_eos;
   const int32_t n_predict = request.n_predict;
   const uint32_t seed = request.sampling.seed();
@@ -24,7 +31,12 @@ void EngineLoop::Submit(uint64_t handle, PipelineRequest request) {
 
 void EngineLoop::Cancel(uint64_t handle) {
   auto it = by_handle_.find(handle);
-  if (it != by_handle_.end()) EndRequest(it->second);
+  if (it == by_handle_.end()) return;
+  if (auto live = live_.find(it->second); live != live_.end()) {
+    log::Info("request cancelled", {{"request_id", live->second.request.request_id},
+                                    {"generated", std::to_string(live->second.progress.generated())}});
+  }
+  EndRequest(it->second);
 }
 
 std::vector<pipeshard::v1::Frame> EngineLoop::TakeFrames(uint64_t epoch) {
@@ -54,6 +66,11 @@ std::vector<pipeshard::v1::Frame> EngineLoop::TakeFrames(uint64_t epoch) {
       *start->mutable_sampling() = it->second.request.sampling;
       start->set_ignore_eos(it->second.request.ignore_eos);
       start->set_samples_drawn(it->second.progress.generated());
+      start->set_request_id(it->second.request.request_id);
+      log::Debug("request started", {{"request_id", it->second.request.request_id},
+                                     {"seq", std::to_string(s.seq)},
+                                     {"microbatch", std::to_string(plan.id)},
+                                     {"epoch", std::to_string(epoch)}});
     }
   }
   return frames;
@@ -72,10 +89,22 @@ bool EngineLoop::OnFrame(const pipeshard::v1::Frame& f, const Status& error) {
     const int32_t before = live.progress.generated();
     RequestProgress::Step step = live.progress.OnSampled(s.token);
     tokens_generated_ += static_cast<uint64_t>(live.progress.generated() - before);
+    // Only for a token that became part of the answer (not the end-of-generation token).
+    if (live.progress.generated() > before && s.index >= 0 && s.index < f.logprobs_size()) {
+      ReportLogprob(live, s.token, f.logprobs(s.index));
+    }
     if (!step.text.empty()) live.request.sink->OnText(std::move(step.text));
     if (step.finished) {
       pipeshard::v1::GenerateSummary summary = live.progress.Summary();
       summary.set_prompt_chunk(scheduler_.ChunkOf(s.request));
+      summary.set_request_id(live.request.request_id);
+      log::Info("request finished",
+                {{"request_id", live.request.request_id},
+                 {"prompt_tokens", std::to_string(summary.prompt_tokens())},
+                 {"generated", std::to_string(summary.tokens_size())},
+                 {"stop_reason", summary.stop_reason()},
+                 {"prefill_s", std::to_string(summary.prefill_seconds())},
+                 {"decode_s", std::to_string(summary.decode_seconds())}});
       live.request.sink->OnFinished(std::move(summary));
       EndRequest(s.request);
     } else if (step.go_on) {
@@ -101,6 +130,9 @@ int32_t EngineLoop::Rewind(int32_t stages) {
                                    " new plans and a stage failed under it each time; giving up"));
       continue;
     }
+    log::Info("request replayed on a new plan", {{"request_id", it->second.request.request_id},
+                                                 {"replays", std::to_string(it->second.replays)},
+                                                 {"generated", std::to_string(it->second.progress.generated())}});
     ++count;
   }
   return count;
@@ -109,6 +141,23 @@ int32_t EngineLoop::Rewind(int32_t stages) {
 void EngineLoop::FailAll(const Status& status) {
   (void)scheduler_.AbandonInFlight();
   while (!live_.empty()) Fail(live_.begin()->first, status);
+}
+
+void EngineLoop::ReportLogprob(Live& live, int32_t token, const pipeshard::v1::SampledLogprobs& wire) {
+  const pipeshard::v1::SamplingParams& asked = live.request.sampling;
+  if (!asked.logprobs() && asked.top_logprobs() <= 0) return;
+  TokenLogprob entry;
+  entry.token = token;
+  entry.piece = tokenizer_.TokenToPiece(token);
+  entry.logprob = wire.logprob();
+  // The last stage is trusted only as far as the bounds: never more than asked, ids in range.
+  const int n = std::min({wire.top_tokens_size(), wire.top_logprobs_size(), asked.top_logprobs()});
+  for (int i = 0; i < n; ++i) {
+    const int32_t id = wire.top_tokens(i);
+    if (id < 0 || id >= tokenizer_.n_vocab()) continue;
+    entry.top.push_back({id, tokenizer_.TokenToPiece(id), wire.top_logprobs(i)});
+  }
+  live.request.sink->OnLogprob(std::move(entry));
 }
 
 void EngineLoop::EndRequest(RequestId id) {
@@ -121,7 +170,10 @@ void EngineLoop::EndRequest(RequestId id) {
 
 void EngineLoop::Fail(RequestId id, const Status& status) {
   auto it = live_.find(id);
-  if (it != live_.end()) it->second.request.sink->OnFailed(status);
+  if (it != live_.end()) {
+    log::Warn("request failed: " + status.ToString(), {{"request_id", it->second.request.request_id}});
+    it->second.request.sink->OnFailed(status);
+  }
   EndRequest(id);
 }
 

@@ -21,16 +21,34 @@
 
 namespace ps::coord {
 
+// A generated token's log-probability and the most likely tokens' (SamplingParams.logprobs),
+// with each token's text as the tokenizer renders it alone (bytes; may be part of a character).
+struct TokenLogprob {
+  struct Alternative {
+    int32_t token = 0;
+    std::string piece;
+    float logprob = 0.0f;
+  };
+  int32_t token = 0;
+  std::string piece;
+  float logprob = 0.0f;
+  std::vector<Alternative> top;
+};
+
 // Where a request's results go. Called on the loop's thread; must not block.
 class RequestSink {
  public:
   virtual ~RequestSink() = default;
+  // Before the OnText that carries the token's text (which may come later: text is held back
+  // until it is whole UTF-8). Only when the request asked for log-probabilities.
+  virtual void OnLogprob(TokenLogprob) {}
   virtual void OnText(std::string piece) = 0;
   virtual void OnFinished(pipeshard::v1::GenerateSummary summary) = 0;
   virtual void OnFailed(Status status) = 0;
 };
 
 struct PipelineRequest {
+  std::string request_id;  // for logs and the summary; may be empty (`pipeshard run`)
   std::vector<int32_t> prompt;
   int32_t n_predict = -1;
   pipeshard::v1::SamplingParams sampling;  // the seed already resolved (never 0xFFFFFFFF)
@@ -81,6 +99,7 @@ class EngineLoop {
   };
   void EndRequest(RequestId id);
   void Fail(RequestId id, const Status& status);
+  void ReportLogprob(Live& live, int32_t token, const pipeshard::v1::SampledLogprobs& wire);
 
   const int32_t n_ctx_;
   const Tokenizer& tokenizer_;

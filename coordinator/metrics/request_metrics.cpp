@@ -62,14 +62,18 @@ class RequestMetrics::Live : public prometheus::Collectable {
                                 MetricType::Gauge);
     MetricFamily busy = Family("pipeshard:stage_busy_fraction",
                                "Share of the last 10 seconds the stage spent computing.", MetricType::Gauge);
+    MetricFamily sent = Family("pipeshard:stage_sent_bytes_total",
+                               "Bytes the stage's worker sent to its next hop (frames and GPU-hop activations).",
+                               MetricType::Counter);
     for (const StageGauges& s : g.stages) {
       const std::vector<ClientMetric::Label> labels = {{"stage", std::to_string(s.index)}, {"worker", s.worker}};
       Add(healthy, s.healthy ? 1 : 0, labels);
       Add(in_flight, s.microbatches_in_flight, labels);
       Add(speed, s.tokens_per_second, labels);
       Add(busy, s.busy_fraction, labels);
+      Add(sent, static_cast<double>(s.bytes_sent), labels);
     }
-    for (MetricFamily* f : {&healthy, &in_flight, &speed, &busy}) out.push_back(std::move(*f));
+    for (MetricFamily* f : {&healthy, &in_flight, &speed, &busy, &sent}) out.push_back(std::move(*f));
     return out;
   }
 
@@ -86,6 +90,7 @@ class RequestMetrics::Sink : public RequestSink {
     // Cancelled (the client left, a stop string matched): the request ends without an event.
     if (!ended_) metrics_->Finished(first_ ? -1 : first_seconds_, SecondsSince(start_), 0, "cancelled");
   }
+  void OnLogprob(TokenLogprob entry) override { inner_->OnLogprob(std::move(entry)); }
   void OnText(std::string piece) override {
     if (first_) {
       first_ = false;

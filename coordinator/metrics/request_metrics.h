@@ -31,6 +31,7 @@ struct StageGauges {
   int32_t microbatches_in_flight = 0;
   double tokens_per_second = 0;
   double busy_fraction = 0;  // of the last few seconds, from the micro-batch timelines
+  uint64_t bytes_sent = 0;   // to the next hop, over the worker's life
 };
 
 struct LiveGauges {

@@ -1,4 +1,5 @@
 #include "coordinator/pipeline/pipeline.h"
+#include "common/log/log.h"
 
 #include <cstdio>
 
@@ -167,8 +168,7 @@ void Pipeline::Handle(FrameBack& e) {
     return;
   }
   if (!loop_.OnFrame(f, error)) {
-    std::fprintf(stderr, "pipeshard-coordinator: ignoring frame %llu: it is not in flight\n",
-                 static_cast<unsigned long long>(f.microbatch_id()));
+    log::Debug("ignoring a frame that is not in flight", {{"microbatch", std::to_string(f.microbatch_id())}});
     return;
   }
   sent_at_.erase(f.microbatch_id());

@@ -159,7 +159,8 @@ Result<MicroBatchOutcome> Scheduler::Complete(uint64_t microbatch_id, const std:
   RequestId previous = 0;
   for (size_t row = 0; row < record.requests.size(); ++row) {
     const RequestId id = record.requests[row];
-    const int32_t token = record.need_logits[row] && !failed ? sampled[next_sample++] : 0;
+    const int32_t index = record.need_logits[row] && !failed ? static_cast<int32_t>(next_sample++) : -1;
+    const int32_t token = index >= 0 ? sampled[static_cast<size_t>(index)] : 0;
     auto rit = running_.find(id);
     if (rit == running_.end()) continue;
     Request& r = rit->second;
@@ -169,7 +170,7 @@ Result<MicroBatchOutcome> Scheduler::Complete(uint64_t microbatch_id, const std:
       if (failed && !r.ended) outcome.failed.push_back(id);
     }
     previous = id;
-    if (!failed && record.need_logits[row] && !r.ended) outcome.sampled.push_back({id, token});
+    if (!failed && record.need_logits[row] && !r.ended) outcome.sampled.push_back({id, token, index});
   }
   for (const RequestId id : record.requests) {
     auto rit = running_.find(id);

@@ -77,6 +77,7 @@ struct MicroBatchPlan {
 struct SampledToken {
   RequestId request = 0;
   int32_t token = 0;
+  int32_t index = 0;  // in the frame's `sampled` list (and its `logprobs`)
 };
 
 struct MicroBatchOutcome {

@@ -1,4 +1,5 @@
 #include "coordinator/service/coordinator_server.h"
+#include "common/log/log.h"
 
 #include <algorithm>
 #include <climits>
@@ -123,7 +124,7 @@ Result<ChatSetup> SetUpChat(const std::string& flag, const gguf::GgufFile& file,
     if (Status usable = CheckChatTemplate(text); !usable.ok()) {
       setup.refusal = "the model's chat template cannot be rendered: " + usable.message() +
                       "; start the coordinator with --chat-template NAME|FILE";
-      std::fprintf(stderr, "pipeshard-coordinator: %s\n", Printable(setup.refusal).c_str());
+      log::Warn(setup.refusal);
       return setup;
     }
   }
@@ -175,6 +176,7 @@ LiveGauges ReadLiveGauges(ClusterController& controller, WorkerRegistry& registr
       s.healthy = registry.Health(stage.worker_id).ok();
       s.microbatches_in_flight = record.microbatches_in_flight;
       s.tokens_per_second = record.tokens_per_second;
+      s.bytes_sent = record.bytes_sent;
     }
     if (static_cast<size_t>(stage.index) < busy_us.size()) {
       s.busy_fraction = std::min(1.0, busy_us[static_cast<size_t>(stage.index)] / (kBusyWindowSeconds * 1e6));
@@ -211,11 +213,10 @@ Status RunCoordinator(const CoordinatorOptions& options) {
     exposed += std::string(exposed.empty() ? "" : ", ") + "worker registration, the frame return leg" +
                (keys ? " and the API (its keys in clear)" : "");
   }
-  PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, "pipeshard-coordinator", missing, exposed));
+  PS_RETURN_IF_ERROR(CheckExposure(options.listen, options.insecure, missing, exposed));
   if (!options.http_listen.empty()) {
     // The HTTP API has no TLS of its own (put a TLS proxy in front of it across hosts).
-    PS_RETURN_IF_ERROR(CheckExposure(options.http_listen, options.insecure, "pipeshard-coordinator",
-                                     keys ? "TLS on the HTTP API" : "API keys (--api-key-file) and TLS on the HTTP API",
+    PS_RETURN_IF_ERROR(CheckExposure(options.http_listen, options.insecure, keys ? "TLS on the HTTP API" : "API keys (--api-key-file) and TLS on the HTTP API",
                                      keys ? "the HTTP API's keys, prompts and answers, in clear"
                                           : "the HTTP API (no key), its prompts and answers, in clear"));
   }
@@ -294,10 +295,8 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   std::fflush(stdout);
   // The controller needs our address for the last stage's frames; it is known only now.
   if (IsWildcardHost(host) && options.advertise.empty()) {
-    std::fprintf(stderr,
-                 "pipeshard-coordinator: listening on every address without --advertise: the last stage returns "
-                 "its frames to 127.0.0.1:%d, which only a worker on this host can reach\n",
-                 port);
+    log::Warn("listening on every address without --advertise: the last stage returns its frames to 127.0.0.1:" +
+              std::to_string(port) + ", which only a worker on this host can reach");
   }
   controller.SetOwnAddress(AdvertisedAddress(options.advertise, host, port));
   controller.Start();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <random>
 
+#include "common/log/log.h"
 #include "coordinator/service/generate_reactor.h"
+#include "coordinator/service/request_id.h"
 #include "transport/grpc_status.h"
 #include "transport/sampling_check.h"
 
@@ -57,9 +59,16 @@ Status InferenceService::AcceptingStatus() const {
   }
 }
 
-Result<PipelineRequest> InferenceService::Admit(const pipeshard::v1::GenerateRequest& request) const {
-  PS_RETURN_IF_ERROR(AcceptingStatus());
-  return Prepare(request);
+Result<PipelineRequest> InferenceService::Admit(const pipeshard::v1::GenerateRequest& request,
+                                                std::string request_id) const {
+  Status refused = AcceptingStatus();
+  Result<PipelineRequest> prepared = refused.ok() ? Prepare(request) : Result<PipelineRequest>(refused);
+  if (!prepared.ok()) {
+    log::Info("request refused: " + prepared.status().ToString(), {{"request_id", request_id}});
+    return prepared;
+  }
+  prepared->request_id = std::move(request_id);
+  return prepared;
 }
 
 namespace {
@@ -110,7 +119,7 @@ Result<PipelineRequest> InferenceService::Prepare(const pipeshard::v1::GenerateR
 grpc::ServerWriteReactor<pipeshard::v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const pipeshard::v1::GenerateRequest* request) {
   if (Status auth = Authorize(context); !auth.ok()) return new GenerateReactor(auth);
-  auto prepared = Admit(*request);
+  auto prepared = Admit(*request, NewRequestId("gen"));
   if (!prepared.ok()) return new GenerateReactor(prepared.status());
   return new GenerateReactor(controller_.pipeline(), std::move(prepared).value());
 }
@@ -192,6 +201,7 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
     s->set_memory_used_bytes(w.memory_used_bytes);
     s->set_memory_free_bytes(w.memory_free_bytes);
     s->set_tokens_per_second(w.tokens_per_second);
+    s->set_bytes_sent(w.bytes_sent);
     s->set_microbatches_in_flight(w.microbatches_in_flight);
     s->set_seconds_since_heartbeat(SecondsSince(w.last_heartbeat));
   };

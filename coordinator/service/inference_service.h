@@ -54,7 +54,8 @@ class InferenceService : public pipeshard::v1::Inference::CallbackService {
   Status CheckKey(std::string_view authorization) const;
   // A request ready for pipeline().Submit: the cluster must be serving or recovering (else
   // Unavailable saying why) and the request valid (else InvalidArgument naming the problem).
-  Result<PipelineRequest> Admit(const pipeshard::v1::GenerateRequest& request) const;
+  // `request_id` names it in the answer and in every log line (NewRequestId).
+  Result<PipelineRequest> Admit(const pipeshard::v1::GenerateRequest& request, std::string request_id) const;
   // True while the cluster serves (or recovers, with requests waiting for the new plan).
   bool Accepting() const { return AcceptingStatus().ok(); }
   Pipeline& pipeline() { return controller_.pipeline(); }

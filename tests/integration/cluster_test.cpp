@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,11 @@ const std::vector<std::string> kPrompts = {
     "change in an hour, so they watched the sky every morning before the boats went out.",
 };
 
-// Sampling flags shared by run and generate: greedy, and seeded sampling with a penalty.
+// Sampling flags shared by run and generate: greedy, and seeded sampling with penalties.
 const std::vector<std::vector<std::string>> kSamplings = {
     {"--temp", "0"},
-    {"--temp", "0.9", "--seed", "1234", "--repeat-penalty", "1.1", "--top-k", "20"},
+    {"--temp", "0.9", "--seed", "1234", "--repeat-penalty", "1.1", "--top-k", "20", "--presence-penalty", "0.5",
+     "--frequency-penalty", "0.3"},
 };
 
 class ClusterTest : public TinyClusterSuite {
@@ -355,6 +357,48 @@ TEST_F(ClusterTest, ClientThatDisconnectsLeavesTheClusterServing) {
   ASSERT_TRUE(status.is_object());
   EXPECT_EQ(status["active_requests"], 0) << status.dump();
   EXPECT_EQ(status["state"], "serving") << status.dump();
+}
+
+// One request id follows a request from the edge through every stage's log, and --log-format
+// json makes every log line of every process a JSON object.
+TEST_F(ClusterTest, RequestIdFollowsTheRequestThroughEveryLog) {
+  LocalCluster cluster;
+  const std::vector<std::string> log_args = {"--log-format", "json", "--log-level", "info"};
+  ClusterOptions options{Model(), 2, 1, {"--ctx", "256", "--ubatch", std::to_string(kUbatch)}, 60};
+  options.coordinator_args.insert(options.coordinator_args.end(), log_args.begin(), log_args.end());
+  options.worker_args = log_args;
+  ASSERT_EQ(cluster.Start(options), "");
+  const ProcessResult r =
+      RunProgramFor(Args("generate", "--server", cluster.address(), kPrompts[2], 4, kSamplings[0]), kCallSeconds);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json answer = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(answer.is_object()) << r.out;
+  const std::string id = answer.value("request_id", "");
+  ASSERT_EQ(id.rfind("gen-", 0), 0u) << r.out;
+
+  // Every stderr line of every process parses; count the lines naming the request per process.
+  auto lines_with_id = [&](ChildProcess& p, const std::string& who) {
+    int with_id = 0;
+    std::istringstream lines(p.err());
+    std::string line;
+    while (std::getline(lines, line)) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      EXPECT_TRUE(j.is_object() && j.contains("ts") && j.contains("level") && j.contains("msg"))
+          << who << ": not a JSON log line: " << line;
+      if (j.is_object() && j.value("request_id", "") == id) ++with_id;
+    }
+    return with_id;
+  };
+  // The finish line can trail the answer by a moment.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (lines_with_id(cluster.coordinator(), "coordinator") == 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(lines_with_id(cluster.coordinator(), "coordinator"), 1) << cluster.Logs();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_GE(lines_with_id(cluster.worker(i), "w" + std::to_string(i)), 1)
+        << "stage " << i << " never named request " << id << "\n" << cluster.Logs();
+  }
 }
 
 // A worker that dies mid-generation: tests/chaos/recovery_test.cpp.

@@ -4,6 +4,8 @@
 //          "prompt": P, "max_tokens": N,
 //          "greedy": `pipeshard run --temp 0 --json` for P and N,
 //          "seeded": {"temperature": T, "seed": S, "run": `run --temp T --seed S --json`} (optional),
+//          "penalized": {"temperature", "seed", "presence_penalty", "frequency_penalty", "run": `run` with
+//                        the same flags} (optional),
 //          "chat": {"messages": [...], "max_tokens": N, "run": `run --json` of the rendered prompt or null},
 //          "oversized_bytes": B (optional: a prompt of B bytes must be refused with 413),
 //          "busy": true (optional: --queue 0 --max-seqs 1; a second request beside a long stream must get 429),
@@ -145,6 +147,31 @@ async function main() {
     });
   }
 
+  if (config.penalized) {
+    const p = config.penalized;
+    await run('completion penalties', async () => {
+      const r = await api.completions.create({ ...base, temperature: p.temperature, seed: p.seed,
+                                               presence_penalty: p.presence_penalty, frequency_penalty: p.frequency_penalty });
+      check('completion penalties', r.choices[0].text === p.run.text, { got: r.choices[0].text, want: p.run.text });
+    });
+  }
+
+  // Greedy (no penalties): each chosen token is the most likely one, so its log-probability is the
+  // first alternative's; asking for them changes nothing in the text.
+  const near = (a, b) => typeof a === 'number' && typeof b === 'number' && Math.abs(a - b) < 1e-4;
+  await run('completion logprobs', async () => {
+    const r = await api.completions.create({ ...base, logprobs: 3 });
+    const c = r.choices[0];
+    const lp = c.logprobs || {};
+    const n = (lp.tokens || []).length;
+    const ok = c.text === greedy.text && n === greedy.tokens.length && lp.token_logprobs.length === n &&
+               lp.top_logprobs.length === n && lp.text_offset.length === n &&
+               lp.token_logprobs.every((v, i) => v <= 0 && Object.keys(lp.top_logprobs[i]).length >= 1 &&
+                                                Object.keys(lp.top_logprobs[i]).length <= 3 &&
+                                                near(v, Math.max(...Object.values(lp.top_logprobs[i]))));
+    check('completion logprobs', ok, { got: c.text, want: greedy.text, logprobs: lp });
+  });
+
   const stop = stopFrom(greedy.text);
   if (stop === null) {
     skip('completion stop', `no word to stop at in ${show(greedy.text)}`);
@@ -186,6 +213,24 @@ async function main() {
         const got = await collect(await api.chat.completions.create({ ...chat, stream: true }), true);
         check('chat greedy streamed', got.role === 'assistant' && (want === null ? got.text.length > 0 : got.text === want),
               { got: got.text, want, role: got.role, chunks: got.chunks, finish_reason: got.finish_reason });
+      });
+      await run('chat logprobs streamed', async () => {
+        const stream = await api.chat.completions.create({ ...chat, stream: true, logprobs: true, top_logprobs: 2,
+                                                           stream_options: { include_usage: true } });
+        const entries = [];
+        let text = '', usage = null;
+        for await (const chunk of stream) {
+          if (chunk.usage) usage = chunk.usage;
+          const choice = chunk.choices && chunk.choices[0];
+          if (!choice) continue;
+          text += (choice.delta && choice.delta.content) || '';
+          if (choice.logprobs && choice.logprobs.content) entries.push(...choice.logprobs.content);
+        }
+        const ok = usage && entries.length === usage.completion_tokens && (want === null || text === want) &&
+                   entries.every((e) => typeof e.token === 'string' && Array.isArray(e.bytes) && e.logprob <= 0 &&
+                                        e.top_logprobs.length === 2 && near(e.logprob, e.top_logprobs[0].logprob) &&
+                                        e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob);
+        check('chat logprobs streamed', ok, { text, want, usage, entries: entries.slice(0, 4), count: entries.length });
       });
     }
   }

@@ -185,6 +185,8 @@ expectations() {
   greedy="$(timeout 60 "$bin/pipeshard" run --model "$model" --prompt "$prompt" -n $n --temp 0 --ubatch "$chunk" --json)"
   seeded="$(timeout 60 "$bin/pipeshard" run --model "$model" --prompt "$prompt" -n $n --temp 0.8 --seed 42 \
             --ubatch "$chunk" --json)"
+  penalized="$(timeout 60 "$bin/pipeshard" run --model "$model" --prompt "$prompt" -n $n --temp 0.8 --seed 42 \
+               --presence-penalty 1 --frequency-penalty 0.5 --ubatch "$chunk" --json)"
   [ "$(json_text <<< "$answer")" = "$(json_text <<< "$greedy")" ] ||
     bad "generate (gRPC) against run --ubatch $chunk" "$(json_text <<< "$answer") != $(json_text <<< "$greedy")"
   chat_json=null
@@ -202,6 +204,7 @@ openai_checks() {
   cat > "$config" << EOF
 {"base_url": "$H", "api_key": "$key", "prompt": "$prompt", "max_tokens": $n,
  "greedy": $greedy, "seeded": {"temperature": 0.8, "seed": 42, "run": $seeded},
+ "penalized": {"temperature": 0.8, "seed": 42, "presence_penalty": 1, "frequency_penalty": 0.5, "run": $penalized},
  "chat": {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}],
           "max_tokens": $n, "run": $chat_json},
  "timeout_s": 60, "deadline_s": 90 $extra}
@@ -368,6 +371,32 @@ if [ $have_curl = 1 ]; then
       bad "$mode: curl --max-time 1" "a request still runs 15 s later"
     greedy_by_curl "greedy after curl --max-time 1 ($mode)"
   done
+
+  step "A: curl: /metrics after the work above"
+  # Scraped as Prometheus would: every family present, and the counters show the work done. Stage
+  # byte counts come with the workers' heartbeats: a few tries.
+  families=(pipeshard:num_requests_running pipeshard:num_requests_waiting pipeshard:prompt_tokens_total
+            pipeshard:generation_tokens_total pipeshard:request_success_total pipeshard:time_to_first_token_seconds
+            pipeshard:time_per_output_token_seconds pipeshard:e2e_request_latency_seconds pipeshard:recoveries_total
+            pipeshard:stage_healthy pipeshard:stage_busy_fraction pipeshard:stage_microbatches_in_flight
+            pipeshard:stage_sent_bytes_total)
+  metric() { LC_ALL=C grep -E "^$1(\{[^}]*\})? " "$tmp/metrics" | head -n 1 | awk '{print $NF}'; }
+  for try in 1 2 3 4 5 6; do
+    code="$(curl -s -o "$tmp/metrics" -w '%{http_code}' --max-time 10 "$H/metrics" || true)"
+    sent="$(metric pipeshard:stage_sent_bytes_total)"
+    [ "$code" = 200 ] && awk -v v="${sent:-0}" 'BEGIN { exit !(v > 0) }' && break
+    sleep 1
+  done
+  missing=()
+  for f in "${families[@]}"; do grep -q "^# TYPE $f " "$tmp/metrics" || missing+=("$f"); done
+  generated="$(metric pipeshard:generation_tokens_total)"
+  if [ "$code" != 200 ] || ((${#missing[@]})); then
+    bad "/metrics" "HTTP $code; families missing: ${missing[*]:-none}"
+  elif ! awk -v g="${generated:-0}" -v b="${sent:-0}" 'BEGIN { exit !(g >= 16 && b > 0) }'; then
+    bad "/metrics" "counters did not grow with the work: generation_tokens_total=$generated stage_sent_bytes_total=$sent"
+  else
+    pass "/metrics: ${#families[@]} families, $generated tokens generated, stage 0 sent $sent bytes"
+  fi
 fi
 ! coordinator_gone A || die "cluster A: $gone_why"
 stop_pids

@@ -44,6 +44,7 @@ struct ClusterOptions {
   // A folder made by `pipeshard certs` (ca.pem, coordinator.*, worker-wN.*): mutual TLS between
   // the processes, and the fixture's status calls verify the coordinator against ca.pem.
   std::string tls_dir = {};
+  std::vector<std::string> worker_args = {};  // every worker's extra arguments
 };
 
 class LocalCluster {
@@ -94,6 +95,7 @@ class LocalCluster {
                                      "127.0.0.1:0", "--device", options_.device, "--threads",
                                      std::to_string(options_.worker_threads), "--name", name};
     AddTlsArgs(argv, "worker-" + name);
+    argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
     argv.insert(argv.end(), extra.begin(), extra.end());
     workers_.push_back(Launch(argv, name));
     return static_cast<int>(workers_.size()) - 1;

@@ -15,16 +15,16 @@ TEST(Exposure, LoopbackAddresses) {
 }
 
 TEST(Exposure, OpenAddressesNeedSecurityOrInsecure) {
-  EXPECT_TRUE(CheckExposure("127.0.0.1:0", false, "test", "TLS", "everything").ok());
-  const Status refused = CheckExposure("0.0.0.0:7070", false, "test", "TLS (--tls-ca)", "everything");
+  EXPECT_TRUE(CheckExposure("127.0.0.1:0", false, "TLS", "everything").ok());
+  const Status refused = CheckExposure("0.0.0.0:7070", false, "TLS (--tls-ca)", "everything");
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(refused.IsBadInput());
   EXPECT_NE(refused.message().find("--insecure"), std::string::npos);
   EXPECT_NE(refused.message().find("--tls-ca"), std::string::npos);
   EXPECT_NE(refused.message().find("0.0.0.0:7070"), std::string::npos);
-  EXPECT_TRUE(CheckExposure("0.0.0.0:7070", true, "test", "TLS", "everything").ok());
+  EXPECT_TRUE(CheckExposure("0.0.0.0:7070", true, "TLS", "everything").ok());
   // Secured: nothing is missing, no --insecure needed.
-  EXPECT_TRUE(CheckExposure("0.0.0.0:7070", false, "test", "", "everything").ok());
+  EXPECT_TRUE(CheckExposure("0.0.0.0:7070", false, "", "everything").ok());
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 // field), stop strings held back until ruled out, and the one Status -> HTTP mapping.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "coordinator/service/http/http_errors.h"
+#include "coordinator/service/http/openai_logprobs.h"
 #include "coordinator/service/http/openai_request.h"
 #include "coordinator/service/http/stop_matcher.h"
 
@@ -89,10 +93,78 @@ TEST(OpenAiRequest, BadValuesNameTheirField) {
   EXPECT_EQ(ParseOpenAiRequest("[1]", false, &param).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(OpenAiRequest, PenaltiesAreReadWithinOpenAisRange) {
+  std::string param;
+  auto r = ParseOpenAiRequest(R"({"prompt": "x", "presence_penalty": 0.5, "frequency_penalty": -1.25})", false, &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FLOAT_EQ(r->sampling.presence_penalty(), 0.5f);
+  EXPECT_FLOAT_EQ(r->sampling.frequency_penalty(), -1.25f);
+  for (const char* body : {R"({"prompt": "x", "presence_penalty": 2.5})", R"({"prompt": "x", "frequency_penalty": "1"})",
+                           R"({"prompt": "x", "frequency_penalty": -3})"}) {
+    auto bad = ParseOpenAiRequest(body, false, &param);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(param.find("penalty"), std::string::npos) << body;
+  }
+}
+
+TEST(OpenAiRequest, LogprobsInBothShapes) {
+  std::string param;
+  auto legacy = ParseOpenAiRequest(R"({"prompt": "x", "logprobs": 3})", false, &param);
+  ASSERT_TRUE(legacy.ok()) << legacy.status().ToString();
+  EXPECT_TRUE(legacy->sampling.logprobs());
+  EXPECT_EQ(legacy->sampling.top_logprobs(), 3);
+  auto zero = ParseOpenAiRequest(R"({"prompt": "x", "logprobs": 0})", false, &param);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_TRUE(zero->sampling.logprobs());  // the chosen tokens' own, no alternatives
+  auto chat = ParseOpenAiRequest(R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true,
+                                     "top_logprobs": 20})",
+                                 true, &param);
+  ASSERT_TRUE(chat.ok()) << chat.status().ToString();
+  EXPECT_TRUE(chat->sampling.logprobs());
+  EXPECT_EQ(chat->sampling.top_logprobs(), 20);
+  auto off = ParseOpenAiRequest(R"({"prompt": "x"})", false, &param);
+  EXPECT_FALSE(off->sampling.logprobs());
+  for (const auto& [body, is_chat, field] :
+       std::vector<std::tuple<const char*, bool, const char*>>{
+           {R"({"prompt": "x", "logprobs": 21})", false, "logprobs"},
+           {R"({"prompt": "x", "logprobs": -1})", false, "logprobs"},
+           {R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": 2})", true, "logprobs"},
+           {R"({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2})", true, "top_logprobs"},
+           {R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21})", true,
+            "top_logprobs"}}) {
+    param.clear();
+    auto bad = ParseOpenAiRequest(body, is_chat, &param);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_EQ(param, field) << body;
+  }
+}
+
+TEST(OpenAiLogprobs, RenderOpenAisTwoShapes) {
+  TokenLogprob a{7, "Hel", -0.25f, {{7, "Hel", -0.25f}, {9, "Hi", -1.5f}, {11, "Hi", -2.0f}}};
+  TokenLogprob b{8, "\xe2\x82", -std::numeric_limits<float>::infinity(), {}};
+  const nlohmann::json chat = ChatLogprobs({a, b});
+  ASSERT_EQ(chat["content"].size(), 2u);
+  EXPECT_EQ(chat["content"][0]["token"], "Hel");
+  EXPECT_FLOAT_EQ(chat["content"][0]["logprob"].get<float>(), -0.25f);
+  EXPECT_EQ(chat["content"][0]["bytes"], nlohmann::json({72, 101, 108}));
+  EXPECT_EQ(chat["content"][0]["top_logprobs"].size(), 3u);
+  EXPECT_EQ(chat["content"][1]["logprob"], -9999.0);  // -inf is not JSON
+  EXPECT_EQ(chat["content"][1]["bytes"], nlohmann::json({0xe2, 0x82}));
+  EXPECT_FALSE(chat.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).empty());
+
+  size_t offset = 10;
+  const nlohmann::json legacy = CompletionLogprobs({a, b}, &offset);
+  EXPECT_EQ(legacy["tokens"], nlohmann::json({"Hel", "\xe2\x82"}));
+  EXPECT_EQ(legacy["text_offset"], nlohmann::json({10, 13}));
+  EXPECT_EQ(offset, 15u);
+  EXPECT_EQ(legacy["top_logprobs"][0].size(), 2u);  // "Hi" twice: the likelier kept
+  EXPECT_FLOAT_EQ(legacy["top_logprobs"][0]["Hi"].get<float>(), -1.5f);
+}
+
 TEST(OpenAiRequest, WhatIsNotDoneYetIsRefusedNotIgnored) {
-  for (const char* body : {R"({"prompt": "x", "presence_penalty": 0.5})", R"({"prompt": "x", "frequency_penalty": 1})",
-                           R"({"prompt": "x", "logprobs": 3})", R"({"prompt": "x", "logprobs": true})",
-                           R"({"prompt": ["a", "b"]})"}) {
+  for (const char* body : {R"({"prompt": ["a", "b"]})"}) {
     std::string param;
     auto r = ParseOpenAiRequest(body, false, &param);
     ASSERT_FALSE(r.ok()) << body;

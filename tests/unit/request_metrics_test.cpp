@@ -24,18 +24,20 @@ TEST(RequestMetrics, FamiliesGrowWithTheWork) {
   LiveGauges live;
   live.requests_running = 2;
   live.generation_tokens = 17;
-  live.stages.push_back({0, "w0", true, 3, 120.5, 0.25});
+  live.stages.push_back({0, "w0", true, 3, 120.5, 0.25, 4096});
   RequestMetrics metrics([&live] { return live; });
   const std::string before = metrics.Text();
   for (const char* family :
        {"pipeshard:time_to_first_token_seconds", "pipeshard:time_per_output_token_seconds",
         "pipeshard:e2e_request_latency_seconds", "pipeshard:prompt_tokens_total", "pipeshard:num_requests_running",
         "pipeshard:num_requests_waiting", "pipeshard:generation_tokens_total", "pipeshard:recoveries_total",
-        "pipeshard:stage_healthy", "pipeshard:stage_busy_fraction", "pipeshard:stage_microbatches_in_flight"}) {
+        "pipeshard:stage_healthy", "pipeshard:stage_busy_fraction", "pipeshard:stage_microbatches_in_flight",
+        "pipeshard:stage_sent_bytes_total"}) {
     EXPECT_TRUE(Has(before, std::string("# TYPE ") + family)) << family << "\n" << before;
   }
   EXPECT_TRUE(Has(before, "pipeshard:num_requests_running 2")) << before;
   EXPECT_TRUE(Has(before, "pipeshard:stage_busy_fraction{stage=\"0\",worker=\"w0\"} 0.25")) << before;
+  EXPECT_TRUE(Has(before, "pipeshard:stage_sent_bytes_total{stage=\"0\",worker=\"w0\"} 4096")) << before;
 
   auto inner = std::make_shared<NullSink>();
   {

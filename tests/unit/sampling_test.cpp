@@ -1,6 +1,7 @@
 // Sampler: greedy, repetition penalty, top-k / top-p / min-p filtering, seeding and the
 // distribution of draws.
 #include "common/sampling/sampler.h"
+#include "common/sampling/logprobs.h"
 
 #include <gtest/gtest.h>
 
@@ -87,6 +88,81 @@ TEST(Sampler, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
   s.Accept(99);
   s.Accept(-5);
   EXPECT_EQ(s.Sample(logits.data(), 3), 0);
+}
+
+TEST(Sampler, FrequencyPenaltyCountsOccurrencesAndPresenceCountsOnce) {
+  SamplingParams p = AllFiltersOff(0.0f);
+  p.penalty_last_n = 8;
+  p.frequency_penalty = 0.5f;
+  Sampler freq(p);
+  freq.Accept(0);
+  freq.Accept(0);
+  freq.Accept(0);
+  // 3.0 - 3 * 0.5 = 1.5 < 1.6: token 1 wins; after one occurrence only (3.0 - 0.5) it would not.
+  const std::vector<float> logits = {3.0f, 1.6f, 0.0f};
+  EXPECT_EQ(freq.Sample(logits.data(), 3), 1);
+  Sampler once(p);
+  once.Accept(0);
+  EXPECT_EQ(once.Sample(logits.data(), 3), 0);
+
+  p.frequency_penalty = 0.0f;
+  p.presence_penalty = 1.0f;
+  Sampler presence(p);
+  presence.Accept(0);
+  presence.Accept(0);
+  presence.Accept(0);
+  // Presence counts once: 3.0 - 1.0 = 2.0 > 1.6.
+  EXPECT_EQ(presence.Sample(logits.data(), 3), 0);
+  // A negative presence penalty raises seen tokens (OpenAI allows [-2, 2]).
+  p.presence_penalty = -2.0f;
+  Sampler encourage(p);
+  encourage.Accept(2);
+  EXPECT_EQ(encourage.Sample(logits.data(), 3), 0);
+  const std::vector<float> near = {1.0f, 0.5f, 0.0f};
+  EXPECT_EQ(encourage.Sample(near.data(), 3), 2);  // 0 + 2 = 2 > 1
+
+  // With the repeat penalty too, llama.cpp's order: divide first, then subtract.
+  p.presence_penalty = 0.5f;
+  p.repeat_penalty = 2.0f;
+  Sampler both(p);
+  both.Accept(0);
+  // 3.0 / 2 - 0.5 = 1.0 < 1.2.
+  const std::vector<float> close = {3.0f, 1.2f, 0.0f};
+  EXPECT_EQ(both.Sample(close.data(), 3), 1);
+}
+
+TEST(Logprobs, AreTheLogSoftmaxOfTheRawLogitsWithTheTopInOrder) {
+  const std::vector<double> probs = {0.1, 0.4, 0.2, 0.3};
+  const std::vector<float> logits = LogitsOf(probs);
+  const TokenLogprobs lp = ComputeLogprobs(logits.data(), 4, 2, 3);
+  EXPECT_NEAR(lp.logprob, std::log(0.2), 1e-5);
+  ASSERT_EQ(lp.top.size(), 3u);
+  EXPECT_EQ(lp.top[0].first, 1);
+  EXPECT_EQ(lp.top[1].first, 3);
+  EXPECT_EQ(lp.top[2].first, 2);
+  EXPECT_NEAR(lp.top[0].second, std::log(0.4), 1e-5);
+  // Shifting every logit changes nothing; ties go to the lower id.
+  const std::vector<float> shifted = {5.0f, 7.0f, 7.0f, 1.0f};
+  const TokenLogprobs tie = ComputeLogprobs(shifted.data(), 4, 0, 2);
+  EXPECT_EQ(tie.top[0].first, 1);
+  EXPECT_EQ(tie.top[1].first, 2);
+  EXPECT_NEAR(tie.top[0].second, tie.top[1].second, 1e-6);
+  EXPECT_LT(tie.logprob, tie.top[1].second);
+}
+
+TEST(Logprobs, BoundsAndNonFiniteLogits) {
+  const std::vector<float> logits = {NAN, 0.0f, -INFINITY, 1.0f};
+  const TokenLogprobs lp = ComputeLogprobs(logits.data(), 4, 0, 100);  // top clamped to the vocabulary
+  EXPECT_EQ(lp.logprob, -INFINITY);  // NaN counts as -inf
+  EXPECT_EQ(lp.top.size(), 4u);
+  for (const auto& [id, value] : lp.top) EXPECT_LE(value, 0.0f) << id;
+  EXPECT_EQ(ComputeLogprobs(logits.data(), 4, 99, 0).logprob, -INFINITY);  // out of range
+  EXPECT_TRUE(ComputeLogprobs(logits.data(), 4, 1, 0).top.empty());
+  std::vector<float> big(1000, 0.0f);
+  EXPECT_EQ(ComputeLogprobs(big.data(), 1000, 0, 50).top.size(), static_cast<size_t>(kMaxTopLogprobs));
+  const std::vector<float> none = {-INFINITY, -INFINITY};
+  EXPECT_EQ(ComputeLogprobs(none.data(), 2, 0, 2).logprob, -INFINITY);
+  EXPECT_EQ(ComputeLogprobs(nullptr, 2, 0, 2).logprob, -INFINITY);
 }
 
 TEST(Sampler, PenaltyOffWhenWindowIsZero) {

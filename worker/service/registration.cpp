@@ -1,4 +1,5 @@
 #include "worker/service/registration.h"
+#include "common/log/log.h"
 #include "transport/tls/identities.h"
 
 #include <grpcpp/grpcpp.h>
@@ -133,8 +134,8 @@ bool RegistrationClient::Register() {
     // The coordinator may not be up yet, or is restarting: retry, saying so now and then.
     ++failed_attempts_;
     if (failed_attempts_ == 1 || failed_attempts_ % 20 == 0) {
-      std::cerr << "waiting for the coordinator at " << options_.coordinator << " (attempt " << failed_attempts_
-                << "): " << status.message() << "\n";
+      log::Warn("waiting for the coordinator at " + options_.coordinator + " (attempt " +
+                    std::to_string(failed_attempts_) + "): " + status.message());
     }
     return false;
   }
@@ -145,7 +146,7 @@ bool RegistrationClient::Register() {
     coordinator_id_ = response.coordinator_id();
     if (response.heartbeat_interval_seconds() > 0) interval_seconds_ = response.heartbeat_interval_seconds();
   }
-  std::cerr << "registered with the coordinator at " << options_.coordinator << " as " << response.worker_id() << "\n";
+  log::Info("registered with the coordinator at " + options_.coordinator + " as " + response.worker_id());
   Watch(response.worker_id(), response.coordinator_id());
   return true;
 }
@@ -157,6 +158,7 @@ void RegistrationClient::Heartbeat() {
   request.set_memory_used_bytes(stats.memory_used_bytes);
   request.set_memory_free_bytes(stats.memory_free_bytes);
   request.set_tokens_processed(stats.tokens_processed);
+  request.set_bytes_sent(stats.bytes_sent);
   request.set_microbatches_in_flight(stats.microbatches_in_flight);
   request.set_error(stats.error);
   request.set_epoch(stats.epoch);

@@ -1,4 +1,5 @@
 #include "worker/service/worker_service.h"
+#include "common/log/log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -59,8 +60,8 @@ void WorkerService::OnFrame(pb::Frame&& frame) {
   if (frame.epoch() != epoch_) {
     // Another plan's frame: a stage that froze and woke up, or one the coordinator gave up on.
     if (stale_frames_++ == 0) {
-      std::fprintf(stderr, "pipeshard-worker: dropping frames of epoch %llu (this stage is at epoch %llu)\n",
-                   static_cast<unsigned long long>(frame.epoch()), static_cast<unsigned long long>(epoch_));
+      log::Info("dropping frames of an old epoch",
+                {{"frame_epoch", std::to_string(frame.epoch())}, {"epoch", std::to_string(epoch_)}});
     }
     return;
   }
@@ -162,6 +163,7 @@ WorkerStats WorkerService::Stats() {
   std::tie(s.memory_used_bytes, s.memory_free_bytes) = MemoryUsedAndFree();
   std::lock_guard lock(mu_);
   s.tokens_processed = retired_tokens_;
+  s.bytes_sent = retired_bytes_;
   std::string executor_error;
   std::string link_error;
   s.epoch = epoch_;
@@ -169,6 +171,7 @@ WorkerStats WorkerService::Stats() {
   if (shard_ != nullptr) {
     const StageStats stage = shard_->executor().stats();
     s.tokens_processed += stage.tokens_processed;
+    s.bytes_sent += stage.bytes_sent;
     s.microbatches_in_flight = stage.in_flight;
     executor_error = stage.last_error;
     link_error = shard_->link_error();
@@ -204,7 +207,7 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
     // In the same step the old shard leaves: no new-epoch frame reaches it, and no heartbeat
     // reports the new epoch with the old shard's hop errors. Load keeps its weights when the
     // range is the same and otherwise frees them before the new file is mapped.
-    if (shard_ != nullptr) retired_tokens_ += shard_->executor().stats().tokens_processed;
+    if (shard_ != nullptr) Retire(shard_->executor().stats());
     previous = std::move(shard_);
   }
   ShardOptions options;
@@ -228,11 +231,16 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
   return grpc::Status::OK;
 }
 
+void WorkerService::Retire(const StageStats& stats) {
+  retired_tokens_ += stats.tokens_processed;
+  retired_bytes_ += stats.bytes_sent;
+}
+
 void WorkerService::DoUnload() {
   std::unique_ptr<Shard> old;
   {
     std::lock_guard lock(mu_);
-    if (shard_ != nullptr) retired_tokens_ += shard_->executor().stats().tokens_processed;
+    if (shard_ != nullptr) Retire(shard_->executor().stats());
     old = std::move(shard_);
   }
   old.reset();  // joins the executor outside the lock, so frames keep being accepted (and dropped)

@@ -44,6 +44,7 @@ struct WorkerStats {
   uint64_t memory_used_bytes = 0;
   uint64_t memory_free_bytes = 0;
   uint64_t tokens_processed = 0;  // over every shard this worker served
+  uint64_t bytes_sent = 0;        // to the next hop, over every shard this worker served
   int32_t microbatches_in_flight = 0;
   std::string error;  // last load or frame error
   uint64_t epoch = 0;            // the loaded shard's (0: none)
@@ -86,6 +87,7 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   // {used, free} as WorkerStats reports them.
   std::pair<uint64_t, uint64_t> MemoryUsedAndFree() const;
   void DoUnload();
+  void Retire(const StageStats& stats);  // counts an unloaded shard's work (mu_ held)
 
   const WorkerServiceOptions options_;
 
@@ -96,6 +98,7 @@ class WorkerService : public pipeshard::v1::Worker::CallbackService {
   std::string prev_hop_error_;    // for epoch_
   std::string prev_identity_;     // who may send frames at epoch_ (TLS)
   uint64_t retired_tokens_ = 0;  // tokens of shards already unloaded
+  uint64_t retired_bytes_ = 0;   // bytes they sent
   std::string load_error_;
   std::string frame_error_;
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/sampling/logprobs.h"
 #include "common/sampling/sampler.h"
 #include "common/util/status.h"
 #include "proto/stage.pb.h"
@@ -31,14 +32,18 @@ class SequenceSamplers {
   Status CheckCanSample(const pipeshard::v1::Frame& frame) const;
 
   // Updates histories and samples one token per row with need_logits, in row order. `logits` is
-  // [rows with need_logits, n_vocab] in row order. Call CheckCanSample first.
-  std::vector<int32_t> Sample(const pipeshard::v1::Frame& frame, const std::vector<float>& logits, int64_t n_vocab);
+  // [rows with need_logits, n_vocab] in row order. Call CheckCanSample first. `logprobs` gets one
+  // entry per sampled token when a sequence of the frame asked for them, else stays empty.
+  std::vector<int32_t> Sample(const pipeshard::v1::Frame& frame, const std::vector<float>& logits, int64_t n_vocab,
+                              google::protobuf::RepeatedPtrField<pipeshard::v1::SampledLogprobs>* logprobs);
 
  private:
   struct Entry {
     explicit Entry(const SamplingParams& params) : sampler(params) {}
     Sampler sampler;
     int32_t history = 0;  // tokens accepted so far
+    bool logprobs = false;
+    int32_t top_logprobs = 0;
   };
   std::unordered_map<int32_t, Entry> samplers_;
 };

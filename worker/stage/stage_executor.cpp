@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 
+#include "common/log/log.h"
 #include "common/util/elapsed.h"
 #include "transport/grpc_status.h"
 
@@ -14,7 +15,10 @@ using pipeshard::v1::Frame;
 static_assert(std::endian::native == std::endian::little, "frame payloads are little-endian F32");
 
 StageExecutor::StageExecutor(std::unique_ptr<Backend> backend, StageConfig config, SenderFactory connect_next)
-    : backend_(std::move(backend)), config_(std::move(config)), connect_next_(std::move(connect_next)) {
+    : backend_(std::move(backend)),
+      config_(std::move(config)),
+      connect_next_(std::move(connect_next)),
+      requests_(config_.stage_index, config_.limits.max_seqs) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -71,6 +75,7 @@ StageStats StageExecutor::stats() const {
   std::lock_guard lock(mu_);
   StageStats s;
   s.tokens_processed = tokens_processed_;
+  s.bytes_sent = bytes_sent_;
   s.in_flight = static_cast<int32_t>(queue_.size()) + (running_item_ ? 1 : 0);
   s.last_error = last_error_;
   s.hop_error = hop_error_;
@@ -97,6 +102,7 @@ void StageExecutor::Loop() {
         // Out-of-range ids are ignored: freeing what does not exist leaves nothing to do.
         if (seq_id >= 0 && seq_id < config_.limits.max_seqs) backend_->FreeSequence(seq_id);
         samplers_.Drop(seq_id);
+        requests_.Free(seq_id);
       }
       done = std::move(free.done);
     }
@@ -130,6 +136,7 @@ void StageExecutor::Process(Frame& frame) {
 // Checks and runs the frame, replacing its input by this stage's output.
 Status StageExecutor::Run(Frame& frame) {
   PS_RETURN_IF_ERROR(CheckFrame(frame, config_.limits));
+  requests_.Start(frame);
   if (config_.last_stage) {
     samplers_.Start(frame);
     PS_RETURN_IF_ERROR(samplers_.CheckCanSample(frame));
@@ -153,7 +160,8 @@ Status StageExecutor::Run(Frame& frame) {
 
   frame.clear_payload();
   if (config_.last_stage) {
-    const std::vector<int32_t> sampled = samplers_.Sample(frame, output_.logits, config_.limits.n_vocab);
+    const std::vector<int32_t> sampled =
+        samplers_.Sample(frame, output_.logits, config_.limits.n_vocab, frame.mutable_logprobs());
     frame.mutable_sampled()->Assign(sampled.begin(), sampled.end());
     frame.clear_starts();
     frame.set_cols(0);
@@ -177,12 +185,16 @@ void StageExecutor::MarkError(Frame& frame, const Status& status) {
   error += ": " + status.ToString();
   frame.clear_payload();
   frame.clear_sampled();
+  frame.clear_logprobs();
   frame.set_cols(0);
   frame.set_dtype(pipeshard::v1::DTYPE_UNSPECIFIED);
   frame.set_error(error);
   frame.set_error_stage(config_.stage_index);
   frame.set_error_code(ToGrpcCode(status));
   RecordError(error);
+  log::Warn(error, {{"request_id", requests_.RequestsOf(frame)},
+                    {"stage", std::to_string(config_.stage_index)},
+                    {"microbatch", std::to_string(frame.microbatch_id())}});
 }
 
 void StageExecutor::SendNext(Frame&& frame) {
@@ -197,6 +209,8 @@ void StageExecutor::SendNext(Frame&& frame) {
     transport_ = next_->Describe();
   }
   const uint64_t id = frame.microbatch_id();
+  // What goes on the wire: the frame, plus activations moved beside it on a GPU hop.
+  const uint64_t bytes = frame.ByteSizeLong() + frame.device_payload().bytes();
   const Status sent = next_->Send(std::move(frame));
   if (!sent.ok()) {
     // The frame is lost: the coordinator hears of the broken hop from the heartbeat (hop_error)
@@ -207,6 +221,7 @@ void StageExecutor::SendNext(Frame&& frame) {
   }
   std::lock_guard lock(mu_);
   last_microbatch_ = std::max(last_microbatch_, id);
+  bytes_sent_ += bytes;
 }
 
 void StageExecutor::RecordHopError(const std::string& error) {

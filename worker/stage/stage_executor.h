@@ -20,6 +20,7 @@
 
 #include "worker/backend/backend.h"
 #include "worker/stage/frame_check.h"
+#include "worker/stage/sequence_requests.h"
 #include "worker/stage/sequence_samplers.h"
 #include "transport/frame_transport.h"
 
@@ -38,6 +39,7 @@ using SenderFactory = std::function<Result<std::unique_ptr<FrameSender>>()>;
 
 struct StageStats {
   uint64_t tokens_processed = 0;  // rows run through Forward successfully
+  uint64_t bytes_sent = 0;        // frames (and GPU-hop activations) handed to the next hop
   int32_t in_flight = 0;          // frames queued or running
   std::string last_error;         // last frame or link error, empty if none
   std::string hop_error;          // the first failure of the link to the next hop, empty while healthy
@@ -92,6 +94,7 @@ class StageExecutor {
 
   // Executor thread only.
   SequenceSamplers samplers_;
+  SequenceRequests requests_;
   std::unique_ptr<FrameSender> next_;
   Batch batch_;
   BatchOutput output_;
@@ -102,6 +105,7 @@ class StageExecutor {
   bool running_item_ = false;
   bool stopping_ = false;
   uint64_t tokens_processed_ = 0;
+  uint64_t bytes_sent_ = 0;
   uint64_t last_microbatch_ = 0;
   std::string last_error_;
   std::string hop_error_;

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -16,7 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/service/http/http_errors.h"
+#include "coordinator/service/http/openai_logprobs.h"
+#include "coordinator/service/http/http_limits.h"
 #include "coordinator/service/http/stop_matcher.h"
+#include "coordinator/service/request_id.h"
 
 namespace ps::coord::http {
 
@@ -28,7 +30,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using nlohmann::json;
 
-constexpr size_t kMaxHeaderBytes = 16 * 1024;
 // A client that stops reading: each write must be taken within this long, or the connection (and
 // its request) ends.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
@@ -40,13 +41,6 @@ constexpr size_t kMaxLingerBytes = 64 << 20;
 
 int64_t UnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string NewId(const char* prefix) {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  char text[40];
-  std::snprintf(text, sizeof text, "%s-%016llx", prefix, static_cast<unsigned long long>(random()));
-  return text;
 }
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -74,6 +68,7 @@ class HttpSink : public RequestSink {
  public:
   HttpSink(std::weak_ptr<Session> session, net::any_io_executor executor, std::shared_ptr<Gate> gate)
       : session_(std::move(session)), executor_(std::move(executor)), gate_(std::move(gate)) {}
+  void OnLogprob(TokenLogprob entry) override;
   void OnText(std::string piece) override;
   void OnFinished(pipeshard::v1::GenerateSummary summary) override;
   void OnFailed(Status status) override;
@@ -103,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); }); }
 
   // From the pipeline, on the strand.
+  void OnLogprob(TokenLogprob entry);
   void OnPiece(const std::string& piece);
   void OnFinished(const pipeshard::v1::GenerateSummary& summary);
   void OnFailed(const Status& status);
@@ -201,13 +197,16 @@ class Session : public std::enable_shared_from_this<Session> {
     request.set_n_predict(openai_.max_tokens);
     *request.mutable_sampling() = openai_.sampling;
     request.set_ignore_eos(openai_.ignore_eos);
-    auto admitted = shared_.inference.Admit(request);
+    id_ = NewRequestId(chat ? "chatcmpl" : "cmpl");
+    auto admitted = shared_.inference.Admit(request, id_);
     if (!admitted.ok()) return ReplyError(admitted.status(), 0, admitted.status().IsBadInput() ? "prompt" : "");
     prompt_tokens_ = static_cast<int32_t>(admitted->prompt.size());
     stop_.emplace(openai_.stop);
-    id_ = NewId(chat ? "chatcmpl" : "cmpl");
     created_ = UnixSeconds();
     whole_.clear();
+    pending_logprobs_.clear();
+    answered_logprobs_.clear();
+    text_offset_ = 0;
     pieces_ = 0;
     ended_ = false;
     first_delta_ = true;
@@ -260,7 +259,17 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  json Chunk(const std::string& text, const char* finish_reason) {
+  bool WantsLogprobs() const { return openai_.sampling.logprobs() || openai_.sampling.top_logprobs() > 0; }
+  // The tokens whose text has gone out with this chunk (or, whole, into the answer), in the
+  // request's shape; null when it did not ask.
+  json TakeLogprobs(std::vector<TokenLogprob>& entries) {
+    if (!WantsLogprobs()) return nullptr;
+    json j = openai_.chat ? ChatLogprobs(entries) : CompletionLogprobs(entries, &text_offset_);
+    entries.clear();
+    return j;
+  }
+
+  json Chunk(const std::string& text, const char* finish_reason, json logprobs = nullptr) {
     json choice = {{"index", 0}, {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
     if (openai_.chat) {
       json delta = json::object();
@@ -268,9 +277,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!text.empty() || finish_reason == nullptr) delta["content"] = text;
       first_delta_ = false;
       choice["delta"] = delta;
+      choice["logprobs"] = std::move(logprobs);
     } else {
       choice["text"] = text;
-      choice["logprobs"] = nullptr;
+      choice["logprobs"] = std::move(logprobs);
     }
     return {{"id", id_},
             {"object", openai_.chat ? "chat.completion.chunk" : "text_completion"},
@@ -284,9 +294,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Emit(const std::string& text) {
     if (text.empty()) return;
     if (openai_.stream) {
-      Event(Dump(Chunk(text, nullptr)));
+      Event(Dump(Chunk(text, nullptr, TakeLogprobs(pending_logprobs_))));
     } else {
       whole_ += text;
+      for (TokenLogprob& e : pending_logprobs_) answered_logprobs_.push_back(std::move(e));
+      pending_logprobs_.clear();
     }
   }
 
@@ -326,10 +338,12 @@ class Session : public std::enable_shared_from_this<Session> {
             {"total_tokens", prompt_tokens_ + completion_tokens}};
   }
 
-  void End(const char* finish_reason, int32_t completion_tokens) {
+  void End(const char* finish_reason, int32_t completion_tokens, bool stop_string = false) {
     ended_ = true;
+    // The tokens of a matched stop string are not part of the answer, nor their log-probabilities.
+    if (stop_string) pending_logprobs_.clear();
     if (openai_.stream) {
-      Event(Dump(Chunk("", finish_reason)));
+      Event(Dump(Chunk("", finish_reason, pending_logprobs_.empty() ? json(nullptr) : TakeLogprobs(pending_logprobs_))));
       if (openai_.include_usage) {
         json usage = Chunk("", nullptr);
         usage["choices"] = json::array();
@@ -340,13 +354,15 @@ class Session : public std::enable_shared_from_this<Session> {
       Enqueue("");
       return;
     }
+    for (TokenLogprob& e : pending_logprobs_) answered_logprobs_.push_back(std::move(e));
+    pending_logprobs_.clear();
     json choice = {{"index", 0}, {"finish_reason", finish_reason}};
     if (openai_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", whole_}};
     } else {
       choice["text"] = whole_;
-      choice["logprobs"] = nullptr;
     }
+    choice["logprobs"] = TakeLogprobs(answered_logprobs_);
     Reply(200, Dump(json{{"id", id_},
                          {"object", openai_.chat ? "chat.completion" : "text_completion"},
                          {"created", created_},
@@ -430,6 +446,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ended_ = true;
   std::optional<StopMatcher> stop_;
   std::string id_;
+  std::vector<TokenLogprob> pending_logprobs_;   // tokens whose text has not gone out yet
+  std::vector<TokenLogprob> answered_logprobs_;  // whole answers: every token's, until the end
+  size_t text_offset_ = 0;                       // legacy completions' text_offset
   int64_t created_ = 0;
   int32_t prompt_tokens_ = 0;
   int32_t pieces_ = 0;
@@ -453,8 +472,13 @@ void Session::OnPiece(const std::string& piece) {
   if (stop_->stopped()) {
     // A stop string ends the request here: the pipeline stops generating for it.
     shared_.inference.pipeline().Cancel(handle_);
-    End("stop", pieces_);
+    End("stop", pieces_, /*stop_string=*/true);
   }
+}
+
+void Session::OnLogprob(TokenLogprob entry) {
+  if (ended_ || !WantsLogprobs()) return;
+  pending_logprobs_.push_back(std::move(entry));
 }
 
 void Session::OnFinished(const pipeshard::v1::GenerateSummary& summary) {
@@ -473,6 +497,9 @@ void Session::OnFailed(const Status& status) {
   Enqueue("");
 }
 
+void HttpSink::OnLogprob(TokenLogprob entry) {
+  Post([entry = std::move(entry)](Session& s) mutable { s.OnLogprob(std::move(entry)); });
+}
 void HttpSink::OnText(std::string piece) {
   Post([piece = std::move(piece)](Session& s) { s.OnPiece(piece); });
 }
@@ -489,7 +516,7 @@ class HttpFront::Impl {
  public:
   Impl(const HttpFrontOptions& options, InferenceService& inference)
       : shared_{options, inference, std::filesystem::path(inference.model().path).filename().string(),
-                static_cast<size_t>(inference.max_prompt_bytes()) * 2 + 64 * 1024},
+                MaxBodyBytes(inference.max_prompt_bytes())},
         acceptor_(ioc_) {}
 
   ~Impl() {

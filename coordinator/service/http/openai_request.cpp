@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sampling/logprobs.h"
 #include "common/sampling/sampler.h"
 
 namespace ps::coord::http {
@@ -172,18 +173,30 @@ Result<OpenAiRequest> ParseOpenAiRequest(std::string_view text, bool chat, std::
   r.sampling.set_seed(seed < 0 ? 0xFFFFFFFFu : static_cast<uint32_t>(seed));
   PS_RETURN_IF_ERROR(fields.Bool("ignore_eos", &r.ignore_eos));
 
-  for (const char* name : {"presence_penalty", "frequency_penalty"}) {
-    float value = 0;
-    PS_RETURN_IF_ERROR(fields.Number(name, -2, 2, &value));
-    if (value != 0) return fields.NotYet(name, "not supported yet by pipeshard (only 0)");
+  // OpenAI's range for both.
+  float presence = 0, frequency = 0;
+  PS_RETURN_IF_ERROR(fields.Number("presence_penalty", -2, 2, &presence));
+  PS_RETURN_IF_ERROR(fields.Number("frequency_penalty", -2, 2, &frequency));
+  r.sampling.set_presence_penalty(presence);
+  r.sampling.set_frequency_penalty(frequency);
+  // Chat: `logprobs` true, with `top_logprobs` alternatives (0..20). Legacy completions:
+  // `logprobs` N, the chosen token's log-probability and N alternatives.
+  if (chat) {
+    bool logprobs = false;
+    PS_RETURN_IF_ERROR(fields.Bool("logprobs", &logprobs));
+    int64_t top = 0;
+    PS_RETURN_IF_ERROR(fields.Integer("top_logprobs", 0, kMaxTopLogprobs, &top));
+    if (top > 0 && !logprobs) return fields.Bad("top_logprobs", "needs \"logprobs\": true");
+    r.sampling.set_logprobs(logprobs);
+    r.sampling.set_top_logprobs(static_cast<int32_t>(top));
+  } else if (fields.Has("logprobs") && body["logprobs"].is_boolean()) {
+    r.sampling.set_logprobs(body["logprobs"].get<bool>());  // lenient: chat's form, no alternatives
+  } else if (fields.Has("logprobs")) {
+    int64_t top = 0;
+    PS_RETURN_IF_ERROR(fields.Integer("logprobs", 0, kMaxTopLogprobs, &top));
+    r.sampling.set_logprobs(true);
+    r.sampling.set_top_logprobs(static_cast<int32_t>(top));
   }
-  if (fields.Has("logprobs")) {
-    const json& v = body["logprobs"];
-    if (!(v.is_boolean() && !v.get<bool>()) && !(v.is_number_integer() && v.get<int64_t>() == 0)) {
-      return fields.NotYet("logprobs", "log-probabilities are not supported yet by pipeshard");
-    }
-  }
-  if (fields.Has("top_logprobs")) return fields.NotYet("top_logprobs", "log-probabilities are not supported yet");
 
   if (fields.Has("stop")) {
     const json& stop = body["stop"];

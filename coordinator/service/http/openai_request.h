@@ -1,8 +1,8 @@
 // The OpenAI request bodies the HTTP edge takes (POST /v1/completions and /v1/chat/completions),
 // parsed and checked field by field as llama-server reads them: defaults are llama.cpp's
 // sampler defaults, `max_tokens` absent or -1 means until the end of generation or the context,
-// `stop` is a string or a list of strings, `n` must be 1. Fields pipeshard cannot honour yet
-// (presence/frequency penalties other than 0, logprobs) are refused by name, never ignored.
+// `stop` is a string or a list of strings, `n` must be 1; `logprobs` is a boolean (with
+// `top_logprobs`) in chat and a count in legacy completions, as OpenAI's API has them.
 // Unknown fields are ignored, as OpenAI's own server does for fields it does not know.
 // Thread-safety: pure functions.
 #pragma once
