@@ -5,21 +5,23 @@
 # the input kept), the commit and the machine, for docs/benchmarks.md ("Fuzzing"). Exits 1 if any
 # target found a crash, a sanitizer error or a violated property; 77 without clang/libFuzzer.
 #
-#   bench/fuzz_bench.sh [--runs N=10000000] [--max-seconds S=600] [--fresh]
+#   bench/fuzz_bench.sh [--runs N=10000000] [--max-seconds S=600] [--fresh] [--only NAME]...
 #
 # --fresh starts from the seeds alone (deletes build-fuzz/fuzz-corpus first), so the run does not
-# depend on what earlier runs found.
+# depend on what earlier runs found. --only NAME (repeatable): just these targets.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runs=10000000
 max_seconds=600
 fresh=0
+only=()
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --max-seconds) max_seconds="$2"; shift 2 ;;
     --fresh) fresh=1; shift ;;
+    --only) only+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -29,8 +31,15 @@ done
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
 rc=0
-bash "$here/fuzz/run_fuzzers.sh" --runs "$runs" --seconds "$max_seconds" --summary "$summary" || rc=$?
-[ "$rc" = 77 ] && exit 77
+if ((${#only[@]})); then
+  for name in "${only[@]}"; do
+    bash "$here/fuzz/run_fuzzers.sh" --runs "$runs" --seconds "$max_seconds" --summary "$summary" --only "$name" || rc=$?
+    [ "$rc" = 77 ] && exit 77
+  done
+else
+  bash "$here/fuzz/run_fuzzers.sh" --runs "$runs" --seconds "$max_seconds" --summary "$summary" || rc=$?
+  [ "$rc" = 77 ] && exit 77
+fi
 
 commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo " + uncommitted changes" || true)

@@ -30,7 +30,8 @@ while (($#)); do
   esac
 done
 
-targets=(gguf_fuzzer frame_check_fuzzer tokenize_spm_fuzzer tokenize_bpe_fuzzer detokenize_fuzzer)
+targets=(gguf_fuzzer frame_check_fuzzer tokenize_spm_fuzzer tokenize_bpe_fuzzer detokenize_fuzzer
+         openai_request_fuzzer chat_template_fuzzer)
 needs_llama3=(tokenize_bpe_fuzzer detokenize_fuzzer)
 
 # The fuzzers need clang with its libFuzzer runtime: try linking an empty fuzzer.
@@ -78,6 +79,8 @@ for t in "${targets[@]}"; do
   case "$t" in
     gguf_fuzzer) dict=(-dict="$source_dir/fuzz/corpus/gguf.dict") ;;
     tokenize_*) dict=(-dict="$source_dir/fuzz/corpus/tokenize.dict") ;;
+    openai_request_fuzzer) dict=(-dict="$source_dir/fuzz/corpus/openai.dict") ;;
+    chat_template_fuzzer) dict=(-dict="$source_dir/fuzz/corpus/jinja.dict") ;;
   esac
   corpus=$build/fuzz-corpus/$t
   mkdir -p "$corpus"

@@ -81,8 +81,10 @@ std::string Capitalize(std::string_view s) {
 }
 
 // The reference's replace() (src/utils.ts): `count` null or negative replaces every occurrence;
-// an empty `old` matches before every character and at the end.
-std::string Replace(std::string_view s, std::string_view old, std::string_view with, double count) {
+// an empty `old` matches before every character and at the end. Stops as soon as the text is
+// longer than `max_bytes` (a short text and replacement can multiply), for the caller's
+// ChargeString to refuse.
+std::string Replace(std::string_view s, std::string_view old, std::string_view with, double count, size_t max_bytes) {
   if (count == 0) return std::string(s);
   double remaining = count < 0 || std::isnan(count) ? INFINITY : count;
   std::string out;
@@ -92,14 +94,14 @@ std::string Replace(std::string_view s, std::string_view old, std::string_view w
         out += with;
         --remaining;
       }
-      if (pos == s.size()) break;
+      if (pos == s.size() || out.size() > max_bytes) break;
       DecodeUtf8At(s, pos, &n);
       out += s.substr(pos, n);
     }
     return out;
   }
   size_t pos = 0;
-  while (remaining > 0) {
+  while (remaining > 0 && out.size() <= max_bytes) {
     const size_t hit = s.find(old, pos);
     if (hit == std::string_view::npos) break;
     out += s.substr(pos, hit - pos);
@@ -262,7 +264,8 @@ Result<Value> StringMethod(Interpreter& in, const std::string& name, const std::
     if (count.type() != Value::Type::kInt && !count.is_none()) {
       return in.Error(at, "replace()'s count must be a number");
     }
-    std::string out = Replace(s, args[0].str(), args[1].str(), count.is_none() ? -1 : count.number());
+    std::string out = Replace(s, args[0].str(), args[1].str(), count.is_none() ? -1 : count.number(),
+                              in.limits().max_output_bytes);
     PS_RETURN_IF_ERROR(in.ChargeString(out.size()));
     return Value::String(std::move(out));
   }
@@ -488,9 +491,8 @@ Result<Value> Interpreter::ApplyFilter(const Value& operand, const Node& filter,
   };
   if (name == "safe") return operand;
   if (name == "tojson") {
-    Result<std::string> json = ToJsonText(operand, JsonFormat{});
-    if (!json.ok()) return Error(at, "tojson: " + json.status().message());
-    return string_result(std::move(*json));
+    PS_ASSIGN_OR_RETURN(std::string json, JsonText(operand, JsonFormat{}, at, "tojson: "));
+    return string_result(std::move(json));
   }
   if (operand.is_list()) {
     const auto& items = operand.items();
@@ -511,9 +513,8 @@ Result<Value> Interpreter::ApplyFilter(const Value& operand, const Node& filter,
     if (name == "string") {
       JsonFormat f;
       f.undefined_as_null = false;
-      Result<std::string> json = ToJsonText(operand, f);
-      if (!json.ok()) return Error(at, "string: " + json.status().message());
-      return string_result(std::move(*json));
+      PS_ASSIGN_OR_RETURN(std::string json, JsonText(operand, f, at, "string: "));
+      return string_result(std::move(json));
     }
     if (name == "unique") {
       PS_RETURN_IF_ERROR(ChargeWork(items.size()));
@@ -636,10 +637,9 @@ Result<Value> Interpreter::ApplyCallFilter(const Value& operand, const Node& cal
         return Error(at, "tojson's separators must be two strings");
       }
     }
-    Result<std::string> json = ToJsonText(operand, f);
-    if (!json.ok()) return Error(at, "tojson: " + json.status().message());
-    PS_RETURN_IF_ERROR(ChargeString(json->size()));
-    return Value::String(std::move(*json));
+    PS_ASSIGN_OR_RETURN(std::string json, JsonText(operand, f, at, "tojson: "));
+    PS_RETURN_IF_ERROR(ChargeString(json.size()));
+    return Value::String(std::move(json));
   }
   if (name == "join") {
     std::vector<Value> items;

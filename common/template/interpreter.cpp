@@ -111,11 +111,13 @@ Status Interpreter::CheckEvalDepth(SourcePos at) const {
                                    " levels at " + at.ToString());
 }
 
+Status Interpreter::StringTooLong() const {
+  return Status::ResourceExhausted("template built a string of more than " + std::to_string(limits_.max_output_bytes) +
+                                   " bytes");
+}
+
 Status Interpreter::ChargeString(size_t bytes) {
-  if (bytes > limits_.max_output_bytes) {
-    return Status::ResourceExhausted("template built a string of more than " +
-                                     std::to_string(limits_.max_output_bytes) + " bytes");
-  }
+  if (bytes > limits_.max_output_bytes) return StringTooLong();
   return ChargeWork(bytes);
 }
 
@@ -158,15 +160,21 @@ Result<std::string> Interpreter::ToOutput(const Value& v, SourcePos at) const {
     case Value::Type::kNamespace: {
       JsonFormat f;
       f.undefined_as_null = false;
-      Result<std::string> text = ToJsonText(v, f);
-      if (!text.ok()) return Error(at, "cannot print this value: " + text.status().message());
-      return text;
+      return JsonText(v, f, at, "cannot print this value: ");
     }
     case Value::Type::kTuple:
     case Value::Type::kKwargs: return Error(at, std::string(v.type_name()) + " cannot be printed");
     case Value::Type::kFunction: return NotSupported(at, "printing a function");
   }
   return std::string();
+}
+
+Result<std::string> Interpreter::JsonText(const Value& v, JsonFormat format, SourcePos at,
+                                          const std::string& what) const {
+  format.max_bytes = limits_.max_output_bytes;
+  Result<std::string> text = ToJsonText(v, format);
+  if (text.ok() || text.status().code() == StatusCode::kResourceExhausted) return text;
+  return Error(at, what + text.status().message());
 }
 
 Result<std::string> Interpreter::RawString(const Value& v, SourcePos at) const {
@@ -191,6 +199,7 @@ Result<std::string> Interpreter::RawString(const Value& v, SourcePos at) const {
         }
         PS_ASSIGN_OR_RETURN(const std::string text, ToOutput(item, at));
         out += text;
+        if (out.size() > limits_.max_output_bytes) return StringTooLong();  // [big, big, big...]
       }
       return out;
     }

@@ -65,6 +65,9 @@ class Interpreter {
   // Conversions the reference makes implicitly.
   Result<std::string> ToOutput(const Value& v, SourcePos at) const;   // RuntimeValue.toString(): what {{ }} prints
   Result<std::string> RawString(const Value& v, SourcePos at) const;  // value.toString() of + and ~
+  // ToJsonText within the string limit (ResourceExhausted past it); its other errors name `at`,
+  // after `what` ("tojson: ").
+  Result<std::string> JsonText(const Value& v, JsonFormat format, SourcePos at, const std::string& what) const;
   bool LooseEquals(const Value& a, const Value& b) const;             // JavaScript ==
   static bool StrictEquals(const Value& a, const Value& b);           // JavaScript ===
 
@@ -76,6 +79,7 @@ class Interpreter {
   // leaving it is refused (the reference would carry it to an enclosing loop).
   Result<std::string> RenderToString(const NodeList& body, const std::shared_ptr<Scope>& scope, const char* what);
   Status Append(std::string& out, std::string_view text);
+  Status StringTooLong() const;  // ResourceExhausted: a string over max_output_bytes
 
   Result<Value> Evaluate(const Node& n, const std::shared_ptr<Scope>& scope);
   Result<Value> EvaluateBinary(const Node& n, const std::shared_ptr<Scope>& scope);

@@ -267,10 +267,18 @@ void AppendJsonString(std::string& out, std::string_view s, bool ensure_ascii) {
   out += '"';
 }
 
+Status TooLong(const JsonFormat& f) {
+  return Status::ResourceExhausted("template built a string of more than " + std::to_string(f.max_bytes) + " bytes");
+}
+
 Status AppendJson(std::string& out, const Value& v, const JsonFormat& f, int depth) {
   if (depth > kMaxJsonDepth) {
-    return Status::ResourceExhausted("tojson: value nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return Status::ResourceExhausted("template value nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                     " levels for JSON");
   }
+  // Checked before every value and after every list and mapping: what one value adds at most is
+  // a string (itself within the limit, escapes aside) and its indentation.
+  if (out.size() > f.max_bytes) return TooLong(f);
   std::string item_sep = ", ", key_sep = ": ";
   if (f.has_separators) {
     item_sep = f.item_separator, key_sep = f.key_separator;
@@ -301,7 +309,7 @@ Status AppendJson(std::string& out, const Value& v, const JsonFormat& f, int dep
       }
       if (pretty) out += base_padding;
       out += ']';
-      return Status::Ok();
+      break;
     }
     case Value::Type::kMapping:
     case Value::Type::kNamespace: {
@@ -317,13 +325,13 @@ Status AppendJson(std::string& out, const Value& v, const JsonFormat& f, int dep
       }
       if (pretty) out += base_padding;
       out += '}';
-      return Status::Ok();
+      break;
     }
     case Value::Type::kTuple:
     case Value::Type::kKwargs:
-    case Value::Type::kFunction: break;
+    case Value::Type::kFunction: return Status::InvalidArgument(std::string(v.type_name()) + " has no JSON form");
   }
-  return Status::InvalidArgument(std::string(v.type_name()) + " has no JSON form");
+  return out.size() > f.max_bytes ? TooLong(f) : Status::Ok();
 }
 
 }  // namespace

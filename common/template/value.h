@@ -128,12 +128,15 @@ class Callable {
 // newlines when indenting), strings escaped as JSON.stringify does, non-ASCII kept unless
 // ensure_ascii. `undefined_as_null` false writes undefined as `undefined` (how lists and mappings
 // print). Tuples, keyword arguments and functions have no JSON form: an error naming the type.
+// A text that grows past `max_bytes` stops with ResourceExhausted as soon as it does (values are
+// shared references, so a short template can nest a list in itself a thousand times over).
 struct JsonFormat {
   int indent = 0;
   bool ensure_ascii = false;
   bool has_separators = false;
   std::string item_separator, key_separator;
   bool undefined_as_null = true;
+  size_t max_bytes = SIZE_MAX;
 };
 Result<std::string> ToJsonText(const Value& v, const JsonFormat& format);
 

@@ -1,8 +1,9 @@
 // pipeshard-fuzz-seeds DIR: writes the fuzzers' seed corpora and vocabularies into DIR, so that
 // nothing binary is committed: DIR/<fuzzer>/ holds small valid inputs (a tiny Llama GGUF with a
 // SentencePiece and one with a byte-level BPE vocabulary, frames that pass the frame check on
-// every stage role, text and id sequences), DIR/vocab/ the GGUF files the tokenizer fuzzers load
-// ($PIPESHARD_FUZZ_SPM_MODEL, $PIPESHARD_FUZZ_BPE_MODEL; the BPE one only when the Llama 3
+// every stage role, text and id sequences, OpenAI request bodies and raw HTTP requests, the
+// built-in chat templates with conversations), DIR/vocab/ the GGUF files the tokenizer fuzzers
+// load ($PIPESHARD_FUZZ_SPM_MODEL, $PIPESHARD_FUZZ_BPE_MODEL; the BPE one only when the Llama 3
 // vocabulary is installed). Exit 0, or 1 naming what failed.
 #include <algorithm>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/gguf/gguf_writer.h"
+#include "common/template/chat_template.h"
 #include "fuzz/support/fuzz_stage.h"
 #include "proto/stage.pb.h"
 #include "tools/make_model/make_model.h"
@@ -194,9 +196,101 @@ std::string Ids(uint8_t vocab, const std::vector<int32_t>& ids) {
   return bytes;
 }
 
+// OpenAI request bodies (every field ParseOpenAiRequest reads, right and wrong) and raw HTTP
+// requests as a client sends them (Content-Length, chunked, three on one kept-alive connection, a
+// query string, a declared body over the limit, a header over the server's 16 KiB).
+Status WriteOpenAiSeeds(const std::filesystem::path& dir) {
+  const std::string completion =
+      R"({"model":"m","prompt":"Once upon","max_tokens":16,"temperature":0.7,"top_p":0.9,"min_p":0.05,)"
+      R"("top_k":40,"repeat_penalty":1.1,"repeat_last_n":64,"seed":42,"stop":["\n","END"],"stream":true,)"
+      R"("stream_options":{"include_usage":true},"ignore_eos":false,"n":1,"presence_penalty":0,"logprobs":false})";
+  const std::string chat =
+      R"({"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text",)"
+      R"("text":"Hi \u00e9\ud83d\ude00"}]},{"role":"assistant","content":null}],"max_completion_tokens":-1,)"
+      R"("stop":"</s>","frequency_penalty":0.0,"top_logprobs":null})";
+  const std::string bodies[] = {
+      completion,
+      chat,
+      R"({"prompt":["one"],"n_predict":2147483647,"seed":4294967294})",
+      R"({"prompt":["a","b"],"temperature":-1,"top_k":1.5,"seed":18446744073709551615})",
+      R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}],"logprobs":true})",
+      R"({"messages":[],"stream_options":{"include_usage":"yes"},"stop":[1]})",
+      R"([1e400, {"prompt": "\u0000\u001f"}])"};
+  int n = 0;
+  for (const std::string& body : bodies) {
+    PS_RETURN_IF_ERROR(WriteFile((dir / ("body" + std::to_string(n++) + ".json")).string(), body));
+  }
+  const std::string host = "Host: localhost:8080\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n";
+  const auto post = [&](const std::string& target, const std::string& body, const std::string& more) {
+    return "POST " + target + " HTTP/1.1\r\n" + host + more + "Content-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+  };
+  std::string chunked = "POST /v1/chat/completions HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n";
+  for (size_t at = 0; at < chat.size(); at += 40) {
+    const std::string piece = chat.substr(at, 40);
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", piece.size());
+    chunked += std::string(size) + ";ext=1\r\n" + piece + "\r\n";
+  }
+  chunked += "0\r\nTrailer: x\r\n\r\n";
+  const std::string requests[] = {
+      post("/v1/completions", completion, ""),
+      post("/v1/chat/completions?x=1", chat, "Connection: close\r\n"),
+      chunked,
+      "GET /health HTTP/1.1\r\nHost: h\r\n\r\n" + post("/v1/completions", bodies[2], "") +
+          "GET /v1/models HTTP/1.0\r\n\r\n",
+      "POST /v1/completions HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n{",
+      "POST /v1/completions HTTP/1.1\r\nX-Pad: " + std::string(17 * 1024, 'a') + "\r\n\r\n"};
+  n = 0;
+  for (const std::string& request : requests) {
+    PS_RETURN_IF_ERROR(WriteFile((dir / ("http" + std::to_string(n++) + ".txt")).string(), request));
+  }
+  return Status::Ok();
+}
+
+// Chat templates: each built-in one alone (rendered with CheckChatTemplate's conversation) and
+// with a conversation of its own (0x00, an options byte, then a role byte and the content of each
+// message, each ended by 0x00; see chat_template_fuzzer.cpp), plus constructs the built-ins do
+// not use, and some the interpreter refuses.
+Status WriteChatTemplateSeeds(const std::filesystem::path& dir) {
+  std::string conversation("\0\x01", 2);  // the generation prompt, <s> and </s>
+  const std::pair<uint8_t, const char*> messages[] = {
+      {0, "Be brief."}, {1, "Hi"}, {2, " Hello! "}, {1, "caf\xC3\xA9 \xF0\x9F\x98\x80 {{ x }}"}};
+  for (const auto& [role, content] : messages) {
+    conversation += static_cast<char>(role);
+    conversation += content;
+    conversation += '\0';
+  }
+  for (const BuiltinChatTemplate& t : BuiltinChatTemplates()) {
+    const std::string name(t.name);
+    PS_RETURN_IF_ERROR(WriteFile((dir / (name + ".jinja")).string(), std::string(t.text)));
+    PS_RETURN_IF_ERROR(WriteFile((dir / (name + ".chat")).string(), std::string(t.text) + conversation));
+  }
+  const char* constructs[] = {
+      "{% for m in messages if m.role != 'system' %}{{ loop.index }}/{{ loop.length }}{{ loop.previtem is defined }}"
+      "{% if loop.last %}{% break %}{% endif %}{% else %}none{% endfor %}",
+      "{% set ns = namespace(n=0, s='') %}{% for a, b in [(1, 'x'), (2, 'y')] %}{% set ns.n = ns.n + a %}"
+      "{% set ns.s = ns.s ~ b %}{% endfor %}{{ ns.n }} {{ ns.s | upper }} {{ ns | tojson(indent=2) }}",
+      "{% macro f(x, y=2) %}[{{ x * y }}]{% endmacro %}{{ f(3) }}{{ f(*[1], y=5) }}{% filter upper %}abc{% endfilter %}",
+      "{%- set s = '  Mixed Case  ' -%}\n  {{ s.strip().split(' ') | join('|') }} {{ s[1:-1:2] }} {{ s.title() }}"
+      " {{ 'x' in s }} {{ s | length }} {{ 10 // 3 }} {{ 2 ** 10 }} {{ 7 % 3 }} {{ 1.5 | int }} {{ -3 | abs }}",
+      "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | list | tojson }}"
+      "{{ {'b': 1, 'a': [1, 2]} | dictsort | first }}{{ [3, 1, 2] | sort | reverse | unique | last }}",
+      "{% set t %}block {{ bos_token }}{% endset %}{{ t | trim }}{{ t if t is string else 0 }}{# comment #}"
+      "{{ raise_exception('refused') if messages | length > 9 }}{{ range(3) | list }}{{ none is none }}",
+      "{% call f() %}x{% endcall %}",
+      "{{ 'a' is divisibleby(3) }} {% include 'x' %}",
+      "{{ x.y[0](1)|default('d', true) }}\n{% if %}"};
+  int n = 0;
+  for (const char* text : constructs) {
+    PS_RETURN_IF_ERROR(WriteFile((dir / ("construct" + std::to_string(n++) + ".jinja")).string(), text));
+  }
+  return Status::Ok();
+}
+
 Status WriteSeeds(const std::filesystem::path& dir) {
   for (const char* sub : {"gguf_fuzzer", "frame_check_fuzzer", "tokenize_spm_fuzzer", "tokenize_bpe_fuzzer",
-                          "detokenize_fuzzer", "vocab"}) {
+                          "detokenize_fuzzer", "openai_request_fuzzer", "chat_template_fuzzer", "vocab"}) {
     std::filesystem::create_directories(dir / sub);
   }
   const std::string g = (dir / "gguf_fuzzer").string() + "/";
@@ -227,6 +321,9 @@ Status WriteSeeds(const std::filesystem::path& dir) {
   const std::string d = (dir / "detokenize_fuzzer").string() + "/";
   PS_RETURN_IF_ERROR(WriteFile(d + "spm.bin", Ids(0, {1, 300, 301, 5, 200, -1, 1287, 1288, 2})));
   PS_RETURN_IF_ERROR(WriteFile(d + "bpe.bin", Ids(1, {128000, 9906, 1917, 0, 127, 128, 220, 128009, 128256, -7})));
+
+  PS_RETURN_IF_ERROR(WriteOpenAiSeeds(dir / "openai_request_fuzzer"));
+  PS_RETURN_IF_ERROR(WriteChatTemplateSeeds(dir / "chat_template_fuzzer"));
 
   // The tokenizer fuzzers' vocabularies, written once here instead of at every fuzzer's start.
   MakeModelOptions o;

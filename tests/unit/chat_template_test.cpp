@@ -408,6 +408,30 @@ TEST(TemplateBounds, HostileTemplatesStopWithResourceExhausted) {
             " }}{% endmacro %}{{ f(0) }}");
 }
 
+TEST(TemplateBounds, StringsStopAtTheLimitWhileBeingBuilt) {
+  // Found by fuzz/chat_template_fuzzer.cpp. Lists are shared references, so twelve short lines nest
+  // one in itself 8^12 times over, and replace('', s) multiplies a text by its own length: JSON,
+  // printing, `~` and replace() stop as soon as their text passes max_output_bytes, where they
+  // used to build gigabytes (and run for minutes) before the size check refused them.
+  TemplateLimits limits;
+  limits.max_output_bytes = 1 << 20;
+  std::string nested = "{% set a = [1, 1, 1, 1, 1, 1, 1, 1] %}";
+  for (int i = 0; i < 11; ++i) nested += "{% set a = [a, a, a, a, a, a, a, a] %}";
+  const std::string half_mib =
+      "{% set ns = namespace(s='ab') %}{% for i in range(18) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}";
+  for (const std::string& text :
+       {nested + "{{ a | tojson }}", nested + "{{ a | tojson(indent=2) }}", nested + "{{ a | string }}",
+        nested + "{{ a }}", nested + "{{ a ~ '' }}", half_mib + "{{ ns.s.replace('', ns.s) }}",
+        half_mib + "{{ ns.s | replace('b', ns.s) }}"}) {
+    const Status s = RenderStatus(text, "{}", limits);
+    EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << text.substr(text.size() - 40) << ": " << s.ToString();
+    EXPECT_NE(s.message().find("string of more than 1048576 bytes"), std::string::npos) << s.message();
+  }
+  // Within the limit, the same text as before.
+  EXPECT_EQ(Render("{% set a = [1, 2] %}{% set a = [a, a] %}{{ a | tojson }} {{ a }} {{ 'ab' | replace('', '-') }}"),
+            "[[1, 2], [1, 2]] [[1, 2], [1, 2]] -a-b-");
+}
+
 TEST(TemplateBounds, NestingAndSizeAreBoundedAtParseTime) {
   TemplateLimits limits;
   limits.max_template_bytes = 100;
