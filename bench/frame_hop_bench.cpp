@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "transport/allocator_tuning.h"
 #include "transport/frame_transport.h"
 #include "transport/grpc_stage_service.h"
 #include "transport/tls/certificates.h"
@@ -153,6 +154,7 @@ double OneWay(const Frame& frame, int frames) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ps::TuneAllocatorForFrames();  // before any thread starts; see allocator_tuning.h
   CLI::App app{"pipeshard-frame-bench: one pipeline hop over loopback gRPC"};
   int cols = 4096;
   int runs = 5;

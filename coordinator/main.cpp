@@ -6,8 +6,10 @@
 
 #include "common/log/log_flags.h"
 #include "coordinator/service/coordinator_server.h"
+#include "transport/allocator_tuning.h"
 
 int main(int argc, char** argv) {
+  ps::TuneAllocatorForFrames();  // before any thread starts; see allocator_tuning.h
   ps::coord::CoordinatorOptions options;
   CLI::App app("pipeshard-coordinator: schedules requests over a pipeline of workers");
   app.add_option("--listen", options.listen, "HOST:PORT to serve on (port 0: any free port)")->required();

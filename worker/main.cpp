@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log/log_flags.h"
+#include "transport/allocator_tuning.h"
 #include "transport/exposure.h"
 #include "transport/tls/certificates.h"
 #include "transport/tls/identities.h"
@@ -31,6 +32,7 @@ ps::Status CheckCudaDevice(int index) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ps::TuneAllocatorForFrames();  // before any thread starts; see allocator_tuning.h
   CLI::App app{"pipeshard-worker: one stage of a pipeshard cluster"};
   ps::WorkerServerOptions options;
   std::string device = "cpu";
