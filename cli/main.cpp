@@ -11,6 +11,7 @@
 #include "cli/make_model_command.h"
 #include "cli/plan_command.h"
 #include "common/log/log.h"
+#include "common/util/version.h"
 #include "cli/run_command.h"
 #include "cli/status_command.h"
 #include "cli/tokenize_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   ps::log::Configure("pipeshard", ps::log::Level::kWarn, ps::log::Format::kText);
   CLI::App app{"pipeshard: pipelined Llama inference over GGUF models"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", ps::VersionLine("pipeshard"));
   RunArgs run;
   TokenizeArgs tokenize;
   GgufInfoArgs gguf_info;
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line naming the problem; exit code 2 for usage errors.

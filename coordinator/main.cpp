@@ -5,6 +5,7 @@
 #include <new>
 
 #include "common/log/log_flags.h"
+#include "common/util/version.h"
 #include "coordinator/service/coordinator_server.h"
 #include "transport/allocator_tuning.h"
 
@@ -55,9 +56,12 @@ int main(int argc, char** argv) {
                "open to anyone");
   ps::log::LogFlags log_flags;
   ps::log::AddLogFlags(app, &log_flags);
+  app.set_version_flag("--version", ps::VersionLine("pipeshard-coordinator"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "pipeshard-coordinator: %s\n", e.what());

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log/log_flags.h"
+#include "common/util/version.h"
 #include "transport/allocator_tuning.h"
 #include "transport/exposure.h"
 #include "transport/tls/certificates.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
                "allow a --listen address other hosts can reach without TLS: everything on it is then open to them");
   ps::log::LogFlags log_flags;
   ps::log::AddLogFlags(app, &log_flags);
+  app.set_version_flag("--version", ps::VersionLine("pipeshard-worker"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

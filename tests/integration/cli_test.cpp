@@ -18,6 +18,33 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
+// Every program prints its version (CMakeLists.txt's) and commit, and exits 0.
+TEST_F(CliTest, EveryProgramPrintsItsVersion) {
+  const std::string bin = std::filesystem::path(PipeshardBin()).parent_path().string();
+  for (const char* program : {"pipeshard", "pipeshard-coordinator", "pipeshard-worker"}) {
+    const ProcessResult r = RunProgram({bin + "/" + program, "--version"});
+    EXPECT_EQ(r.exit_code, 0) << program << ": " << r.err;
+    EXPECT_EQ(r.out.rfind(std::string(program) + " 0.", 0), 0u) << program << ": " << r.out;
+  }
+}
+
+// `cmake --install` puts the programs in bin/ (they run from there) and the deployment scripts
+// and docs under share/.
+TEST_F(CliTest, CmakeInstallPutsTheProgramsInBin) {
+  const std::filesystem::path build = std::filesystem::path(PipeshardBin()).parent_path().parent_path();
+  if (!std::filesystem::exists(build / "cmake_install.cmake")) GTEST_SKIP() << "no CMake build folder at " << build;
+  TempDir prefix;
+  const ProcessResult installed =
+      RunProgram({"cmake", "--install", build.string(), "--prefix", prefix.path().string()});
+  ASSERT_EQ(installed.exit_code, 0) << installed.out << installed.err;
+  for (const char* program : {"pipeshard", "pipeshard-coordinator", "pipeshard-worker"}) {
+    const ProcessResult r = RunProgram({prefix.file("bin/" + std::string(program)), "--version"});
+    EXPECT_EQ(r.exit_code, 0) << program << ": " << r.err;
+  }
+  EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/pipeshard/deploy/cluster.sh"));
+  EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/doc/pipeshard/README.md"));
+}
+
 TEST_F(CliTest, MakeModelIsDeterministic) {
   const ProcessResult r = RunProgram({PipeshardBin(), "make-model", File("again.gguf"), "--preset", "tiny"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
