@@ -15,6 +15,7 @@
 #include "cli/run_command.h"
 #include "cli/status_command.h"
 #include "cli/tokenize_command.h"
+#include "cli/typo_hint.h"
 
 int main(int argc, char** argv) {
   using namespace ps::cli;
@@ -51,8 +52,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // One line naming the problem; exit code 2 for usage errors.
-    std::fprintf(stderr, "pipeshard: %s\n", e.what());
+    // One line naming the problem; exit code 2 for usage errors. A mistyped command or flag gets
+    // the closest known one.
+    const std::string hint = TypoHint(app, argc, argv);
+    std::fprintf(stderr, "pipeshard: %s\n", hint.empty() ? e.what() : hint.c_str());
     return kExitBadInput;
   }
 

@@ -45,6 +45,25 @@ TEST_F(CliTest, CmakeInstallPutsTheProgramsInBin) {
   EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/doc/pipeshard/README.md"));
 }
 
+// A mistyped command or flag is refused naming it and the closest known one.
+TEST_F(CliTest, TyposGetTheClosestName) {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"rnu"}, "unknown command 'rnu' (did you mean 'run'?)"},
+      {{"gnerate", "--server", "x"}, "(did you mean 'generate'?)"},
+      {{"run", "--promt", "hi"}, "unknown flag '--promt' for run (did you mean '--prompt'?)"},
+      {{"status", "--jsn"}, "(did you mean '--json'?)"},
+      {{"certs", "isue"}, "unknown command 'certs isue' (did you mean 'issue'?)"},
+      {{"zzzzzz"}, "unknown command 'zzzzzz'; commands: run"},
+  };
+  for (const auto& [args, want] : cases) {
+    std::vector<std::string> argv = {PipeshardBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 2) << args[0];
+    EXPECT_NE(r.err.find(want), std::string::npos) << args[0] << ": " << r.err;
+  }
+}
+
 TEST_F(CliTest, MakeModelIsDeterministic) {
   const ProcessResult r = RunProgram({PipeshardBin(), "make-model", File("again.gguf"), "--preset", "tiny"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
