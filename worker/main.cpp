@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   if (spec->kind == ps::DeviceSpec::Kind::kCuda) {
     const ps::Status cuda = CheckCudaDevice(spec->index);
     if (!cuda.ok()) {
-      ps::log::Error("--device " + spec->ToString() + ": " + cuda.message());
+      ps::log::Error("--device " + spec->ToString() + ": " + cuda.message() + "; use --device cpu without a GPU");
       return cuda.IsBadInput() ? 2 : 1;
     }
   }

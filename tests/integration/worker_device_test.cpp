@@ -70,8 +70,14 @@ TEST_F(WorkerDeviceTest, CudaDeviceServesOrSaysWhyNot) {
     ExpectOneLine(r, "--device cuda:0: this build has no CUDA backend");
   } else {
     EXPECT_EQ(r.exit_code, 1);
-    // No usable driver names the runtime's call; a driver without devices says how many there are.
-    ExpectOneLine(r, count.ok() ? "--device cuda:0: no such device (0 CUDA devices)" : "--device cuda:0: CUDA call");
+    // No usable driver says so plainly (no source file and line) and what to use instead; a driver
+    // without devices says how many there are.
+    ExpectOneLine(r, count.ok() ? "--device cuda:0: no such device (0 CUDA devices)"
+                                : "--device cuda:0: no usable CUDA GPU on this host: ");
+    if (!count.ok()) {
+      EXPECT_NE(r.err.find("use --device cpu"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find(".cpp:"), std::string::npos) << r.err;
+    }
   }
 }
 

@@ -32,7 +32,11 @@ using cuda::DeviceMatrix;
 namespace cuda {
 Result<int> DeviceCount() {
   int count = 0;
-  PS_CUDA_CHECK(cudaGetDeviceCount(&count));
+  // No GPU or no driver is the host's state, not a bug here: said plainly, without the call site.
+  if (const cudaError_t err = cudaGetDeviceCount(&count); err != cudaSuccess) {
+    return Status::Unavailable(std::string("no usable CUDA GPU on this host: ") + cudaGetErrorString(err) + " (" +
+                               cudaGetErrorName(err) + ")");
+  }
   return count;
 }
 }  // namespace cuda
