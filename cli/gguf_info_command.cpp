@@ -5,6 +5,10 @@
 #include "cli/cli_error.h"
 #include "common/gguf/gguf_dump.h"
 #include "common/gguf/gguf_file.h"
+#include "common/model/llama_config.h"
+#include "common/model/llama_weights.h"
+#include "common/tokenizer/tokenizer.h"
+#include "common/util/printable.h"
 
 namespace ps::cli {
 
@@ -15,14 +19,40 @@ CLI::App* AddGgufInfoCommand(CLI::App& app, GgufInfoArgs& args) {
   return cmd;
 }
 
+namespace {
+
+// Whether pipeshard can run the file: its config, its vocabulary and every tensor of every layer,
+// checked as `run` and a worker check them. Ok, or the first reason it cannot.
+Status CheckSupported(const gguf::GgufFile& file) {
+  Result<LlamaConfig> config = ReadLlamaConfig(file);
+  if (!config.ok()) return config.status();
+  Result<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(file);
+  if (!tokenizer.ok()) return tokenizer.status();
+  Result<LlamaWeights> weights = BindLlamaWeights(file, *config, LayerRange{0, config->n_layer});
+  if (!weights.ok()) return weights.status();
+  return Status::Ok();
+}
+
+}  // namespace
+
 int RunGgufInfoCommand(const GgufInfoArgs& args) {
   auto file = gguf::GgufFile::Open(args.file);
   if (!file.ok()) return ReportError(file.status());
+  const Status supported = CheckSupported(**file);
   if (args.json) {
-    std::printf("%s\n", gguf::DumpJson(**file).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    nlohmann::json j = gguf::DumpJson(**file);
+    j["supported"] = supported.ok();
+    if (!supported.ok()) j["unsupported_reason"] = supported.message();
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     const std::string text = gguf::DumpText(**file);
     std::fwrite(text.data(), 1, text.size(), stdout);
+    // The last line answers the question a newcomer has: will pipeshard run this file?
+    if (supported.ok()) {
+      std::printf("supported: pipeshard can run this model\n");
+    } else {
+      std::printf("not supported: %s\n", Printable(supported.message()).c_str());
+    }
   }
   return kExitOk;
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/subprocess.h"
@@ -112,6 +113,31 @@ TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
   EXPECT_EQ(j["version"], 3);
   EXPECT_TRUE(j["tensors"].is_array());
   EXPECT_GT(j["tensors"].size(), 10u);
+  EXPECT_EQ(j["supported"], true);
+  // The text ends with the answer to "will pipeshard run it?".
+  EXPECT_TRUE(text.out.ends_with("supported: pipeshard can run this model\n")) << text.out.substr(text.out.size() - 200);
+}
+
+TEST_F(CliTest, GgufInfoSaysWhyAFileIsNotSupported) {
+  // The tiny model with its architecture renamed (same length, so every offset stays valid).
+  std::ifstream in(Tiny(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t key = bytes.find("general.architecture");
+  ASSERT_NE(key, std::string::npos);
+  const size_t value = bytes.find("llama", key + 20);
+  ASSERT_NE(value, std::string::npos);
+  bytes.replace(value, 5, "qwenx");
+  TempDir dir;
+  WriteBytes(dir.file("other.gguf"), bytes);
+  const ProcessResult text = RunProgram({PipeshardBin(), "gguf-info", dir.file("other.gguf")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const size_t last = text.out.rfind("\nnot supported: ");
+  ASSERT_NE(last, std::string::npos) << text.out.substr(text.out.size() - 200);
+  EXPECT_NE(text.out.find("qwenx", last), std::string::npos) << text.out.substr(last);
+  const ProcessResult json = RunProgram({PipeshardBin(), "gguf-info", dir.file("other.gguf"), "--json"});
+  const auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["supported"], false);
+  EXPECT_NE(j["unsupported_reason"].get<std::string>().find("qwenx"), std::string::npos) << j["unsupported_reason"];
 }
 
 TEST_F(CliTest, TokenizeJsonHasBosUnlessAskedNot) {
