@@ -21,7 +21,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunArgs& args) {
       ->capture_default_str();
   AddSamplingFlags(*cmd, args.sampling);
   cmd->add_option("-t,--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--ctx", args.ctx, "context length (0: the model's)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-c,--ctx", args.ctx, "context length (0: the model's, at most 4096, as the coordinator)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-u,--ubatch", args.ubatch, "prompt tokens per forward pass")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--kv-type", args.kv_type, "KV cache element type")
@@ -39,7 +39,7 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
 
   CpuBackendOptions options;
   options.threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  options.n_ctx = args.ctx > 0 ? args.ctx : static_cast<int32_t>(config.n_ctx_train);
+  options.n_ctx = args.ctx > 0 ? args.ctx : DefaultContext(config);
   options.max_seqs = 1;
   options.kv_f16 = args.kv_type == "f16";
   auto backend = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);

@@ -31,4 +31,13 @@ struct LlamaConfig {
 // value is missing, non-positive or inconsistent (n_embd % n_head, n_head % n_head_kv, n_rot).
 Result<LlamaConfig> ReadLlamaConfig(const gguf::GgufFile& file);
 
+// The context `run` and the coordinator use when none is given: the model's training context, at
+// most kMaxDefaultContext (Llama 3.1's 131072 positions would take a 16 GiB F16 KV cache for an 8B
+// model; a longer context is asked for with --ctx).
+inline constexpr int64_t kMaxDefaultContext = 4096;
+inline int32_t DefaultContext(const LlamaConfig& config) {
+  return static_cast<int32_t>(config.n_ctx_train > 0 && config.n_ctx_train < kMaxDefaultContext ? config.n_ctx_train
+                                                                                              : kMaxDefaultContext);
+}
+
 }  // namespace ps

@@ -39,7 +39,6 @@ namespace ps::coord {
 namespace {
 
 constexpr double kHeartbeatSeconds = 0.5;
-constexpr int32_t kMaxDefaultCtx = 4096;
 
 // Blocks SIGINT/SIGTERM in every thread and lets one thread wait for them.
 class StopSignal {
@@ -244,7 +243,7 @@ Status RunCoordinator(const CoordinatorOptions& options) {
                                    std::to_string((kMaxStageMessageBytes >> 20) - 16) + " MiB");
   }
   const int32_t n_ctx = options.ctx > 0 ? options.ctx
-                                        : static_cast<int32_t>(std::min<int64_t>(config->n_ctx_train, kMaxDefaultCtx));
+                                        : DefaultContext(*config);
 
   StopSignal stop;
   WorkerRegistry registry(kHeartbeatSeconds, options.heartbeat_timeout);

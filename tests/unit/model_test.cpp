@@ -342,3 +342,20 @@ TEST_F(ModelTest, RangesOutsideTheModelAreRejected) {
 
 }  // namespace
 }  // namespace ps
+
+namespace ps {
+namespace {
+
+// `run` and the coordinator share one default context: the model's, at most 4096.
+TEST(LlamaConfigDefaults, DefaultContextIsTheModelsAtMost4096) {
+  LlamaConfig config;
+  config.n_ctx_train = 131072;  // Llama 3.1
+  EXPECT_EQ(DefaultContext(config), 4096);
+  config.n_ctx_train = 2048;
+  EXPECT_EQ(DefaultContext(config), 2048);
+  config.n_ctx_train = 0;  // unknown
+  EXPECT_EQ(DefaultContext(config), 4096);
+}
+
+}  // namespace
+}  // namespace ps
