@@ -3,7 +3,7 @@
 usage() {
   cat <<'EOF'
 usage: bench/link_bench.sh [links] [--rounds R] [--prompt-tokens P] [--decode N] [--model M]
-                           [--configs "loopback unshaped 10gbit 1gbit loopback-plain"] [--timeout S]
+                           [--configs "loopback unshaped 10gbit 1gbit+0.2ms ..."] [--timeout S]
        bench/link_bench.sh tls-frames [--rounds R] [--runs K] [--cols C] [--rows "1 128 512"]
 
 links (default): S=2 clusters of one-thread CPU workers, all with mutual TLS and an API key
@@ -13,19 +13,30 @@ round (the first cluster of a round rotates); medians over the rounds. Configura
   10gbit, 1gbit   two test-bed hosts (deploy/testbed.sh up 2 --rate R: network namespaces with
                   their own sshd, every link shaped with tbf), one worker on each, started over
                   ssh (cluster.sh --hosts), the coordinator on the test bed's switch
-  unshaped        the same on two test-bed hosts without --rate: what the rates cost is measured
-                  against it too, between clusters started the same way
+  1gbit+0.2ms     the same with a one-way delay D between the hosts (testbed.sh --delay D: D/2
+                  on each host's link each way, so D/2 between the coordinator and a host)
+  0.2ms           the same with a delay alone, without --rate
+  unshaped        the same on two test-bed hosts without --rate or --delay: what the rates cost
+                  is measured against it too, between clusters started the same way
   loopback-plain  as loopback without TLS and API keys (what TLS costs a whole cluster)
 Each round and configuration runs `pipeshard bench --server ADDR -p P -n N -r 1 --json` (one
 P-token prefill, one N-token single-stream decode). The table gives prefill and decode tokens/s
 with their ratios against loopback (of the medians, and paired: each round against loopback's
 run of that round), decode ms per token with the step's compute and link parts, and the ping
-round trip between the hosts; JSON follows the table and goes to run/bench/link/links.json.
+round trip between the hosts (min/median/max of 50, ping -U); JSON follows the table and goes to run/bench/link/links.json.
 A cluster whose layer split differs from the first one's is started again (a slow speed probe
-on a busy machine moves layers); one lost mid-run is restarted, twice at most. Link latency is NOT
-emulated where the kernel lacks tc netem (sch_netem): the test-bed links then have only the
-rate limit and the veths' own latency, which the ping measures. Needs root, iproute2 (tc with
-tbf), openssh-server; the machine should have 3 free cores (two workers and the client).
+on a busy machine moves layers); one lost mid-run is restarted, twice at most.
+
+Delay: per decode token the data crosses coordinator -> stage 0 (D/2), stage 0 -> stage 1 (D) and
+stage 1 -> coordinator (D/2), 2D in all. For each configuration with a delay the output gives
+what its decode lost per token against the same links without it (the configuration of the same
+rate, else unshaped, else loopback; median of each round's difference), against 2D and against
+what the pings measured the delay to add (half the host-to-host round trip's growth plus the
+switch-to-host one's). testbed.sh delays with tc netem where the kernel has it, else with a
+netfilter queue and a userspace program (deploy/testbed/nfq_delay.c, which adds its own
+wake-ups: the pings show it); the output says which. Needs root, iproute2 (tc with tbf),
+openssh-server, and for a delay without netem iptables and a C compiler; the machine should
+have 3 free cores (two workers and the client).
 
 tls-frames: pipeshard-frame-bench (one gRPC hop on loopback: round trip and one-way, per frame
 size) without and with mutual TLS (--tls-dir, certificates made once in run/bench/link/tls-frames),
@@ -54,6 +65,8 @@ prompt=1024
 decode=64
 model=""
 configs="loopback unshaped 10gbit 1gbit loopback-plain"
+delay_re='[0-9]+(\.[0-9]{1,3})?(us|ms)'
+rate_re='[0-9]+(bit|kbit|mbit|gbit)'
 timeout=300
 runs=3
 cols=4096
@@ -81,7 +94,14 @@ work="$here/run/bench/link"
 mkdir -p "$work"
 # links: per configuration its run folder, TLS folder ("" without TLS), test bed (name and folder;
 # none on loopback), coordinator address, API key, stages and ping. Global: the EXIT trap reads them.
-declare -A run_dir=() tls=() bed=() bed_dir=() address=() key=() plan=() rtt=()
+declare -A run_dir=() tls=() bed=() bed_dir=() address=() key=() plan=() rtt=() rtt_hh=() rtt_sh=() mechanism=()
+
+# A configuration's rate and delay ("" when it has none), and whether it runs on a test bed.
+rate_of() { [[ "$1" =~ ^([0-9]+(bit|kbit|mbit|gbit)) ]] && echo "${BASH_REMATCH[1]}" || true; }
+delay_of() { [[ "$1" =~ ^([0-9]+(bit|kbit|mbit|gbit)\+)?([0-9.]+(us|ms))$ ]] && echo "${BASH_REMATCH[3]}" || true; }
+on_bed() { [ "$1" = unshaped ] || [ -n "$(rate_of "$1")$(delay_of "$1")" ]; }
+# A delay in ms ("0.2ms" -> 0.2, "50us" -> 0.05).
+delay_ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; print v }'; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # a / b with 2 decimals ("-" when b is 0 or missing)
@@ -91,6 +111,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 paired_ratio() {
   paste -d ' ' <(tr ' ' '\n' <<< "$1" | grep -v '^$') <(tr ' ' '\n' <<< "$2" | grep -v '^$') |
     awk '$2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'
+}
+# The median over rounds of (1000 / $1 - 1000 / $2), element by element: the ms per token a
+# configuration's decode (tok/s, list $1) lost against another's of the same round (list $2).
+paired_ms_diff() {
+  paste -d ' ' <(tr ' ' '\n' <<< "$1" | grep -v '^$') <(tr ' ' '\n' <<< "$2" | grep -v '^$') |
+    awk '$1 > 0 && $2 > 0 { print 1000 / $1 - 1000 / $2 }' | median | awk '{ printf "%.3f", $1 }'
+}
+# The same for two lists of ms (a - b).
+paired_diff() {
+  paste -d ' ' <(tr ' ' '\n' <<< "$1" | grep -v '^$') <(tr ' ' '\n' <<< "$2" | grep -v '^$') |
+    awk 'NF == 2 { print $1 - $2 }' | median | awk '{ printf "%.3f", $1 }'
 }
 field() { grep -o "\"$1\":[0-9.eE+-]*" | head -n 1 | cut -d: -f2; }
 
@@ -153,7 +184,10 @@ links() {
   done
   local c
   for c in $configs; do
-    case "$c" in loopback|loopback-plain|unshaped|*bit) ;; *) die "--configs: unknown configuration '$c' (loopback, loopback-plain, unshaped, or a rate such as 10gbit)" ;; esac
+    case "$c" in loopback|loopback-plain|unshaped) ;; *)
+      [[ "$c" =~ ^($rate_re|$rate_re\+$delay_re|$delay_re)$ ]] ||
+        die "--configs: unknown configuration '$c' (loopback, loopback-plain, unshaped, a rate such as 10gbit, a rate and a delay such as 1gbit+0.2ms, or a delay such as 0.2ms)" ;;
+    esac
   done
   [[ " $configs " = *" loopback "* ]] || die "--configs must include loopback (the ratios are against it)"
   if [ -z "$model" ]; then
@@ -169,7 +203,7 @@ links() {
   for c in $configs; do
     run_dir[$c]="$work/cluster-$c"
     tls[$c]=""; [ "$c" = loopback-plain ] || tls[$c]="$work/tls-$c"
-    if [[ "$c" = *bit || "$c" = unshaped ]]; then
+    if on_bed "$c"; then
       bed_index=$((bed_index + 1))
       bed[$c]="psLB$bed_index"; bed_dir[$c]="$work/testbed-$c"
       # Per test bed, not per rate: the coordinator's certificate names the bed's switch address.
@@ -196,21 +230,20 @@ links() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 
-  # Round trip of 20 pings from namespace $1 ("": this one) to $2, in ms: "min/avg/max".
+  # Round trip of 50 pings from namespace $1 ("": this one) to $2, in ms: ping_summary gets
+  # "min/median/max", ping_median the median alone (empty when ping failed). User to user (-U):
+  # ping's default ends at the kernel's receive time, before a delay on arrival (testbed.sh).
+  local ping_summary="" ping_median=""
   ping_rtt() {
     local out ns=()
+    ping_median=""
     [ -z "$1" ] || ns=(ip netns exec "$1")
-    command -v ping > /dev/null || { echo "(no ping: apt-get install iputils-ping)"; return 0; }
-    out="$(timeout 30 "${ns[@]}" ping -n -q -c 20 -i 0.05 -W 2 "$2" 2>&1)" || { echo "(ping failed)"; return 0; }
-    sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/.*|\1/\2/\3|p' <<< "$out"
+    command -v ping > /dev/null || { ping_summary="(no ping: apt-get install iputils-ping)"; return 0; }
+    out="$(timeout 30 "${ns[@]}" ping -U -n -c 50 -i 0.02 -W 2 "$2" 2>&1)" || { ping_summary="(ping failed)"; return 0; }
+    out="$(sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' <<< "$out" | sort -g)"
+    ping_median="$(median <<< "$out")"
+    ping_summary="$(head -n 1 <<< "$out")/$ping_median/$(tail -n 1 <<< "$out")"
   }
-
-  # Does this kernel have netem? Asked in a namespace of its own, never on this machine's links.
-  local netem=no probe="psLBprobe$$"
-  if timeout 10 ip netns add "$probe" 2> /dev/null; then
-    ! timeout 10 ip netns exec "$probe" tc qdisc add dev lo root netem delay 1ms > /dev/null 2>&1 || netem=yes
-    timeout 10 ip netns del "$probe" || true
-  fi
 
   # Starts configuration $1's cluster (its test bed first, when it has one).
   start() {
@@ -264,18 +297,22 @@ links() {
     if [ -n "${bed[$c]:-}" ]; then
       # Its own subnet per test bed, so that no address means two things in the output.
       local shaping=()
-      [ "$c" = unshaped ] || shaping=(--rate "$c")
+      [ -z "$(rate_of "$c")" ] || shaping+=(--rate "$(rate_of "$c")")
+      [ -z "$(delay_of "$c")" ] || shaping+=(--delay "$(delay_of "$c")")
       timeout $((timeout + 30)) bash "$here/deploy/testbed.sh" up 2 --name "${bed[$c]}" --dir "${bed_dir[$c]}" \
         --subnet "10.$((77 + ${bed[$c]#psLB})).0" "${shaping[@]}" --timeout 60 > /dev/null
-      local h1 h2
+      mechanism[$c]="$(sed -n 's/^DELAY_MECHANISM=//p' "${bed_dir[$c]}/info")"
+      local h1 h2 hh
       h1="$(sed -n 1p "${bed_dir[$c]}/hosts" | cut -d' ' -f1)"; h2="$(sed -n 2p "${bed_dir[$c]}/hosts" | cut -d' ' -f1)"
-      rtt[$c]="$(ping_rtt "${bed[$c]}-h1" "$h2") host to host, $(ping_rtt "${bed[$c]}" "$h1") switch to host"
+      ping_rtt "${bed[$c]}-h1" "$h2"; hh="$ping_summary"; rtt_hh[$c]="$ping_median"
+      ping_rtt "${bed[$c]}" "$h1"; rtt_sh[$c]="$ping_median"
+      rtt[$c]="$hh host to host, $ping_summary switch to host"
     else
       timeout 60 bash "$here/deploy/cluster.sh" down --run-dir "${run_dir[$c]}" > /dev/null 2>&1 || true
-      rtt[$c]="$(ping_rtt "" 127.0.0.1) loopback"
+      ping_rtt "" 127.0.0.1; rtt[$c]="$ping_summary loopback"; rtt_hh[$c]="$ping_median"; rtt_sh[$c]="$ping_median"
     fi
     bring_up "$c"
-    echo "  $c: ${address[$c]}, stages ${plan[$c]}, ping rtt min/avg/max ms ${rtt[$c]}" >&2
+    echo "  $c: ${address[$c]}, stages ${plan[$c]}, ping rtt min/median/max ms ${rtt[$c]}" >&2
   done
 
   local -A prefill=() dec=() links_ms=() step_ms=() compute_ms=()
@@ -313,12 +350,18 @@ links() {
   echo "S=2 clusters of one-thread CPU workers, model $(basename "$model"); $rounds alternating rounds, medians;"
   [ $restarts = 0 ] || echo "($restarts cluster(s) lost during the rounds and started again, stderr says which)"
   echo "pipeshard bench --server -p $prompt -n $decode -r 1 per round; commit $commit, $(nproc) cores"
-  if [ $netem = no ]; then
-    echo "NOTE: link latency is not emulated: this kernel has no tc netem (sch_netem); the test-bed links"
-    echo "      are only rate-limited (tbf), with the veths' own latency (ping below)"
-  fi
+  for c in $configs; do
+    [ -n "$(delay_of "$c")" ] || continue
+    if [ "${mechanism[$c]:-}" = nfqueue ]; then
+      echo "$c: delay by a netfilter queue and deploy/testbed/nfq_delay.c (this kernel has no tc netem): the pings"
+      echo "  show what it adds in all, its own wake-ups included"
+    else
+      echo "$c: delay by ${mechanism[$c]:-?}"
+    fi
+  done
+  echo "configurations without a delay have the veths' and bridge's own latency only (ping below)"
   printf '\n%-15s %12s %6s %7s %11s %6s %7s %9s %8s %8s %9s  %s\n' config "prefill t/s" ratio paired "decode t/s" ratio paired \
-    "ms/token" "+ms" "compute" "links ms" "ping rtt min/avg/max ms"
+    "ms/token" "+ms" "compute" "links ms" "ping rtt min/median/max ms"
   local base_p base_d json="" p d ms base_ms
   base_p="$(median <<< "${prefill[loopback]}")"; base_d="$(median <<< "${dec[loopback]}")"
   base_ms="$(awk -v d="$base_d" 'BEGIN { printf "%.3f", 1000 / d }')"
@@ -335,10 +378,10 @@ links() {
     printf '%-15s %12.1f %6s %7s %11.2f %6s %7s %9.3f %+8.3f %8s %9s  %s\n' "$c" "$p" "$(ratio "$p" "$base_p")x" "${pp}x" "$d" \
       "$(ratio "$d" "$base_d")x" "${pd}x" "$ms" "$(awk -v a="$ms" -v b="$base_ms" 'BEGIN { print a - b }')" "${cm:--}" "${lm:--}" "${rtt[$c]}"
     local vs=""
-    if [[ "$c" = *bit && -n "${prefill[unshaped]:-}" ]]; then
+    if [[ "$c" != unshaped ]] && on_bed "$c" && [ -n "${prefill[unshaped]:-}" ]; then
       vs="\"prefill_paired_vs_unshaped\":$(paired_ratio "${prefill[$c]}" "${prefill[unshaped]}"),\"decode_paired_vs_unshaped\":$(paired_ratio "${dec[$c]}" "${dec[unshaped]}"),"
     fi
-    json+="${json:+,}{\"config\":\"$c\",\"tls\":$([ -n "${tls[$c]}" ] && echo true || echo false),\"address\":\"${address[$c]}\",\"stages\":\"${plan[$c]}\",\"prefill_tokens_per_s\":$p,\"prefill_ratio\":$(ratio "$p" "$base_p"),\"prefill_paired_ratio\":$pp,\"decode_tokens_per_s\":$d,\"decode_ratio\":$(ratio "$d" "$base_d"),\"decode_paired_ratio\":$pd,\"decode_ms_per_token\":$ms,\"decode_links_ms\":${lm:-null},\"decode_compute_ms\":${cm:-null},$vs\"decode_step_ms\":${sm:-null},\"ping_rtt_ms\":\"${rtt[$c]}\",\"prefill_runs\":[$(tr -s ' ' ',' <<< "${prefill[$c]# }")],\"decode_runs\":[$(tr -s ' ' ',' <<< "${dec[$c]# }")]}"
+    json+="${json:+,}{\"config\":\"$c\",\"tls\":$([ -n "${tls[$c]}" ] && echo true || echo false),\"address\":\"${address[$c]}\",\"stages\":\"${plan[$c]}\",\"prefill_tokens_per_s\":$p,\"prefill_ratio\":$(ratio "$p" "$base_p"),\"prefill_paired_ratio\":$pp,\"decode_tokens_per_s\":$d,\"decode_ratio\":$(ratio "$d" "$base_d"),\"decode_paired_ratio\":$pd,\"decode_ms_per_token\":$ms,\"decode_links_ms\":${lm:-null},\"decode_compute_ms\":${cm:-null},$vs\"decode_step_ms\":${sm:-null},\"ping_rtt_ms\":\"${rtt[$c]}\",\"prefill_runs\":[$(tr -s ' ' ',' <<< "${prefill[$c]# }")],\"decode_runs\":[$(tr -s ' ' ',' <<< "${dec[$c]# }")],\"decode_links_ms_runs\":[$(tr -s ' ' ',' <<< "${links_ms[$c]# }")]}"
   done
   echo "ratio: median against loopback's median; paired: median of each round's ratio to loopback's run"
   echo "of the same round; +ms: decode ms per token minus loopback's; compute, links ms: medians over the"
@@ -346,14 +389,39 @@ links() {
   echo "stage 1 -> coordinator), from pipeshard bench's breakdown of the last decode"
   if [ -n "${prefill[unshaped]:-}" ]; then
     for c in $configs; do
-      [[ "$c" = *bit ]] || continue
+      [[ "$c" != unshaped ]] && on_bed "$c" || continue
       echo "$c against unshaped test-bed hosts (paired): prefill $(paired_ratio "${prefill[$c]}" "${prefill[unshaped]}")x," \
         "decode $(paired_ratio "${dec[$c]}" "${dec[unshaped]}")x"
     done
   fi
+  # What each delay cost decode against the same links without it.
+  local delays="" base dl lost lost_links nominal measured
+  for c in $configs; do
+    dl="$(delay_of "$c")"
+    [ -n "$dl" ] || continue
+    base=loopback
+    if [ -n "$(rate_of "$c")" ] && [[ " $configs " = *" $(rate_of "$c") "* ]]; then base="$(rate_of "$c")"
+    elif [[ " $configs " = *" unshaped "* ]]; then base=unshaped; fi
+    lost="$(paired_ms_diff "${dec[$c]}" "${dec[$base]}")"
+    lost_links="$(paired_diff "${links_ms[$c]}" "${links_ms[$base]}")"
+    nominal="$(awk -v d="$(delay_ms "$dl")" 'BEGIN { printf "%.3f", 2 * d }')"
+    measured="$(awk -v a="${rtt_hh[$c]:-}" -v b="${rtt_hh[$base]:-}" -v e="${rtt_sh[$c]:-}" -v f="${rtt_sh[$base]:-}" \
+      'BEGIN { if (a == "" || b == "" || e == "" || f == "") print "-"; else printf "%.3f", (a - b) / 2 + (e - f) }')"
+    [ -n "$delays" ] || {
+      echo "decode per token against the same links without the delay (paired: median of each round's difference):"
+      printf '  %-15s %-10s %10s %10s %14s %14s\n' config against "lost ms" "links ms" "2D nominal" "ping-measured"
+    }
+    printf '  %-15s %-10s %+10.3f %+10.3f %14s %14s\n' "$c" "$base" "$lost" "$lost_links" "$nominal" "$measured"
+    delays+="${delays:+,}{\"config\":\"$c\",\"delay\":\"$dl\",\"mechanism\":\"${mechanism[$c]:-}\",\"against\":\"$base\",\"decode_ms_lost_paired\":$lost,\"decode_links_ms_lost_paired\":$lost_links,\"added_ms_nominal\":$nominal,\"added_ms_ping\":$([ "$measured" = - ] && echo null || echo "$measured")}"
+  done
+  [ -z "$delays" ] || {
+    echo "  lost ms: decode ms per token more than against's; links ms: the same for the step's link time;"
+    echo "  2D: what the delay adds per token (coordinator -> stage 0 D/2, stage 0 -> stage 1 D, stage 1 ->"
+    echo "  coordinator D/2); ping-measured: half the host-to-host ping median's growth plus switch-to-host's"
+  }
   echo "stages (worker, layers):"
   for c in $configs; do echo "  $c: ${plan[$c]}"; done
-  json="{\"benchmark\":\"links\",\"commit\":\"$commit\",\"model\":\"$(basename "$model")\",\"prompt_tokens\":$prompt,\"decode_tokens\":$decode,\"rounds\":$rounds,\"netem\":$([ $netem = yes ] && echo true || echo false),\"results\":[$json]}"
+  json="{\"benchmark\":\"links\",\"commit\":\"$commit\",\"model\":\"$(basename "$model")\",\"prompt_tokens\":$prompt,\"decode_tokens\":$decode,\"rounds\":$rounds,\"delays\":[$delays],\"results\":[$json]}"
   echo "$json" > "$work/links.json"
   echo "$json"
 }

@@ -14,8 +14,8 @@ options:
   --subnet A.B.C    the /24 inside the test bed (default 10.77.0): the switch is A.B.C.1,
                     host i is A.B.C.(10+i)
   --rate R          shape each host's link to R each way (tbf), e.g. 1gbit, 10gbit, 500mbit
-  --delay D         one-way delay between two hosts (netem), e.g. 0.2ms, 50us: each host's link
-                    adds D/2 each way, so host to host is D and host to switch D/2
+  --delay D         one-way delay between two hosts, e.g. 0.2ms, 50us: each host's link adds
+                    D/2 each way, so host to host is D and host to switch D/2 (see "Delay")
   --timeout S       deadline for the whole command in seconds (default 60)
 
 Needs root, iproute2 (ip, tc) and openssh-server (sshd; deploy/install-deps.sh installs it).
@@ -28,11 +28,25 @@ from inside the test bed:
       --coordinator-host A.B.C.1
 
 DIR/hosts lists every host with device cpu (deploy/cluster.sh's --hosts format); DIR/info holds
-the names and addresses as KEY=VALUE lines. Each host's sshd listens on its address only, takes
-only the test bed's client key (root may log in with it), and its host key is pre-listed in
-DIR/known_hosts. `down` kills every process in the test bed's namespaces (sshd and whatever was
-started through it), deletes the namespaces and the folder; it also cleans up after a failed or
-half-made `up`.
+the names, addresses and shaping as KEY=VALUE lines (DELAY_MECHANISM: netem, nfqueue or none).
+Each host's sshd listens on its address only, takes only the test bed's client key (root may log
+in with it), and its host key is pre-listed in DIR/known_hosts. `down` kills every process in the
+test bed's namespaces (sshd and whatever was started through it), deletes the namespaces and the
+folder; it also cleans up after a failed or half-made `up`.
+
+Delay: with tc netem (sch_netem) where the kernel has it, on both ends of each host's veth. A
+kernel without it (and without sch_fq, which an EDT tc-bpf program setting skb->tstamp would
+need) gets a userspace delay: iptables -t raw sends the packets arriving at each namespace to a
+netfilter queue (NFQUEUE), and deploy/testbed/nfq_delay.c (compiled into DIR at `up`) accepts
+each one D/2 (at a host, from the switch; at the switch, from a host) or D (at a host, from
+another host) after its arrival, in order; the packets stay in the kernel, GSO packets whole,
+and tbf (--rate) still shapes them. Only arriving packets wait, as on a wire: a packet held while
+leaving still counts against its sender's socket, and TCP holds back what follows it. The timer
+is about 10 µs late on a 2-vCPU VM; `ping -U` (user to user) between two hosts shows what was
+added in all (ping's default RTT ends at the kernel's receive time, before the delay). It needs
+the kernel's NFQUEUE (CONFIG_NETFILTER_NETLINK_QUEUE, CONFIG_NETFILTER_XT_TARGET_NFQUEUE),
+iptables (apt-get install iptables) and a C compiler (apt-get install gcc); without netem and
+without those, --delay fails and says what is missing.
 EOF
 }
 set -euo pipefail
@@ -187,13 +201,28 @@ down() {
   [ -n "$quiet" ] || echo "test bed $name removed${pids:+ (stopped ${#pids[@]} processes)}"
 }
 
+# ", nfq_delay PID ..." for namespace label $1 (host1.., switch) when --delay runs one there.
+delayer_state() {
+  [ -f "$dir/$1/nfq_delay.pid" ] || return 0
+  local pid
+  pid="$(cat "$dir/$1/nfq_delay.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    echo ", nfq_delay $pid delays arriving packets ($(sed -n 's/^DELAY=//p' "$dir/info" 2>/dev/null | head -n 1) host to host)"
+  else
+    echo ", nfq_delay $pid is gone: the packets it should delay are dropped"
+  fi
+}
+
+delayer_gone() { [ -f "$dir/$1/nfq_delay.pid" ] && ! kill -0 "$(cat "$dir/$1/nfq_delay.pid")" 2>/dev/null; }
+
 status() {
   local nss rc=0
   nss="$(namespaces)"
   if [ -z "$nss" ] && [ ! -e "$dir" ]; then echo "no test bed $name"; exit 3; fi
   echo "test bed $name, folder $dir"
   if grep -qx -- "$name" <<< "$nss"; then
-    echo "  $name: switch $(t ip -n "$name" -brief addr show dev br0 2>/dev/null | awk '{print $3}')"
+    echo "  $name: switch $(t ip -n "$name" -brief addr show dev br0 2>/dev/null | awk '{print $3}')$(delayer_state switch)"
+    ! delayer_gone switch || rc=1
   else
     echo "  $name: missing"; rc=1
   fi
@@ -214,15 +243,20 @@ status() {
     fi
     local shaping
     shaping="$(t ip netns exec "$ns" tc qdisc show dev eth0 2>/dev/null | awk '$2 == "netem" || $2 == "tbf"' | sed 's/ refcnt [0-9]*//; s/^qdisc //' | paste -sd ';' -)"
-    echo "  $ns: $host $(t ip -n "$ns" -brief addr show dev eth0 2>/dev/null | awk '{print $3}'), $state, $(t ip netns pids "$ns" | wc -l) processes${shaping:+, eth0: $shaping}"
+    echo "  $ns: $host $(t ip -n "$ns" -brief addr show dev eth0 2>/dev/null | awk '{print $3}'), $state, $(t ip netns pids "$ns" | wc -l) processes${shaping:+, eth0: $shaping}$(delayer_state "$host")"
+    ! delayer_gone "$host" || rc=1
   done
   exit $rc
 }
 
+# --delay's mechanism: netem where this kernel has it, else nfqueue (nfq_delay); set by up.
+delay_mechanism=none
+iptables_cmd=""
+
 # tc on one end of a host's link: --delay/2 (netem) and --rate (tbf), the rate under the delay.
 shape() {
   local ns="$1" dev="$2" parent=root
-  if [ -n "$half_delay_us" ]; then
+  if [ -n "$half_delay_us" ] && [ "$delay_mechanism" = netem ]; then
     t ip netns exec "$ns" tc qdisc add dev "$dev" root handle 1: netem delay "${half_delay_us}us" limit 100000 ||
       die "tc netem failed on $dev in $ns (this kernel may lack sch_netem, CONFIG_NET_SCH_NETEM): --delay cannot be used here"
     parent="parent 1:1"
@@ -235,6 +269,34 @@ shape() {
     t ip netns exec "$ns" tc qdisc add dev "$dev" $parent handle 2: tbf rate "$rate_bits" burst "$burst" latency 50ms ||
       die "tc tbf failed on $dev in $ns (this kernel may lack sch_tbf): --rate cannot be used here"
   fi
+}
+
+# --delay without netem: nfq_delay in namespace $1 (its files DIR/$2/nfq_delay.*) holds the
+# packets that iptables rules $4.. (each a quoted list of match arguments, queue number appended)
+# send to its queues, given as $3: "--queue 0 --delay-us N ..." (see "Delay" in --help).
+delayer() {
+  local ns="$1" label="$2" queues="$3" rule
+  shift 3
+  mkdir -p "$dir/$label"
+  # setsid: the daemon outlives this script, in its namespace, until `down` ends it.
+  # shellcheck disable=SC2086 # queues is a list of arguments
+  ip netns exec "$ns" setsid "$dir/nfq_delay" $queues --rt 10 --spin-us 50 \
+    --ready "$dir/$label/nfq_delay.pid" < /dev/null > "$dir/$label/nfq_delay.log" 2>&1 &
+  local pid=$!
+  until [ -s "$dir/$label/nfq_delay.pid" ]; do
+    if ! kill -0 "$pid" 2> /dev/null; then
+      cat "$dir/$label/nfq_delay.log" >&2
+      die "nfq_delay did not start in $ns: --delay needs the kernel's NFQUEUE (CONFIG_NETFILTER_NETLINK_QUEUE, CONFIG_NETFILTER_XT_TARGET_NFQUEUE) and SCHED_FIFO"
+    fi
+    [ $SECONDS -lt $deadline ] || die "nfq_delay did not start in $ns within --timeout"
+    sleep 0.05
+  done
+  # Only once it listens: a queue without a reader drops its packets.
+  for rule in "$@"; do
+    # shellcheck disable=SC2086 # rule is a list of arguments
+    t ip netns exec "$ns" "$iptables_cmd" -w 5 -t raw -A PREROUTING $rule ||
+      die "$iptables_cmd could not add the NFQUEUE rule '$rule' in $ns (the kernel may lack CONFIG_NETFILTER_XT_TARGET_NFQUEUE): --delay cannot be used here"
+  done
 }
 
 up() {
@@ -270,6 +332,26 @@ up() {
   t ip -n "$name" addr add "$switch/24" dev br0
   t ip -n "$name" link set br0 up
 
+  if [ -n "$half_delay_us" ]; then
+    # netem where the kernel has it, asked on the switch namespace's own lo.
+    if t ip netns exec "$name" tc qdisc add dev lo root netem delay 1us > /dev/null 2>&1; then
+      t ip netns exec "$name" tc qdisc del dev lo root
+      delay_mechanism=netem
+    else
+      delay_mechanism=nfqueue
+      local cc
+      iptables_cmd="$(command -v iptables || command -v iptables-legacy || true)"
+      cc="$(command -v cc || command -v gcc || command -v clang || true)"
+      local missing=""
+      [ -n "$iptables_cmd" ] || missing="iptables (apt-get install iptables)"
+      [ -n "$cc" ] || missing="${missing:+$missing and }a C compiler (apt-get install gcc)"
+      [ -z "$missing" ] ||
+        die "--delay: this kernel has no tc netem (sch_netem); the fallback, a netfilter queue and deploy/testbed/nfq_delay.c, needs $missing"
+      t "$cc" -O2 -Wall -o "$dir/nfq_delay" "$here/deploy/testbed/nfq_delay.c" ||
+        die "--delay: could not compile deploy/testbed/nfq_delay.c"
+    fi
+  fi
+
   local user ssh_hosts="" i ns address host
   user="$(id -un)"
   for ((i = 1; i <= count; i++)); do
@@ -287,6 +369,11 @@ up() {
     shape "$name" "v$i"
 
     mkdir -p "$dir/$host"
+    # Arriving packets only (see nfq_delay.c): from the switch D/2 (queue 0), from another host D
+    # (queue 1), its D/2 and this host's.
+    [ "$delay_mechanism" != nfqueue ] ||
+      delayer "$ns" "$host" "--queue 0 --delay-us $half_delay_us --queue 1 --delay-us $((2 * half_delay_us))" \
+        "-i eth0 -s $switch -j NFQUEUE --queue-num 0" "-i eth0 -j NFQUEUE --queue-num 1"
     t ssh-keygen -q -t ed25519 -N '' -C "pipeshard-testbed-$name-$host" -f "$dir/$host/host_key"
     # StrictModes off: the keys may live under /tmp (world-writable), which StrictModes refuses
     # for every path above authorized_keys; the folder itself is 0700 and root's.
@@ -325,6 +412,11 @@ Host $host $address
   HostName $address"
   done
 
+  # The switch's own address (the coordinator's, for one) gets D/2 from every host; frames the
+  # bridge forwards from host to host are not addressed to it.
+  [ "$delay_mechanism" != nfqueue ] ||
+    delayer "$name" switch "--queue 0 --delay-us $half_delay_us" "-i br0 -d $switch -j NFQUEUE --queue-num 0"
+
   cat > "$dir/ssh_config" <<EOF
 # ssh -F $dir/ssh_config hostI: the hosts of test bed $name (made by deploy/testbed.sh).
 # Reachable only from inside the test bed: ip netns exec $name ssh -F ... host1
@@ -353,6 +445,9 @@ HOST_NAMESPACES="$(for ((i = 1; i <= count; i++)); do printf '%s ' "$name-h$i"; 
 HOST_ADDRESSES="$(for ((i = 1; i <= count; i++)); do printf '%s ' "$(host_address "$i")"; done | sed 's/ $//')"
 SSH_CONFIG=$dir/ssh_config
 HOSTS_FILE=$dir/hosts
+RATE=$rate
+DELAY=$delay
+DELAY_MECHANISM=$delay_mechanism
 EOF
 
   # Ready when every host answers ssh through the config, from the switch's namespace; all hosts
@@ -378,7 +473,7 @@ EOF
   done
   [ $failed = 0 ] || exit 1
   trap - EXIT INT TERM
-  echo "test bed $name up: $count hosts ($subnet.11 .. $(host_address "$count")), switch $switch in namespace $name${rate:+, rate $rate}${delay:+, delay $delay host to host}"
+  echo "test bed $name up: $count hosts ($subnet.11 .. $(host_address "$count")), switch $switch in namespace $name${rate:+, rate $rate}${delay:+, delay $delay host to host ($delay_mechanism)}"
   echo "  ip netns exec $name ssh -F $dir/ssh_config host1 hostname"
   echo "  hosts file for deploy/cluster.sh --hosts: $dir/hosts"
 }
