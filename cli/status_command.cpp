@@ -23,6 +23,8 @@ CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& args) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", args.json, "print the ClusterStatus message as JSON");
   cmd->add_flag("--watch", args.watch, "refresh every second until Ctrl-C");
+  cmd->add_flag("--wide", args.wide,
+                "every column (address, memory free, transport, predicted cost); the default table fits 100 columns");
   return cmd;
 }
 
@@ -69,21 +71,67 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
-std::string Render(const ClusterStatus& status) {
+// The default view fits a 100-column terminal: long lines wrap at spaces (indented), and a table's
+// last column (health, which may carry an error) is cut with "..." (whole in --wide and --json).
+constexpr size_t kColumns = 100;
+
+std::string Wrap(const std::string& line) {
+  if (line.size() <= kColumns) return line + "\n";
+  std::string out;
+  std::string current;
+  size_t start = 0;
+  while (start < line.size()) {
+    size_t end = line.find(' ', start);
+    if (end == std::string::npos) end = line.size();
+    const std::string word = line.substr(start, end - start);
+    if (!current.empty() && current.size() + 1 + word.size() > kColumns) {
+      out += current + "\n";
+      current = "  ";  // continuation
+    } else if (!current.empty() && current != "  ") {
+      current += ' ';
+    }
+    current += word;
+    start = end + 1;
+  }
+  return out + current + "\n";
+}
+
+// Cuts each row's last cell so that the table fits kColumns.
+void FitLastColumn(std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c + 1 < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  size_t used = 0;
+  for (size_t c = 0; c + 1 < width.size(); ++c) used += width[c] + 2;
+  const size_t room = used + 10 < kColumns ? kColumns - used : 10;
+  for (auto& row : rows) {
+    std::string& last = row.back();
+    if (last.size() > room) last = last.substr(0, room - 3) + "...";
+  }
+}
+
+std::string Render(const ClusterStatus& status, bool wide) {
   std::string out = "model " + status.model() + " (" + std::to_string(status.n_layer()) + " layers), state " +
                     status.state() + ", " + std::to_string(status.active_requests()) + " active, " +
                     std::to_string(status.queued_requests()) + " queued, " +
                     std::to_string(status.tokens_generated()) + " tokens generated\n";
-  if (!status.state_reason().empty()) out += "why: " + status.state_reason() + "\n";
+  if (!wide && out.size() > kColumns + 1) out = Wrap(out.substr(0, out.size() - 1));
+  if (!status.state_reason().empty()) out += wide ? "why: " + status.state_reason() + "\n" : Wrap("why: " + status.state_reason());
   out += "epoch " + std::to_string(status.epoch()) + ", " + std::to_string(status.standbys_size()) + " standby(s), " +
          std::to_string(status.recoveries()) + " recoveries, " + std::to_string(status.replayed_requests()) +
          " requests replayed";
   if (status.recoveries() > 0) out += Format(", last recovery took %.2f s", status.last_recovery_seconds());
   out += "\n";
-  if (!status.last_recovery().empty()) out += "last recovery: " + status.last_recovery() + "\n";
+  if (!status.last_recovery().empty()) {
+    out += wide ? "last recovery: " + status.last_recovery() + "\n" : Wrap("last recovery: " + status.last_recovery());
+  }
   out += "\n";
   std::vector<std::vector<std::string>> rows = {{"#", "name", "address", "device", "layers", "mem used", "mem free",
                                                  "tok/s", "in flight", "heartbeat", "transport", "cost", "health"}};
+  // The compact view keeps what an operator looks at first.
+  const std::vector<size_t> compact = {0, 1, 3, 4, 5, 7, 8, 9, 12};
   for (const StageStatus& s : status.stages()) {
     rows.push_back({std::to_string(s.index()), s.name(), s.address(), s.device(), Layers(s),
                     Mebibytes(s.memory_used_bytes()), Mebibytes(s.memory_free_bytes()),
@@ -97,17 +145,29 @@ std::string Render(const ClusterStatus& status) {
                     std::to_string(s.microbatches_in_flight()), Format("%.1f s ago", s.seconds_since_heartbeat()), "-",
                     "-", Health(s)});
   }
+  if (!wide) {
+    for (auto& row : rows) {
+      std::vector<std::string> kept;
+      for (size_t c : compact) kept.push_back(row[c]);
+      row = std::move(kept);
+    }
+    FitLastColumn(rows);
+  }
   out += Table(rows);
+  auto line = [&](const std::string& text) { out += wide ? text + "\n" : Wrap(text); };
   if (status.stages_size() > 0 && !status.workload().empty()) {
-    out += "\nworkload: " + status.workload() + "; prompt chunks: " + status.prompt_chunking() + "\n";
-    out += Format("predicted (compute only): prefill %.1f tok/s, ", status.predicted_prefill_tokens_per_s());
-    out += Format("decode %.2f tok/s for one stream, ", status.predicted_decode_tokens_per_s());
-    out += Format("%.2f tok/s at that concurrency\n", status.predicted_aggregate_decode_tokens_per_s());
+    out += "\n";
+    line("workload: " + status.workload());
+    line("prompt chunks: " + status.prompt_chunking());
+    line(Format("predicted (compute only): prefill %.1f tok/s, ", status.predicted_prefill_tokens_per_s()) +
+         Format("decode %.2f tok/s for one stream, ", status.predicted_decode_tokens_per_s()) +
+         Format("%.2f tok/s at that concurrency", status.predicted_aggregate_decode_tokens_per_s()));
   }
   if (status.stages_size() > 0) {
-    out += "\npredicted bottleneck: stage " + std::to_string(status.bottleneck_stage());
-    if (!status.plan_explanation().empty()) out += ": " + status.plan_explanation();
-    out += '\n';
+    std::string bottleneck = "predicted bottleneck: stage " + std::to_string(status.bottleneck_stage());
+    if (!status.plan_explanation().empty()) bottleneck += ": " + status.plan_explanation();
+    out += "\n";
+    line(bottleneck);
   }
   return out;
 }
@@ -138,7 +198,7 @@ Result<std::string> Show(pipeshard::v1::Inference::Stub& stub, const StatusArgs&
     PS_ASSIGN_OR_RETURN(std::string json, ToJson(status));
     return json + "\n";
   }
-  return Render(status);
+  return Render(status, args.wide);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ struct StatusArgs {
   double connect_timeout = 10.0;
   bool json = false;
   bool watch = false;  // redraw every second until interrupted
+  bool wide = false;   // every column (address, memory free, transport, cost), past 100 columns
 };
 
 CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& args);

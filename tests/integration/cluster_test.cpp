@@ -122,6 +122,15 @@ TEST_F(ClusterTest, StatusTable) {
   EXPECT_NE(r.out.find("workload: 100 prompt + 256 generated tokens, 3 requests at a time"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("prompt chunks: chosen per prompt"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("predicted (compute only): prefill"), std::string::npos) << r.out;
+  // The default view fits 100 columns; --wide has every column.
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 100u) << line;
+  EXPECT_EQ(r.out.find("transport"), std::string::npos) << r.out;
+  const ProcessResult wide =
+      RunProgramFor({PipeshardBin(), "status", "--server", cluster.address(), "--wide"}, kCallSeconds);
+  ASSERT_EQ(wide.exit_code, 0) << wide.err;
+  EXPECT_NE(wide.out.find("transport"), std::string::npos) << wide.out;
+  EXPECT_NE(wide.out.find(cluster.address().substr(0, cluster.address().find(':'))), std::string::npos) << wide.out;
 }
 
 // `bench --server --trace`: the tests run through the cluster, and the trace has one track per
