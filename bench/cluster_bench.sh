@@ -96,7 +96,7 @@ done
 
 echo "model $(basename "$model"), $(nproc) cores, $rounds alternating rounds (medians); decode $decode tokens," \
   "$streams concurrent streams; split chosen by the coordinator, prompt chunks $([ "$ubatch" = 0 ] && echo "chosen by it" || echo "fixed at $ubatch")"
-"$bin/pipeshard" status --server "$many" | grep -E '^(workload|predicted \(|[0-9]+ )' || true
+"$bin/pipeshard" status --server "$many" --wide | grep -E '^(workload|predicted \(|[0-9]+ )' || true
 printf '\n%-30s %12s %12s %8s\n' "" "1 worker" "$stages workers" "ratio"
 for p in $prompts; do
   a="$(median <<< "${runs[prefill-$p-1]}")"; b="$(median <<< "${runs[prefill-$p-$stages]}")"
