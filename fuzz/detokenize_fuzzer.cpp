@@ -8,7 +8,7 @@
 
 #include "fuzz/support/fuzz_check.h"
 #include "fuzz/support/fuzz_vocab.h"
-#include "fuzz/support/utf8_check.h"
+#include "common/tokenizer/unicode.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)ps::fuzz::FuzzTokenizer(ps::fuzz::VocabKind::kSpm);
@@ -29,12 +29,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     raw += t.TokenToPiece(id);
     (void)t.IsEndOfGeneration(id);
     const std::string piece = decoder.Push(id);
-    Check(ps::fuzz::IsValidUtf8(piece), "StreamDecoder::Push gives valid UTF-8");
+    Check(ps::unicode::IsValidUtf8(piece), "StreamDecoder::Push gives valid UTF-8");
     decoded += piece;
   }
   const std::string rest = decoder.Flush();
-  Check(ps::fuzz::IsValidUtf8(rest), "StreamDecoder::Flush gives valid UTF-8");
+  Check(ps::unicode::IsValidUtf8(rest), "StreamDecoder::Flush gives valid UTF-8");
   decoded += rest;
-  if (ps::fuzz::IsValidUtf8(raw)) Check(decoded == raw, "StreamDecoder passes valid UTF-8 through unchanged");
+  if (ps::unicode::IsValidUtf8(raw)) Check(decoded == raw, "StreamDecoder passes valid UTF-8 through unchanged");
   return 0;
 }

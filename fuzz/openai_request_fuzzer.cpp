@@ -25,7 +25,7 @@
 #include "coordinator/service/http/http_limits.h"
 #include "coordinator/service/http/openai_request.h"
 #include "fuzz/support/fuzz_check.h"
-#include "fuzz/support/utf8_check.h"
+#include "common/tokenizer/unicode.h"
 
 namespace {
 
@@ -47,7 +47,7 @@ bool IsPrintableLine(std::string_view s) {
     const auto b = static_cast<unsigned char>(c);
     if (b < 0x20 || b == 0x7F) return false;
   }
-  return fuzz::IsValidUtf8(s);
+  return unicode::IsValidUtf8(s);
 }
 
 bool InRange(float v, double low, double high) { return std::isfinite(v) && v >= low && v <= high; }
@@ -74,13 +74,13 @@ void CheckBody(std::string_view body, bool chat) {
     Check(r.stop.size() <= kMaxStopStrings, "at most kMaxStopStrings stop strings");
     // Every text handed on (to the tokenizer, the chat template, the stop matcher) came from a
     // JSON string: valid UTF-8.
-    Check(fuzz::IsValidUtf8(r.prompt) && fuzz::IsValidUtf8(r.model), "prompt and model are valid UTF-8");
+    Check(unicode::IsValidUtf8(r.prompt) && unicode::IsValidUtf8(r.model), "prompt and model are valid UTF-8");
     for (const std::string& stop : r.stop) {
       Check(stop.size() <= kMaxStopBytes, "a stop string is at most kMaxStopBytes long");
-      Check(fuzz::IsValidUtf8(stop), "a stop string is valid UTF-8");
+      Check(unicode::IsValidUtf8(stop), "a stop string is valid UTF-8");
     }
     for (const ChatMessage& m : r.messages) {
-      Check(fuzz::IsValidUtf8(m.role) && fuzz::IsValidUtf8(m.content), "messages are valid UTF-8");
+      Check(unicode::IsValidUtf8(m.role) && unicode::IsValidUtf8(m.content), "messages are valid UTF-8");
     }
     return;
   }

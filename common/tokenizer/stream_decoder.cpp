@@ -2,6 +2,7 @@
 // replaces bytes that can never form a character with U+FFFD, so every piece is valid UTF-8
 // (what a terminal, a JSON document or a protobuf string field can carry).
 #include "common/tokenizer/tokenizer.h"
+#include "common/tokenizer/unicode.h"
 
 namespace ps {
 
@@ -16,38 +17,6 @@ size_t Utf8Length(char lead) {
   return 1;
 }
 
-// Length of the well-formed sequence at the start of `s` (Unicode Table 3-7), or 0 when its first
-// bytes are ill-formed; `*maximal` is then the length of the maximal subpart to replace with one
-// U+FFFD, as the WHATWG decoder (and so llama.cpp's callers in JavaScript) does.
-size_t WellFormedPrefix(std::string_view s, size_t* maximal) {
-  const auto b0 = static_cast<uint8_t>(s[0]);
-  *maximal = 1;
-  if (b0 < 0x80) return 1;
-  size_t need = 0;
-  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < need; ++i) {
-    if (i >= s.size()) return 0;
-    const auto b = static_cast<uint8_t>(s[i]);
-    const bool ok = i == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    if (!ok) return 0;
-    *maximal = i + 1;
-  }
-  return need;
-}
-
 // How many bytes at the end of `s` are a well-formed beginning of a character still missing
 // bytes; 0 when the text ends on a character boundary or on bytes that can never complete.
 size_t IncompleteTail(const std::string& s) {
@@ -57,7 +26,7 @@ size_t IncompleteTail(const std::string& s) {
     if ((static_cast<uint8_t>(s[n - back]) & 0xC0) == 0x80) continue;  // look further for the lead
     size_t maximal = 0;
     const std::string_view tail = std::string_view(s).substr(n - back);
-    const bool complete = WellFormedPrefix(tail, &maximal) > 0;
+    const bool complete = unicode::WellFormedPrefix(tail, &maximal) > 0;
     return !complete && maximal == back && Utf8Length(tail[0]) > back ? back : 0;
   }
   return 0;
@@ -68,7 +37,7 @@ std::string Sanitize(std::string_view s) {
   out.reserve(s.size());
   while (!s.empty()) {
     size_t maximal = 0;
-    const size_t n = WellFormedPrefix(s, &maximal);
+    const size_t n = unicode::WellFormedPrefix(s, &maximal);
     if (n > 0) {
       out.append(s.substr(0, n));
       s.remove_prefix(n);

@@ -137,4 +137,43 @@ uint32_t ToLower(uint32_t cp) {
   return static_cast<uint32_t>(u_tolower(static_cast<UChar32>(cp)));
 }
 
+size_t WellFormedPrefix(std::string_view s, size_t* maximal) {
+  const auto b0 = static_cast<uint8_t>(s[0]);
+  *maximal = 1;
+  if (b0 < 0x80) return 1;
+  size_t need = 0;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < need; ++i) {
+    if (i >= s.size()) return 0;
+    const auto b = static_cast<uint8_t>(s[i]);
+    const bool ok = i == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    if (!ok) return 0;
+    *maximal = i + 1;
+  }
+  return need;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t maximal = 0;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = WellFormedPrefix(s.substr(i), &maximal);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 }  // namespace ps::unicode

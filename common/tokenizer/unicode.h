@@ -18,6 +18,15 @@ constexpr uint32_t kReplacementChar = 0xFFFD;
 // and for stray continuation bytes, 2/3/4 otherwise), as llama.cpp splits text into symbols.
 size_t Utf8SequenceLength(uint8_t lead);
 
+// Length of the well-formed UTF-8 sequence at the start of non-empty `s` (Unicode Table 3-7: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0 when its first bytes are
+// ill-formed; `*maximal` is then the length of the maximal subpart that one U+FFFD replaces, as
+// the WHATWG decoder does.
+size_t WellFormedPrefix(std::string_view s, size_t* maximal);
+
+// True when all of `s` is well-formed UTF-8 (as WellFormedPrefix judges it).
+bool IsValidUtf8(std::string_view s);
+
 // Decodes UTF-8 into code points. A byte that does not start a well-formed sequence (a stray
 // continuation byte, a truncated sequence, 0xF8..0xFF) becomes U+FFFD and decoding resumes at the
 // next byte, as in llama.cpp. Overlong forms and surrogates are decoded as written (llama.cpp

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "fuzz/support/fuzz_check.h"
-#include "fuzz/support/utf8_check.h"
+#include "common/tokenizer/unicode.h"
 
 namespace ps::fuzz {
 
@@ -25,14 +25,14 @@ void CheckTokenize(const Tokenizer& t, const uint8_t* data, size_t size, bool se
   for (int32_t id : ids) {
     Check(id >= 0 && id < t.n_vocab(), "Encode gives only ids inside the vocabulary");
     const std::string piece = decoder.Push(id);
-    Check(IsValidUtf8(piece), "StreamDecoder::Push gives valid UTF-8");
+    Check(unicode::IsValidUtf8(piece), "StreamDecoder::Push gives valid UTF-8");
     decoded += piece;
   }
   const std::string rest = decoder.Flush();
-  Check(IsValidUtf8(rest), "StreamDecoder::Flush gives valid UTF-8");
+  Check(unicode::IsValidUtf8(rest), "StreamDecoder::Flush gives valid UTF-8");
   decoded += rest;
 
-  if (add_bos || parse_special || !IsValidUtf8(text)) return;
+  if (add_bos || parse_special || !unicode::IsValidUtf8(text)) return;
   std::string raw;  // what the tokens spell, without StreamDecoder's U+FFFD replacements
   for (int32_t id : ids) raw += t.TokenToPiece(id);
   std::string expected(text);
