@@ -11,7 +11,7 @@ namespace ps::cli {
 
 CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
   CLI::App* cmd = app.add_subcommand("plan", "show how a model's layers would be split across workers");
-  cmd->add_option("-m,--model", args.model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", args.model, "GGUF model file");
   cmd->add_option("--stages", args.stages, "number of workers (default: one per --speeds entry)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--speeds", args.speeds, "each worker's speed in GFLOP/s, in stage order (default: all equal)")
@@ -20,6 +20,21 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
       ->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
   AddWorkloadOptions(*cmd, args.workload);
   cmd->add_flag("--json", args.json, "print the plan as one JSON object");
+  cmd->add_flag("--simulate", args.simulate,
+                "predict a catalog cluster: memory fit, split, prefill/decode tok/s for 1..N devices (needs --cluster)");
+  cmd->add_option("--cluster", args.cluster, "with --simulate: \"4xP40 pcie3\", \"2xRTX4090 pcie4, 1xcpu-zen3-8c 10gbe\" or a file");
+  cmd->add_option("--preset", args.preset, "with --simulate, instead of --model: a make-model shape (tiny, small, medium, llama3-8b)");
+  cmd->add_option("--type", args.type, "with --preset: the weights' type (q8_0, q4_k, f16, ...)")->capture_default_str();
+  cmd->add_option("--ctx", args.ctx, "with --simulate: positions cached per sequence")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))->capture_default_str();
+  cmd->add_option("--prompt-tokens", args.prompt_tokens, "with --simulate: prompt tokens per request")
+      ->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  cmd->add_option("--gen-tokens", args.gen_tokens, "with --simulate: generated tokens per request")
+      ->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  cmd->add_option("--concurrency", args.concurrency, "with --simulate: streams at once (aggregate decode)")
+      ->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--ubatch", args.ubatch, "with --simulate: prompt chunk rows (default: the fastest of auto, 128, 256, 512)")
+      ->check(CLI::Range(1, 8192));
   return cmd;
 }
 
@@ -104,6 +119,11 @@ void PrintText(const plan::PartitionPlan& p) {
 }  // namespace
 
 int RunPlanCommand(const PlanArgs& args) {
+  if (args.simulate) return RunPlanSimulate(args);
+  if (!args.cluster.empty() || !args.preset.empty()) {
+    return ReportError(Status::InvalidArgument("plan: --cluster and --preset need --simulate"));
+  }
+  if (args.model.empty()) return ReportError(Status::InvalidArgument("plan: give --model M (or --simulate)"));
   auto speeds = Speeds(args);
   if (!speeds.ok()) return ReportError(speeds.status());
   auto model = LoadModel(args.model);

@@ -17,6 +17,16 @@ struct PlanArgs {
   std::string kv_type = "f16";
   plan::Workload workload;  // what the split is cut for
   bool json = false;
+  // plan --simulate: a what-if over a catalog cluster (cli/plan_simulate.cpp).
+  bool simulate = false;
+  std::string cluster;  // "4xP40 pcie3", or a file holding such a spec
+  std::string preset;   // a make-model shape instead of --model
+  std::string type = "q8_0";
+  int64_t ctx = 4096;
+  int32_t prompt_tokens = 512;
+  int32_t gen_tokens = 128;
+  int32_t concurrency = 1;
+  int32_t ubatch = 0;
 };
 
 // --workload-prompt, --workload-gen, --workload-concurrency (shared with the coordinator).
@@ -24,5 +34,7 @@ void AddWorkloadOptions(CLI::App& cmd, plan::Workload& workload);
 
 CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args);
 int RunPlanCommand(const PlanArgs& args);
+// plan --simulate.
+int RunPlanSimulate(const PlanArgs& args);
 
 }  // namespace ps::cli

@@ -19,11 +19,32 @@ double AttentionFlopsPerPosition(const LlamaConfig& config) {
   return 4.0 * static_cast<double>(config.n_head) * static_cast<double>(config.head_dim());
 }
 
+void SetShape(const LlamaConfig& config, ModelCost* cost) {
+  cost->n_embd = config.n_embd;
+  cost->n_vocab = config.n_vocab;
+  cost->n_head = config.n_head;
+  cost->n_ff = config.n_ff;
+}
+
 }  // namespace
+
+MatmulPrecision PrecisionOf(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32:
+      return MatmulPrecision::kF32;
+    case GgmlType::F16:
+    case GgmlType::BF16:
+      return MatmulPrecision::kF16;
+    default:
+      return MatmulPrecision::kQuantized;
+  }
+}
 
 Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfig& config, int kv_elem_bytes) {
   PS_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(file, config, LayerRange{0, config.n_layer}));
   ModelCost cost;
+  SetShape(config, &cost);
+  if (!weights.layers.empty()) cost.precision = PrecisionOf(weights.layers.front().wq->type);
   for (const LayerWeights& l : weights.layers) {
     PartCost part;
     for (const gguf::TensorInfo* t : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) {
@@ -44,13 +65,16 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
   return cost;
 }
 
-ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes) {
+ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes,
+                              MatmulPrecision precision) {
   const double e = static_cast<double>(config.n_embd);
   const double kv = static_cast<double>(config.n_embd_kv());
   const double ff = static_cast<double>(config.n_ff);
   const double v = static_cast<double>(config.n_vocab);
   const double layer_weights = e * e * 2 + e * kv * 2 + e * ff * 3;
   ModelCost cost;
+  SetShape(config, &cost);
+  cost.precision = precision;
   PartCost layer;
   layer.weight_bytes = static_cast<uint64_t>(layer_weights * bytes_per_weight + 2 * e * 4);
   layer.flops_per_token = 2 * layer_weights;

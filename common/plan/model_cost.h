@@ -10,6 +10,7 @@
 
 #include "common/gguf/gguf_file.h"
 #include "common/model/llama_config.h"
+#include "common/quant/ggml_type.h"
 #include "common/util/status.h"
 
 namespace ps::plan {
@@ -23,7 +24,16 @@ struct PartCost {
   double attention_flops_per_position = 0;
 };
 
+// The arithmetic the weight GEMMs run in: quantized blocks go through integer dot products on
+// GPUs (llama.cpp's mmq/dp4a) and int8-class SIMD on CPUs; F16/BF16 and F32 through float units.
+enum class MatmulPrecision { kQuantized, kF16, kF32 };
+
 struct ModelCost {
+  MatmulPrecision precision = MatmulPrecision::kQuantized;  // of the blocks' matrices
+  int64_t n_embd = 0;   // activation width: a row crossing a hop is n_embd F32 values
+  int64_t n_vocab = 0;
+  int64_t n_head = 0;
+  int64_t n_ff = 0;
   std::vector<PartCost> layers;  // layers[i] is block i
   PartCost embedding;            // on the stage holding block 0
   PartCost head;                 // final norm + output, on the stage holding the last block
@@ -36,6 +46,10 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
 
 // The same model shape with every matrix at `bytes_per_weight` (e.g. 1.0625 for Q8_0): what-if
 // planning without a file, and tests.
-ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes);
+ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes,
+                              MatmulPrecision precision = MatmulPrecision::kQuantized);
+
+// The precision a tensor type multiplies in.
+MatmulPrecision PrecisionOf(GgmlType type);
 
 }  // namespace ps::plan

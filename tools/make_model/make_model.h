@@ -35,7 +35,8 @@ struct MakeModelOptions {
   std::string chat_template;
 };
 
-// Presets: "tiny" (the built-in model of the main job and the tests), "small", "llama3-8b".
+// Presets: "tiny" (the built-in model of the main job and the tests), "small", "medium" (the
+// benchmarks' 0.5B shape), "llama3-8b".
 Result<MakeModelOptions> PresetOptions(const std::string& preset);
 
 // Finds the Llama 3 tokenizer.json: $PIPESHARD_LLAMA3_TOKENIZER, then node_modules folders in

@@ -19,6 +19,18 @@ Result<MakeModelOptions> PresetOptions(const std::string& preset) {
     o.vocab = "llama3";
     return o;
   }
+  if (preset == "medium") {
+    // A 0.5B shape with the Llama 3 vocabulary: the benchmarks' model (bench/cluster_bench.sh).
+    o.dim = 1024;
+    o.layers = 16;
+    o.heads = 16;
+    o.kv_heads = 4;
+    o.ff = 4096;
+    o.ctx = 8192;
+    o.vocab = "llama3";
+    o.rope_freq_base = 500000.0f;
+    return o;
+  }
   if (preset == "llama3-8b") {
     // The shape of Meta's Llama 3.1 8B (its real context length is 131072; 8192 keeps the
     // default KV cache of a test run small).
@@ -33,7 +45,7 @@ Result<MakeModelOptions> PresetOptions(const std::string& preset) {
     o.rope_scaling_llama3 = true;
     return o;
   }
-  return Status::InvalidArgument("--preset '" + preset + "' is not one of tiny, small, llama3-8b");
+  return Status::InvalidArgument("--preset '" + preset + "' is not one of tiny, small, medium, llama3-8b");
 }
 
 }  // namespace ps

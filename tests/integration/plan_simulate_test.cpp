@@ -1,0 +1,94 @@
+// `pipeshard plan --simulate` end to end: the table over 1..N devices and the chosen plan, the
+// JSON fields the issue promised, a model file or a preset, a cluster file, memory verdicts, and
+// bad input naming what is wrong.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/tiny_model_test.h"
+
+namespace ps::test {
+namespace {
+
+class PlanSimulateTest : public TinyModelTest {};
+
+nlohmann::json Json(const ProcessResult& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+TEST_F(PlanSimulateTest, SeedCaseJsonHasThePromisedFields) {
+  const nlohmann::json j = Json(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "llama3-8b", "--type", "q8_0",
+                                            "--cluster", "4xP40 pcie3", "--ctx", "32768", "--prompt-tokens", "4096",
+                                            "--gen-tokens", "64", "--json"}));
+  ASSERT_TRUE(j.is_object());
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "aggregate_decode_tokens_per_s", "stages", "fits",
+                          "devices", "ubatch", "by_devices", "explanation", "bottleneck_why"}) {
+    EXPECT_TRUE(j.contains(key)) << key << " in " << j.dump();
+  }
+  EXPECT_TRUE(j["fits"].get<bool>());
+  ASSERT_EQ(j["by_devices"].size(), 4u);
+  const double one = j["by_devices"][0]["prefill_tokens_per_s"].get<double>();
+  const double four = j["by_devices"][3]["prefill_tokens_per_s"].get<double>();
+  EXPECT_GT(four, 3 * one);
+  ASSERT_EQ(j["stages"].size(), static_cast<size_t>(j["devices"].get<int>()));
+  int32_t next = 0;
+  for (const auto& s : j["stages"]) {
+    EXPECT_EQ(s["device"], "P40");
+    EXPECT_EQ(s["first_layer"].get<int>(), next);
+    next = s["last_layer"].get<int>();
+    EXPECT_LE(s["memory_bytes"].get<uint64_t>(), s["capacity_bytes"].get<uint64_t>());
+    EXPECT_GT(s["kv_cache_bytes"].get<uint64_t>(), 0u);
+  }
+  EXPECT_EQ(next, 32);
+}
+
+TEST_F(PlanSimulateTest, TextTableAndAModelFile) {
+  const ProcessResult r = RunProgram({PipeshardBin(), "plan", "--simulate", "--model", Tiny(), "--cluster",
+                                      "2xcpu-zen3-8c 10gbe", "--prompt-tokens", "64", "--gen-tokens", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want : {"devices", "prefill tok/s", "plan for", "bottleneck:", "predicted:"}) {
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+  }
+}
+
+TEST_F(PlanSimulateTest, ClusterFromAFile) {
+  const std::string spec = File("cluster.txt");
+  std::ofstream(spec) << "# two hosts\n1xRTX4090 10gbe\n\n1xRTX3090 10gbe  # the old one\n";
+  const nlohmann::json j = Json(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "small", "--cluster", spec,
+                                            "--prompt-tokens", "128", "--gen-tokens", "8", "--json"}));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["cluster"], "1xRTX4090 10gbe, 1xRTX3090 10gbe");
+  EXPECT_EQ(j["by_devices"].size(), 2u);
+}
+
+TEST_F(PlanSimulateTest, AModelThatFitsNowhereSaysWhy) {
+  // 8B in F32 (about 32 GB) on one 16 GB T4.
+  const ProcessResult r = RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "llama3-8b", "--type", "f32",
+                                      "--cluster", "1xT4 pcie3", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_FALSE(j["fits"].get<bool>());
+  EXPECT_NE(j["why_not"].get<std::string>().find("does not fit"), std::string::npos) << j.dump();
+}
+
+TEST_F(PlanSimulateTest, BadInputNamesTheProblem) {
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--cluster", "4xP41 pcie3"}), "P41");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny"}), "--cluster");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "huge", "--cluster", "1xP40 pcie3"}), "huge");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--type", "q9", "--cluster", "1xP40 pcie3"}),
+                 "q9");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--model", Tiny(), "--cluster",
+                             "1xP40 pcie3"}),
+                 "exactly one");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--cluster", "1xP40 pcie3", "--ctx",
+                             "100", "--prompt-tokens", "200"}),
+                 "--ctx 100");
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--preset", "tiny", "--cluster", "1xP40 pcie3"}), "--simulate");
+}
+
+}  // namespace
+}  // namespace ps::test
