@@ -116,6 +116,7 @@ Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const
   submitted.sink = sink;
   loop.Submit(1, std::move(submitted));
 
+  int32_t prefilled = 0;
   while (!sink->done()) {
     std::vector<Frame> frames = loop.TakeFrames(0);
     if (frames.empty() && loop.microbatches_in_flight() == 0) {
@@ -123,6 +124,10 @@ Result<GenerationResult> GenerateLocally(std::unique_ptr<Backend> backend, const
     }
     for (Frame& f : frames) executor.Enqueue(std::move(f));
     const Frame back = returned->Pop();
+    if (const int32_t prompt_rows = back.seq_ids_size() - back.decode_rows(); prompt_rows > 0 && request.on_prefill) {
+      prefilled += prompt_rows;
+      request.on_prefill(prefilled, static_cast<int32_t>(prompt.size()));
+    }
     const Status error = back.error().empty() ? Status::Ok() : FromGrpcCode(back.error_code(), back.error());
     (void)loop.OnFrame(back, error);
   }

@@ -26,6 +26,9 @@ struct GenerationRequest {
   bool ignore_eos = false;
   int32_t n_ctx = 0;         // positions available to the sequence
   int32_t ubatch = 512;      // prompt tokens per forward call
+  // Prompt tokens processed so far, of the prompt's: after each prompt chunk, before any text
+  // of that chunk's sampled token reaches on_text. May be empty.
+  std::function<void(int32_t done, int32_t total)> on_prefill;
 };
 
 struct GenerationResult {

@@ -1,10 +1,16 @@
 #include "cli/make_model_command.h"
 
+#include <cinttypes>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "cli/cli_error.h"
 #include "common/template/chat_template.h"
+#include "common/util/byte_size.h"
+#include "common/util/printable.h"
+#include "common/util/progress.h"
 #include "tools/make_model/make_model.h"
 
 namespace ps::cli {
@@ -12,7 +18,7 @@ namespace ps::cli {
 CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   CLI::App* cmd = app.add_subcommand("make-model", "write a deterministic random-weight Llama GGUF");
   cmd->add_option("out", args.out, "output .gguf path")->required();
-  cmd->add_option("--preset", args.preset, "tiny, small or llama3-8b; the flags below override it")
+  cmd->add_option("--preset", args.preset, "tiny, small, medium (0.5B) or llama3-8b; the flags below override it")
       ->capture_default_str();
   cmd->add_option("--dim", args.dim, "embedding length");
   cmd->add_option("--layers", args.layers, "transformer blocks");
@@ -42,6 +48,29 @@ Result<GgmlType> ParseTensorTypeFlag(const std::string& flag, const std::string&
     return Status::InvalidArgument(flag + " '" + value + "' is not a supported tensor type");
   }
   return *type;
+}
+
+// Files past this size get a warning: writing them takes a while, and every worker host needs a
+// copy (or a shared path).
+constexpr uint64_t kLargeFileBytes = uint64_t{2} << 30;
+
+// Before writing: the size, and warnings about it (stderr; stdout stays empty).
+void ReportSize(const std::string& out, uint64_t bytes, bool default_f32_8b) {
+  const std::string path = Printable(out);
+  std::fprintf(stderr, "make-model: %s will be %s (%" PRIu64 " bytes)\n", path.c_str(), FormatBytes(bytes).c_str(),
+               bytes);
+  if (default_f32_8b) {
+    // f32 is 4 bytes a weight; q8_0 about 1.06 and q4_K about 0.56.
+    std::fprintf(stderr,
+                 "make-model: warning: --preset llama3-8b without --type writes f32 weights; "
+                 "--type q8_0 or --type q4_k writes a file about 4x or 7x smaller\n");
+  }
+  if (bytes > kLargeFileBytes) {
+    std::fprintf(stderr,
+                 "make-model: warning: %s is larger than 2 GiB: writing it takes a while, and every worker "
+                 "host needs a copy\n",
+                 path.c_str());
+  }
 }
 
 }  // namespace
@@ -76,9 +105,24 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
     if (!type.ok()) return ReportError(type.status());
     o.output_type = *type;
   }
+  // The progress line shows the file name only: a long path would wrap it on a terminal.
+  std::string label = "writing ";
+  label += std::filesystem::path(args.out).filename().string();
+  const bool default_f32_8b = args.preset == "llama3-8b" && !args.type;
+  std::unique_ptr<Progress> progress;
+  o.on_size = [&](uint64_t bytes) {
+    ReportSize(args.out, bytes, default_f32_8b);
+    progress = std::make_unique<Progress>(ProgressOptions{label, static_cast<int64_t>(bytes), "", {}});
+  };
+  o.on_progress = [&](uint64_t written, uint64_t) {
+    if (progress) progress->Update(static_cast<int64_t>(written));
+  };
   const Status status = MakeModel(args.out, o);
-  if (!status.ok()) return ReportError(status);
-  std::fprintf(stderr, "wrote %s\n", args.out.c_str());
+  if (!status.ok()) {
+    progress.reset();  // ends a terminal's progress line before the error
+    return ReportError(status);
+  }
+  if (progress) progress->Finish();
   return kExitOk;
 }
 

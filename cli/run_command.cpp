@@ -1,13 +1,17 @@
 #include "cli/run_command.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cli/cli_error.h"
 #include "cli/local_generation.h"
 #include "cli/model_loader.h"
+#include "common/util/progress.h"
 #include "worker/backend/cpu/cpu_backend.h"
 
 namespace ps::cli {
@@ -30,6 +34,26 @@ CLI::App* AddRunCommand(CLI::App& app, RunArgs& args) {
   return cmd;
 }
 
+namespace {
+
+// A load quicker than this shows no progress at all.
+constexpr std::chrono::milliseconds kLoadQuietFor{500};
+
+// The backend over every layer, showing the load's progress per layer on stderr. The progress
+// line is ended before this returns, so that an error starts on a line of its own.
+Result<std::unique_ptr<CpuBackend>> CreateBackend(const LoadedModel& model, const std::string& path,
+                                                  CpuBackendOptions options) {
+  std::string label = "loading ";
+  label += std::filesystem::path(path).filename().string();
+  Progress progress(ProgressOptions{std::move(label), model.config.n_layer, "layers", kLoadQuietFor});
+  options.on_layers_loaded = [&progress](int32_t done, int32_t) { progress.Update(done); };
+  auto backend = CpuBackend::Create(*model.file, model.config, LayerRange{0, model.config.n_layer}, options);
+  if (backend.ok()) progress.Finish();
+  return backend;
+}
+
+}  // namespace
+
 int RunRunCommand(const RunArgs& args, bool prompt_given) {
   auto prompt_text = ReadPrompt(args.prompt, args.prompt_file, prompt_given);
   if (!prompt_text.ok()) return ReportError(prompt_text.status());
@@ -42,7 +66,7 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
   options.n_ctx = args.ctx > 0 ? args.ctx : DefaultContext(config);
   options.max_seqs = 1;
   options.kv_f16 = args.kv_type == "f16";
-  auto backend = CpuBackend::Create(*model->file, config, LayerRange{0, config.n_layer}, options);
+  auto backend = CreateBackend(*model, args.model, options);
   if (!backend.ok()) return ReportError(backend.status().WithContext(args.model));
 
   GenerationRequest request;
@@ -58,7 +82,19 @@ int RunRunCommand(const RunArgs& args, bool prompt_given) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   };
+  // A prompt of more than one chunk shows its prefill's progress on stderr (stdout holds only the
+  // generated text); the line ends before the first text.
+  std::unique_ptr<Progress> prefill;
+  if (static_cast<int64_t>(request.prompt.size()) > request.ubatch) {
+    prefill = std::make_unique<Progress>(
+        ProgressOptions{"prefill", static_cast<int64_t>(request.prompt.size()), "tokens", {}});
+    request.on_prefill = [&prefill](int32_t done, int32_t total) {
+      prefill->Update(done);
+      if (done >= total) prefill->Finish();
+    };
+  }
   auto result = GenerateLocally(std::move(backend).value(), config, *model->tokenizer, request, on_text);
+  prefill.reset();  // ends a half-drawn line before an error
   if (!result.ok()) return ReportError(result.status());
 
   const double prefill_tps = result->prefill_seconds > 0 ? result->prompt_tokens / result->prefill_seconds : 0.0;

@@ -128,6 +128,7 @@ class Encoder {
   }
   void PadTo(uint64_t alignment) { buf_.resize((buf_.size() + alignment - 1) / alignment * alignment, 0); }
   const std::vector<uint8_t>& bytes() const { return buf_; }
+  std::vector<uint8_t> Take() { return std::move(buf_); }
 
  private:
   std::vector<uint8_t> buf_;
@@ -204,7 +205,7 @@ Status GgufWriter::AddTensor(const std::string& name, GgmlType type, std::vector
   return Status::Ok();
 }
 
-Status GgufWriter::Write(const std::string& path, uint32_t alignment) const {
+Result<std::vector<uint8_t>> GgufWriter::Header(uint32_t alignment) const {
   if (alignment == 0 || !std::has_single_bit(alignment)) {
     return Status::InvalidArgument("alignment " + std::to_string(alignment) + " is not a power of two");
   }
@@ -243,6 +244,26 @@ Status GgufWriter::Write(const std::string& path, uint32_t alignment) const {
     offset = AlignUp(offset + t.nbytes, alignment);
   }
   enc.PadTo(alignment);
+  return enc.Take();
+}
+
+uint64_t GgufWriter::DataBytes(uint32_t alignment) const {
+  uint64_t bytes = 0;
+  for (const PendingTensor& t : tensors_) bytes += AlignUp(t.nbytes, alignment);
+  return bytes;
+}
+
+Result<uint64_t> GgufWriter::FileSize(uint32_t alignment) const {
+  PS_ASSIGN_OR_RETURN(const std::vector<uint8_t> header, Header(alignment));
+  return header.size() + DataBytes(alignment);
+}
+
+Status GgufWriter::Write(const std::string& path, uint32_t alignment, const ProgressFn& progress) const {
+  PS_ASSIGN_OR_RETURN(const std::vector<uint8_t> header, Header(alignment));
+  const uint64_t total = header.size() + DataBytes(alignment);
+  const auto report = [&](uint64_t written) {
+    if (progress) progress(written, total);
+  };
 
   // Written beside the target and renamed at the end, so a failed write never leaves a file
   // that looks complete.
@@ -254,9 +275,11 @@ Status GgufWriter::Write(const std::string& path, uint32_t alignment) const {
   };
   std::unique_ptr<std::FILE, FileCloser> out(std::fopen(tmp.c_str(), "wb"));
   if (!out) return Status::IOError(tmp + ": cannot create: " + std::strerror(errno));
-  if (std::fwrite(enc.bytes().data(), 1, enc.bytes().size(), out.get()) != enc.bytes().size()) {
+  if (std::fwrite(header.data(), 1, header.size(), out.get()) != header.size()) {
     return fail("writing the header");
   }
+  uint64_t written = header.size();
+  report(written);
   std::vector<uint8_t> buf;
   const std::vector<uint8_t> padding(alignment, 0);
   for (const PendingTensor& t : tensors_) {
@@ -267,6 +290,8 @@ Status GgufWriter::Write(const std::string& path, uint32_t alignment) const {
         std::fwrite(padding.data(), 1, pad, out.get()) != pad) {
       return fail("writing tensor '" + t.name + "'");
     }
+    written += buf.size() + pad;
+    report(written);
   }
   std::FILE* f = out.release();
   if (std::fclose(f) != 0) return fail("closing");

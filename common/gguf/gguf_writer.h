@@ -32,9 +32,21 @@ class GgufWriter {
   using FillFn = std::function<void(uint8_t* dst, size_t nbytes)>;
   Status AddTensor(const std::string& name, GgmlType type, std::vector<int64_t> ne, FillFn fill);
 
-  Status Write(const std::string& path, uint32_t alignment = 32) const;
+  // Called as the file is written: bytes written so far, of the file's size (FileSize). Once
+  // after the header and once after each tensor.
+  using ProgressFn = std::function<void(uint64_t written, uint64_t total)>;
+  Status Write(const std::string& path, uint32_t alignment = 32, const ProgressFn& progress = {}) const;
+
+  // The size Write(path, alignment) gives the file, known before anything is written (the
+  // metadata is encoded, the tensors are not filled). Errors as Write's for bad metadata.
+  Result<uint64_t> FileSize(uint32_t alignment = 32) const;
 
  private:
+  // Magic, metadata and tensor infos, padded to `alignment`: everything before the tensor data.
+  Result<std::vector<uint8_t>> Header(uint32_t alignment) const;
+  // The tensors' bytes, each padded to `alignment`: everything after the header.
+  uint64_t DataBytes(uint32_t alignment) const;
+
   struct PendingTensor {
     std::string name;
     GgmlType type;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/support/subprocess.h"
 #include "tests/support/tiny_model_test.h"
@@ -29,8 +30,8 @@ TEST_F(CliTest, EveryProgramPrintsItsVersion) {
   }
 }
 
-// `cmake --install` puts the programs in bin/ (they run from there) and the deployment scripts
-// and docs under share/.
+// `cmake --install` puts the programs in bin/ (they run from there) and the deployment scripts,
+// docs and licence under share/.
 TEST_F(CliTest, CmakeInstallPutsTheProgramsInBin) {
   const std::filesystem::path build = std::filesystem::path(PipeshardBin()).parent_path().parent_path();
   if (!std::filesystem::exists(build / "cmake_install.cmake")) GTEST_SKIP() << "no CMake build folder at " << build;
@@ -44,6 +45,7 @@ TEST_F(CliTest, CmakeInstallPutsTheProgramsInBin) {
   }
   EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/pipeshard/deploy/cluster.sh"));
   EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/doc/pipeshard/README.md"));
+  EXPECT_TRUE(std::filesystem::exists(prefix.path() / "share/doc/pipeshard/LICENSE"));
 }
 
 // A mistyped command or flag is refused naming it and the closest known one.
@@ -69,6 +71,55 @@ TEST_F(CliTest, MakeModelIsDeterministic) {
   const ProcessResult r = RunProgram({PipeshardBin(), "make-model", File("again.gguf"), "--preset", "tiny"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFileText(Tiny()), ReadFileText(File("again.gguf")));
+}
+
+// stderr is a file here, not a terminal: make-model prints the file's size before writing, then
+// plain progress lines (no carriage returns) and a done line; stdout stays empty.
+TEST_F(CliTest, MakeModelPrintsItsSizeThenPlainProgress) {
+  const ProcessResult r = RunProgram({PipeshardBin(), "make-model", File("progress.gguf"), "--preset", "tiny"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+  std::vector<std::string> lines;
+  std::istringstream in(r.err);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_GE(lines.size(), 3u) << r.err;
+  ASSERT_LE(lines.size(), 5u) << r.err;  // size, at most three quarters, done
+
+  std::string size_line = "make-model: ";
+  size_line += File("progress.gguf");
+  size_line += " will be ";
+  EXPECT_TRUE(lines.front().starts_with(size_line)) << lines.front();
+  std::string bytes = " (";
+  bytes += std::to_string(std::filesystem::file_size(File("progress.gguf")));
+  bytes += " bytes)";
+  EXPECT_TRUE(lines.front().ends_with(bytes)) << lines.front();
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {  // "writing progress.gguf: 50% (5.8 MiB of 11.6 MiB, ...)"
+    EXPECT_TRUE(lines[i].starts_with("writing progress.gguf: ")) << lines[i];
+    EXPECT_NE(lines[i].find("% ("), std::string::npos) << lines[i];
+    EXPECT_NE(lines[i].find(" MiB of "), std::string::npos) << lines[i];
+  }
+  EXPECT_TRUE(lines.back().starts_with("writing progress.gguf: done, ")) << lines.back();
+}
+
+// --preset llama3-8b without --type writes f32 (about 32 GB at its real shape): a warning says
+// so and names the smaller types. (Shrunk here, so that the test writes a small file.)
+TEST_F(CliTest, MakeModelWarnsAboutTheDefaultF32Of8b) {
+  const std::vector<std::string> small = {"--dim", "256", "--layers", "1", "--heads", "4", "--kv-heads", "2",
+                                          "--ff", "512", "--vocab", "spm"};
+  std::vector<std::string> argv = {PipeshardBin(), "make-model", File("f32.gguf"), "--preset", "llama3-8b"};
+  argv.insert(argv.end(), small.begin(), small.end());
+  ProcessResult r = RunProgram(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("make-model: warning: --preset llama3-8b without --type writes f32 weights; "
+                       "--type q8_0 or --type q4_k"),
+            std::string::npos)
+      << r.err;
+  argv = {PipeshardBin(), "make-model", File("q8.gguf"), "--preset", "llama3-8b", "--type", "q8_0"};
+  argv.insert(argv.end(), small.begin(), small.end());
+  r = RunProgram(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
 }
 
 // --chat-template NAME|FILE writes tokenizer.chat_template; a value that is neither, or a template
@@ -190,6 +241,42 @@ TEST_F(CliTest, StreamedTextEqualsJsonText) {
   ASSERT_EQ(json.exit_code, 0) << json.err;
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out, nlohmann::json::parse(json.out)["text"].get<std::string>() + "\n");
+}
+
+// A prompt of several chunks shows its prefill's progress as plain lines on stderr; stdout holds
+// the generated text only, as with --json.
+TEST_F(CliTest, LongPrefillProgressGoesToStderrOnly) {
+  const std::vector<std::string> run = {PipeshardBin(), "run", "--model", Tiny(), "--prompt",
+                                        "Once upon a time there was a little dog who liked to run in the park",
+                                        "-n", "6", "--temp", "0", "--ignore-eos", "--ubatch", "4"};
+  std::vector<std::string> json_argv = run;
+  json_argv.push_back("--json");
+  const ProcessResult json = RunProgram(json_argv);
+  const ProcessResult text = RunProgram(run);
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(text.out, j["text"].get<std::string>() + "\n");
+  const int prompt_tokens = j["prompt_tokens"].get<int>();
+  ASSERT_GT(prompt_tokens, 8);
+  std::string of_prompt = "/";  // a quarter line: "prefill: 47% (8/17 tokens)"
+  of_prompt += std::to_string(prompt_tokens);
+  of_prompt += " tokens)\n";
+  const size_t quarter = text.err.find(of_prompt);
+  ASSERT_NE(quarter, std::string::npos) << text.err;
+  EXPECT_EQ(text.err.rfind("prefill: ", quarter), text.err.rfind('\n', quarter) + 1) << text.err;
+  std::string done = "prefill: done, ";
+  done += std::to_string(prompt_tokens);
+  done += " tokens in ";
+  EXPECT_NE(text.err.find(done), std::string::npos) << text.err;
+  EXPECT_LT(text.err.find(done), text.err.find("prompt: ")) << text.err;
+  EXPECT_EQ(text.err.find('\r'), std::string::npos) << text.err;
+
+  // One chunk: no prefill lines.
+  const ProcessResult short_prompt = RunProgram({PipeshardBin(), "run", "--model", Tiny(), "--prompt", "Hello", "-n",
+                                                 "2", "--temp", "0", "--ignore-eos"});
+  ASSERT_EQ(short_prompt.exit_code, 0) << short_prompt.err;
+  EXPECT_EQ(short_prompt.err.find("prefill"), std::string::npos) << short_prompt.err;
 }
 
 TEST_F(CliTest, MissingModelFile) {

@@ -208,6 +208,34 @@ TEST_F(GgufTest, CustomAlignmentIsRecordedAndHonoured) {
   EXPECT_EQ(w.Write(Path("bad.gguf"), 48).code(), StatusCode::kInvalidArgument);
 }
 
+// FileSize is known before anything is written and equals what Write writes; Write reports its
+// progress after the header and after each tensor, ending at that size.
+TEST_F(GgufTest, FileSizeAndProgressMatchTheWrittenFile) {
+  for (uint32_t alignment : {32u, 256u}) {
+    GgufWriter w;
+    w.SetStringArray("tokenizer.ggml.tokens", {"a", "b", "c"});
+    ASSERT_TRUE(w.AddTensor("a", GgmlType::F32, {3}, FillCounting).ok());
+    ASSERT_TRUE(w.AddTensor("b", GgmlType::Q8_0, {64, 2}, FillCounting).ok());
+    const Result<uint64_t> size = w.FileSize(alignment);
+    ASSERT_TRUE(size.ok()) << size.status().ToString();
+    std::vector<std::pair<uint64_t, uint64_t>> reports;
+    ASSERT_TRUE(w.Write(Path("p.gguf"), alignment, [&](uint64_t done, uint64_t total) {
+                   reports.emplace_back(done, total);
+                 }).ok());
+    EXPECT_EQ(*size, ReadBytes(Path("p.gguf")).size());
+    ASSERT_EQ(reports.size(), 3u);  // the header, then each tensor
+    for (size_t i = 0; i < reports.size(); ++i) {
+      EXPECT_EQ(reports[i].second, *size);
+      if (i > 0) {
+        EXPECT_GT(reports[i].first, reports[i - 1].first);
+      }
+    }
+    EXPECT_EQ(reports.back().first, *size);
+  }
+  GgufWriter bad;
+  EXPECT_EQ(bad.FileSize(48).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(GgufTest, ReadsVersion2) {
   std::vector<uint8_t> bytes = WriteSmall(Path("a.gguf"));
   Poke<uint32_t>(bytes, 4, 2);

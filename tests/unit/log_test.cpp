@@ -1,8 +1,10 @@
 // The log lines: level and format names, the text and JSON bodies (fields, quoting, hostile
-// bytes), and whole lines written to stderr as configured.
+// bytes), whole lines written to stderr as configured, and progress as log lines.
 #include "common/log/log.h"
 
 #include <gtest/gtest.h>
+
+#include "common/log/log_progress.h"
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -89,6 +91,29 @@ TEST(LogTest, WritesConfiguredLinesToStderr) {
   const std::string text = testing::internal::GetCapturedStderr();
   EXPECT_EQ(text.find("quiet"), std::string::npos) << text;
   EXPECT_NE(text.find(" warning log-test: loud stage=2\n"), std::string::npos) << text;
+}
+
+// A worker's progress is info lines in the configured format: JSON stays one object a line.
+TEST(LogTest, ProgressBecomesInfoLines) {
+  Configure("log-test", Level::kInfo, Format::kJson);
+  testing::internal::CaptureStderr();
+  {
+    Progress progress(ProgressOptions{"loading layers 0-3 of m.gguf", 4, "layers", {}}, LogProgressOutput());
+    for (int64_t layer = 1; layer <= 4; ++layer) progress.Update(layer);
+    progress.Finish();
+  }
+  const std::string out = testing::internal::GetCapturedStderr();
+  std::istringstream lines(out);
+  std::string line;
+  std::vector<std::string> messages;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["level"], "info");
+    messages.push_back(j["msg"].get<std::string>());
+  }
+  ASSERT_EQ(messages.size(), 4u) << out;
+  EXPECT_EQ(messages[0], "loading layers 0-3 of m.gguf: 25% (1/4 layers)");
+  EXPECT_TRUE(messages[3].starts_with("loading layers 0-3 of m.gguf: done, 4 layers in ")) << messages[3];
 }
 
 }  // namespace

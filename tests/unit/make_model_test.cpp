@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -220,6 +221,33 @@ TEST(MakeModel, SameOptionsSameBytesOtherSeedOtherBytes) {
   EXPECT_GT(a.size(), 1000000u);
   EXPECT_EQ(a, test::ReadFileText(dir.file("b.gguf")));
   EXPECT_NE(a, test::ReadFileText(dir.file("c.gguf")));
+}
+
+// on_size tells the file's size before writing (after validation: a bad option reports nothing);
+// on_progress counts up to it.
+TEST(MakeModel, SizeAndProgressHooks) {
+  TempDir dir;
+  MakeModelOptions o = Mini();
+  uint64_t size = 0;
+  std::vector<uint64_t> written;
+  o.on_size = [&](uint64_t bytes) {
+    EXPECT_FALSE(std::filesystem::exists(dir.file("m.gguf")));
+    size = bytes;
+  };
+  o.on_progress = [&](uint64_t done, uint64_t total) {
+    EXPECT_EQ(total, size);
+    written.push_back(done);
+  };
+  ASSERT_TRUE(MakeModel(dir.file("m.gguf"), o).ok());
+  EXPECT_EQ(size, std::filesystem::file_size(dir.file("m.gguf")));
+  ASSERT_EQ(written.size(), 1u + 2u + 2u * 9u + 1u);  // header, token_embd and output_norm, 9 per layer, output
+  EXPECT_TRUE(std::is_sorted(written.begin(), written.end()));
+  EXPECT_EQ(written.back(), size);
+
+  size = 0;
+  o.dim = 3;
+  EXPECT_FALSE(MakeModel(dir.file("bad.gguf"), o).ok());
+  EXPECT_EQ(size, 0u);
 }
 
 // --chat-template: the text lands in tokenizer.chat_template as given; without it there is none.

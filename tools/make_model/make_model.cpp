@@ -14,6 +14,7 @@
 
 #include "common/gguf/gguf_writer.h"
 #include "common/quant/quant.h"
+#include "common/util/disk_space.h"
 #include "tools/make_model/hf_vocab.h"
 #include "tools/make_model/random.h"
 #include "tools/make_model/spm_vocab.h"
@@ -58,6 +59,8 @@ constexpr double kRopeFactor = 8.0;
 constexpr double kRopeLowFreqFactor = 1.0;
 constexpr double kRopeHighFreqFactor = 4.0;
 constexpr double kRopeOriginalContext = 8192.0;
+
+constexpr uint32_t kAlignment = 32;  // general.alignment, llama.cpp's default
 
 Status CheckDim(const char* flag, int64_t value, int64_t max) {
   if (value <= 0 || value > max) {
@@ -240,7 +243,7 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   w.SetString("general.name", "pipeshard random llama " + std::to_string(o.dim) + "x" + std::to_string(o.layers) +
                                   " " + type_name + " seed " + std::to_string(o.seed));
   w.SetU32("general.file_type", file_type);
-  w.SetU32("general.alignment", 32);
+  w.SetU32("general.alignment", kAlignment);
   w.SetU32("llama.context_length", static_cast<uint32_t>(o.ctx));
   w.SetU32("llama.embedding_length", static_cast<uint32_t>(o.dim));
   w.SetU32("llama.block_count", static_cast<uint32_t>(o.layers));
@@ -294,7 +297,14 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
                                               kOutputGain * inv_sqrt_dim)));
   }
 
-  return w.Write(out_path, 32);
+  PS_ASSIGN_OR_RETURN(const uint64_t file_bytes, w.FileSize(kAlignment));
+  if (o.on_size) o.on_size(file_bytes);
+  // Fail now, with the numbers, rather than minutes into the write with ENOSPC. A folder whose
+  // free space cannot be read (it may not exist) is left to the write to report.
+  if (const Result<uint64_t> free_bytes = FreeDiskBytes(out_path); free_bytes.ok()) {
+    PS_RETURN_IF_ERROR(CheckFreeSpace(out_path, file_bytes, *free_bytes));
+  }
+  return w.Write(out_path, kAlignment, o.on_progress);
 }
 
 }  // namespace ps

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,13 @@ struct MakeModelOptions {
   bool tied_embeddings = false;      // omit output.weight; the head reuses token_embd
   // tokenizer.chat_template (Jinja text); empty writes none, as the built-in presets do.
   std::string chat_template;
+
+  // Hooks for whoever shows progress (tools/ prints nothing itself); either may be empty.
+  // on_size: the file's size in bytes, once the options are valid and before the free disk
+  // space is checked or anything is written.
+  std::function<void(uint64_t file_bytes)> on_size;
+  // on_progress: bytes written so far, of file_bytes (after the header and after each tensor).
+  std::function<void(uint64_t written, uint64_t file_bytes)> on_progress;
 };
 
 // Presets: "tiny" (the built-in model of the main job and the tests), "small", "medium" (the
@@ -43,7 +51,9 @@ Result<MakeModelOptions> PresetOptions(const std::string& preset);
 // $PIPESHARD_NODE_MODULES, the current directory and the source tree. NotFound names the places.
 Result<std::string> FindLlama3TokenizerJson();
 
-// Validates the options (errors name the flag and value) and writes the file.
+// Validates the options (errors name the flag and value), checks that the file fits on its
+// filesystem (ResourceExhausted naming the path, the bytes needed and the bytes free, before
+// anything is written) and writes the file.
 Status MakeModel(const std::string& out_path, const MakeModelOptions& options);
 
 }  // namespace ps

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "common/util/status.h"
@@ -19,6 +20,11 @@ struct Batch {
   std::vector<uint8_t> logits;      // [n] 1 where the last stage must output logits
   size_t size() const { return positions.size(); }
 };
+
+// Called by a backend's Create after each layer's weights are in place (copied, repacked or
+// uploaded): layers of the range done so far, of how many. For progress reports; on the
+// creating thread.
+using LayersLoadedFn = std::function<void(int32_t done, int32_t total)>;
 
 struct BatchOutput {
   std::vector<float> hidden;  // [n, n_embd] when the stage is not the last

@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
+#include "common/log/log_progress.h"
 #include "common/model/llama_weights.h"
+#include "common/util/progress.h"
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
 
@@ -52,10 +56,13 @@ void FaultIn(const LlamaWeights& w) {
   }
 }
 
+// A load that takes longer than this logs its progress per layer; a quicker one logs nothing.
+constexpr std::chrono::seconds kLoadQuietFor{1};
+
 // The CUDA backend for the range; its errors are the device's and name it.
 Result<std::unique_ptr<Backend>> CreateCudaStageBackend(const gguf::GgufFile& file, const LlamaConfig& config,
                                                         LayerRange range, const pipeshard::v1::LoadShardRequest& r,
-                                                        const DeviceSpec& device) {
+                                                        const DeviceSpec& device, LayersLoadedFn on_layers_loaded) {
   if (r.kv_type() == "f32") {
     return Status::Unsupported("LoadShard: kv_type 'f32': the CUDA backend on " + device.ToString() +
                                " keeps its KV cache in f16");
@@ -64,6 +71,7 @@ Result<std::unique_ptr<Backend>> CreateCudaStageBackend(const gguf::GgufFile& fi
   options.device = device.index;
   options.n_ctx = r.n_ctx();
   options.max_seqs = r.max_seqs();
+  options.on_layers_loaded = std::move(on_layers_loaded);
   auto backend = CreateCudaBackend(file, config, range, options);
   if (!backend.ok()) return backend.status().WithContext(device.ToString());
   return backend;
@@ -129,6 +137,15 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
   shard->links_ = std::move(links).value();
 
   std::unique_ptr<Backend> backend = std::move(kept);
+  std::string label = "loading layers ";
+  label += std::to_string(range.first);
+  label += '-';
+  label += std::to_string(range.last - 1);
+  label += " of ";
+  label += path;
+  Progress progress(ProgressOptions{std::move(label), range.last - range.first, "layers", kLoadQuietFor},
+                    log::LogProgressOutput());
+  const LayersLoadedFn on_layers_loaded = [&progress](int32_t done, int32_t) { progress.Update(done); };
   if (backend != nullptr) {
     response->set_kept_weights(true);
   } else if (options.device.kind == DeviceSpec::Kind::kCpu) {
@@ -139,14 +156,18 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
     backend_options.n_ctx = request.n_ctx();
     backend_options.max_seqs = request.max_seqs();
     backend_options.kv_f16 = request.kv_type() != "f32";
+    backend_options.on_layers_loaded = on_layers_loaded;
     auto cpu = CpuBackend::Create(*shard->file_, shard->config_, range, backend_options);
     if (!cpu.ok()) return request_error(cpu.status());
     FaultIn(*weights);
     backend = std::move(cpu).value();
+    progress.Finish();
   } else {
-    auto cuda = CreateCudaStageBackend(*shard->file_, shard->config_, range, request, options.device);
+    auto cuda = CreateCudaStageBackend(*shard->file_, shard->config_, range, request, options.device,
+                                       on_layers_loaded);
     if (!cuda.ok()) return fail(LoadFailure::kDevice, cuda.status());
     backend = std::move(cuda).value();
+    progress.Finish();
   }
 
   shard->executor_ = std::make_unique<StageExecutor>(std::move(backend), stage, shard->links_->sender_factory());

@@ -296,6 +296,10 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
       impl->repacked.Add(impl->options.kernels, m, /*release_source=*/true);
     }
     impl->layers.push_back(std::move(L));
+    if (options.on_layers_loaded) {
+      const auto done = static_cast<int32_t>(impl->layers.size());
+      options.on_layers_loaded(done, static_cast<int32_t>(range.last - range.first));
+    }
   }
   return std::unique_ptr<CpuBackend>(new CpuBackend(std::move(impl)));
 }

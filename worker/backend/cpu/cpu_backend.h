@@ -22,6 +22,7 @@ struct CpuBackendOptions {
   bool kv_f16 = true;
   // Kernel family (kernel_level.h); kAuto reads PIPESHARD_CPU_KERNELS, else picks the fastest.
   cpu::KernelLevel kernels = cpu::KernelLevel::kAuto;
+  LayersLoadedFn on_layers_loaded;  // may be empty
 };
 
 class CpuBackend : public Backend {

@@ -17,6 +17,7 @@ struct CudaBackendOptions {
   int device = 0;         // CUDA device ordinal (the N of cuda:N)
   int32_t n_ctx = 4096;   // positions per sequence
   int32_t max_seqs = 8;   // sequence ids are 0..max_seqs-1
+  LayersLoadedFn on_layers_loaded;  // may be empty
 };
 
 // True when this binary was built with the CUDA backend.

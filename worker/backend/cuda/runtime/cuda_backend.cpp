@@ -245,6 +245,10 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const gguf::GgufFile& f
     PS_ASSIGN_OR_RETURN(L.up, DeviceMatrix::FromTensor(lw.ffn_up, e, ff));
     PS_ASSIGN_OR_RETURN(L.down, DeviceMatrix::FromTensor(lw.ffn_down, ff, e));
     impl->layers.push_back(std::move(L));
+    if (options.on_layers_loaded) {
+      const auto done = static_cast<int32_t>(impl->layers.size());
+      options.on_layers_loaded(done, static_cast<int32_t>(range.last - range.first));
+    }
   }
   PS_ASSIGN_OR_RETURN(impl->matmul,
                       cuda::DeviceMatMul::Create(impl->stream.get(), impl->cublas.get(), max_weight_elems));
