@@ -18,66 +18,8 @@
 #include <CLI/CLI.hpp>
 
 #include "common/quant/ggml_type.h"
-#include "common/quant/quant.h"
 #include "worker/backend/cpu/kernel_level.h"
-#include "worker/backend/cpu/matmul.h"
-#include "worker/backend/cpu/thread_pool.h"
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-struct Matrix {
-  std::vector<uint8_t> bytes;
-  ps::cpu::WeightMatrix view;         // the GGUF rows (the reference level reads these)
-  ps::cpu::WeightMatrix fast_view;    // plus the fast kernel's load-time copy, as CpuBackend has it
-  ps::cpu::RepackedWeights repacked;  // owns that copy
-};
-
-void FillRandom(Matrix& m, ps::GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
-  const size_t row_bytes = *ps::RowBytes(type, cols);
-  m.bytes.resize(row_bytes * static_cast<size_t>(rows));
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (float& v : row) v = dist(rng);
-    ps::QuantizeRow(type, row.data(), m.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
-  }
-  m.view.type = type;
-  m.view.data = m.bytes.data();
-  m.view.cols = cols;
-  m.view.rows = rows;
-  m.view.row_bytes = row_bytes;
-  m.fast_view = m.view;
-  m.repacked.Add(ps::cpu::KernelLevel::kAvx2, &m.fast_view);
-}
-
-// Seconds per product over `runs` runs: the median, or the fastest run with `best` (on a shared
-// machine other tenants only ever add time, so the fastest run is the steadiest figure for
-// comparing two builds of a kernel).
-double TimeProduct(ps::cpu::KernelLevel level, int threads, const ps::cpu::WeightMatrix& w, const float* x,
-                   int64_t n, float* y, int runs, double min_ms, bool best) {
-  ps::cpu::ThreadPool pool(threads);
-  ps::cpu::MatMul mm(threads, w.cols, level);
-  mm.Reserve(n);
-  mm.Multiply(pool, w, x, n, y);  // warm-up: caches, page faults
-  std::vector<double> per_product;
-  for (int run = 0; run < runs; ++run) {
-    int reps = 0;
-    const auto start = Clock::now();
-    double elapsed_ms = 0.0;
-    do {
-      mm.Multiply(pool, w, x, n, y);
-      ++reps;
-      elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    } while (elapsed_ms < min_ms);
-    per_product.push_back(elapsed_ms / 1e3 / reps);
-  }
-  std::sort(per_product.begin(), per_product.end());
-  return best ? per_product.front() : per_product[per_product.size() / 2];
-}
-
-}  // namespace
+#include "worker/backend/cpu/kernel_probe.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"pipeshard-gemm-bench: fast vs reference CPU matrix product for one weight type"};
@@ -126,15 +68,18 @@ int main(int argc, char** argv) {
   }
 
   std::mt19937 rng(7);
-  Matrix decode_w, prefill_w;
-  FillRandom(decode_w, *type, rows, cols, rng);
-  FillRandom(prefill_w, *type, prefill_rows, cols, rng);
+  auto decode_w = ps::cpu::ProbeMatrix::Random(*type, rows, cols, rng);
+  auto prefill_w = ps::cpu::ProbeMatrix::Random(*type, prefill_rows, cols, rng);
+  if (!decode_w.ok() || !prefill_w.ok()) {
+    std::fprintf(stderr, "pipeshard-gemm-bench: %s\n", (decode_w.ok() ? prefill_w.status() : decode_w.status()).ToString().c_str());
+    return 2;
+  }
   std::vector<float> x(static_cast<size_t>(batch * cols));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : x) v = normal(rng);
   std::vector<float> y(static_cast<size_t>(batch * std::max(rows, prefill_rows)));
 
-  const double decode_gb = static_cast<double>(decode_w.bytes.size()) / 1e9;
+  const double decode_gb = static_cast<double>((*decode_w)->bytes()) / 1e9;
   const double prefill_gop = 2.0 * static_cast<double>(prefill_rows * cols) * static_cast<double>(batch) / 1e9;
   std::printf("%s: decode %lld x %lld (%.1f MB), prefill %lld x %lld x batch %lld; %s of %d runs\n",
               type_name.c_str(), static_cast<long long>(rows), static_cast<long long>(cols), decode_gb * 1e3,
@@ -145,13 +90,10 @@ int main(int argc, char** argv) {
   if (!skip_reference) levels.push_back(ps::cpu::KernelLevel::kReference);
   for (ps::cpu::KernelLevel level : levels) {
     for (int t : {1, threads}) {
-      const bool fast = level == ps::cpu::KernelLevel::kAvx2;
-      const double decode_s =
-          TimeProduct(level, t, fast ? decode_w.fast_view : decode_w.view, x.data(), 1, y.data(), runs, min_ms,
-                      best);
+      const ps::cpu::ProbeTiming timing{runs, min_ms, best};
+      const double decode_s = ps::cpu::TimeProduct(level, t, (*decode_w)->View(level), x.data(), 1, y.data(), timing);
       const double prefill_s =
-          TimeProduct(level, t, fast ? prefill_w.fast_view : prefill_w.view, x.data(), batch, y.data(), runs,
-                      min_ms, best);
+          ps::cpu::TimeProduct(level, t, (*prefill_w)->View(level), x.data(), batch, y.data(), timing);
       std::printf("%-10s %7d %14.2f %14.2f\n", ps::cpu::KernelLevelName(level), t, decode_gb / decode_s,
                   prefill_gop / prefill_s);
       if (threads == 1) break;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "cli/bench_stats.h"
 #include "cli/cli_error.h"
 #include "cli/grpc_client.h"
+#include "cli/device_profile.h"
 #include "cli/memory_bandwidth.h"
 #include "cli/model_loader.h"
 #include "cli/ref_bench.h"
@@ -220,6 +222,21 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
                   "with --roofline: use this memory bandwidth in GB/s instead of measuring the host's (e.g. 3350 "
                   "for an H100 SXM's HBM3)");
   cmd->add_flag("--json", args.json, "print one JSON object");
+  CLI::Option* profile = cmd->add_flag(
+      "--profile", args.profile,
+      "measure this host's CPU (memory bandwidth, each weight type's decode and prompt kernels, per-layer overhead) "
+      "with --threads threads and print it as a hardware catalog for plan --simulate --catalog");
+  cmd->add_option("--name", args.profile_name, "with --profile: the device's name in the catalog")
+      ->needs(profile)->capture_default_str();
+  cmd->add_option("--profile-types", args.profile_types, "with --profile: weight types to measure (default q8_0,q4_k,q4_0,q6_k,f16)")
+      ->delimiter(',')->needs(profile);
+  cmd->add_option("-o,--out", args.out_path, "with --profile: write the catalog to this file")->needs(profile);
+  cmd->add_option("--profile-stream-mib", args.profile_stream_mib,
+                  "with --profile: MiB of weights the 1-8 row products stream (default: 512 or 4x the last-level "
+                  "cache the CPU reports, whichever is more); keep it well past the caches")
+      ->needs(profile)->check(CLI::Range(1, 65536));
+  cmd->add_option("--profile-min-ms", args.profile_min_ms, "with --profile: milliseconds each timed run lasts at least")
+      ->needs(profile)->check(CLI::Range(1.0, 60000.0))->capture_default_str();
   CLI::Option* ref = cmd->add_option(
       "--ref-binary", args.ref_binary,
       "also run this llama.cpp program on the same model, -p, -n, threads, ubatch and KV type, once after each "
@@ -233,7 +250,37 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args) {
   return cmd;
 }
 
+namespace {
+
+int RunProfile(const BenchArgs& args) {
+  if (!args.model.empty() || !args.server.empty()) {
+    return ReportError(Status::InvalidArgument("bench --profile measures the host: give neither --model nor --server"));
+  }
+  ProfileArgs p;
+  p.name = args.profile_name;
+  p.threads = args.threads > 0 ? args.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (!args.profile_types.empty()) p.types = args.profile_types;
+  p.stream_bytes = static_cast<size_t>(args.profile_stream_mib) << 20;
+  p.min_ms = args.profile_min_ms;
+  auto measured = MeasureCpuProfile(p);
+  if (!measured.ok()) return ReportError(measured.status());
+  const std::string text = ProfileCatalogJson(*measured) + "\n";
+  if (args.out_path.empty()) {
+    std::fputs(text.c_str(), stdout);
+    return kExitOk;
+  }
+  std::ofstream out(args.out_path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return ReportError(Status::IOError("cannot write " + args.out_path));
+  std::fprintf(stderr, "wrote %s (device '%s')\n", args.out_path.c_str(), measured->name.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
 int RunBenchCommand(const BenchArgs& args) {
+  if (args.profile) return RunProfile(args);
   if (!args.server.empty()) {
     if (!args.model.empty()) return ReportError(Status::InvalidArgument("bench: give --model or --server, not both"));
     ServerBenchArgs server;

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ps::cli {
 
@@ -31,6 +32,12 @@ struct BenchArgs {
   std::string ca;            // with server: --ca
   int32_t streams = 0;       // with server: concurrent decode streams
   std::string trace_path;    // with server: Chrome trace output
+  bool profile = false;      // measure this host as a catalog device (device_profile.h)
+  std::string profile_name = "this-host";
+  std::vector<std::string> profile_types;  // empty: ProfileArgs' defaults
+  std::string out_path;      // with profile: write the catalog here instead of stdout
+  int profile_stream_mib = 0;    // with profile: MiB the 1-8 row products stream (0: ProfileArgs' default)
+  double profile_min_ms = 200;   // with profile: milliseconds per timed run
 };
 
 CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& args);

@@ -23,6 +23,8 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
   cmd->add_flag("--simulate", args.simulate,
                 "predict a catalog cluster: memory fit, split, prefill/decode tok/s for 1..N devices (needs --cluster)");
   cmd->add_option("--cluster", args.cluster, "with --simulate: \"4xP40 pcie3\", \"2xRTX4090 pcie4, 1xcpu-zen3-8c 10gbe\" or a file");
+  cmd->add_option("--catalog", args.catalog,
+                  "with --simulate: a hardware catalog file (e.g. from bench --profile) whose devices and links join the built-in ones");
   cmd->add_option("--preset", args.preset, "with --simulate, instead of --model: a make-model shape (tiny, small, medium, llama3-8b)");
   cmd->add_option("--type", args.type, "with --preset: the weights' type (q8_0, q4_k, f16, ...)")->capture_default_str();
   cmd->add_option("--ctx", args.ctx, "with --simulate: positions cached per sequence")
@@ -120,8 +122,8 @@ void PrintText(const plan::PartitionPlan& p) {
 
 int RunPlanCommand(const PlanArgs& args) {
   if (args.simulate) return RunPlanSimulate(args);
-  if (!args.cluster.empty() || !args.preset.empty()) {
-    return ReportError(Status::InvalidArgument("plan: --cluster and --preset need --simulate"));
+  if (!args.cluster.empty() || !args.preset.empty() || !args.catalog.empty()) {
+    return ReportError(Status::InvalidArgument("plan: --cluster, --catalog and --preset need --simulate"));
   }
   if (args.model.empty()) return ReportError(Status::InvalidArgument("plan: give --model M (or --simulate)"));
   auto speeds = Speeds(args);

@@ -20,6 +20,7 @@ struct PlanArgs {
   // plan --simulate: a what-if over a catalog cluster (cli/plan_simulate.cpp).
   bool simulate = false;
   std::string cluster;  // "4xP40 pcie3", or a file holding such a spec
+  std::string catalog;  // a catalog file (a measured profile) whose entries join the built-in ones
   std::string preset;   // a make-model shape instead of --model
   std::string type = "q8_0";
   int64_t ctx = 4096;

@@ -42,6 +42,23 @@ Result<std::string> ClusterSpec(const std::string& value) {
   return spec;
 }
 
+constexpr size_t kMaxCatalogFileBytes = 1 << 20;
+
+// The built-in catalog, with a file's entries first when --catalog is given.
+Result<plan::HardwareCatalog> Catalog(const std::string& path) {
+  if (path.empty()) return plan::HardwareCatalog::BuiltIn();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("--catalog " + path + ": cannot open it");
+  std::string text(kMaxCatalogFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxCatalogFileBytes) {
+    return Status::InvalidArgument("--catalog " + path + " is over " + std::to_string(kMaxCatalogFileBytes) + " bytes");
+  }
+  PS_ASSIGN_OR_RETURN(plan::HardwareCatalog extra, plan::HardwareCatalog::FromJson(text, path));
+  return plan::HardwareCatalog::Combine(extra, plan::HardwareCatalog::BuiltIn());
+}
+
 struct Model {
   plan::ModelCost cost;
   std::string description;
@@ -63,8 +80,7 @@ Result<Model> PresetModel(const PlanArgs& args, int kv_bytes) {
   c.n_vocab = o.vocab == "llama3" ? kLlama3VocabSize
                                   : static_cast<int64_t>(make_model::BuiltInSpmVocabulary().tokens.size());
   const TypeTraits traits = TraitsOf(*type);
-  const double bytes_per_weight = static_cast<double>(traits.block_bytes) / static_cast<double>(traits.block_size);
-  Model m{plan::ModelCostFromConfig(c, bytes_per_weight, kv_bytes, plan::PrecisionOf(*type)), ""};
+  Model m{plan::ModelCostForType(c, *type, kv_bytes), ""};
   m.description = "preset " + args.preset + " (" + std::to_string(c.n_layer) + " layers, dim " + std::to_string(c.n_embd) +
                   ", vocab " + std::to_string(c.n_vocab) + "), " + std::string(traits.name);
   return m;
@@ -167,7 +183,9 @@ int RunPlanSimulate(const PlanArgs& args) {
   if (!model.ok()) return ReportError(model.status());
   auto spec = ClusterSpec(args.cluster);
   if (!spec.ok()) return ReportError(spec.status());
-  auto cluster = plan::ParseClusterSpec(*spec, plan::HardwareCatalog::BuiltIn());
+  auto catalog = Catalog(args.catalog);
+  if (!catalog.ok()) return ReportError(catalog.status());
+  auto cluster = plan::ParseClusterSpec(*spec, *catalog);
   if (!cluster.ok()) return ReportError(cluster.status().WithContext("--cluster"));
 
   sim::WhatIfQuestion q;

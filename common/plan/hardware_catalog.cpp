@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "common/quant/ggml_type.h"
 #include "common/util/printable.h"
 
 namespace ps::plan {
@@ -15,6 +16,9 @@ extern const char* const kBuiltInHardwareCatalogJson;
 namespace {
 
 using nlohmann::json;
+
+// Upper bounds of a plausible rate: a catalog value above them is a typo.
+constexpr double kPeta = 1e15, kExa = 1e18;
 
 // Names compare without case, '-' or '_': "Tesla-P40" finds "tesla_p40".
 std::string Key(std::string_view name) {
@@ -113,6 +117,68 @@ Status CheckUnique(const std::vector<Profile>& profiles, std::string_view origin
   return Status::Ok();
 }
 
+// "curves": {"1024": [[1, OPS], [2, OPS], ...], "4096": [...]}: optional; row lengths and row
+// counts positive and increasing, at most kMaxCurvePoints points each.
+constexpr size_t kMaxCurves = 8;
+constexpr size_t kMaxCurvePoints = 64;
+Status ReadCurves(const Reader& r, const json& rates, std::map<int64_t, std::vector<std::pair<int32_t, double>>>* out) {
+  if (!rates.contains("curves")) return Status::Ok();
+  const json& c = rates["curves"];
+  if (!c.is_object() || c.size() > kMaxCurves) return r.Bad("curves", "must be an object of at most " + std::to_string(kMaxCurves) + " row lengths");
+  for (const auto& [width, points] : c.items()) {
+    const std::string field = "curves." + Printable(width, 16);
+    int64_t cols = 0;
+    for (char ch : width) {
+      if (ch < '0' || ch > '9' || cols > (int64_t{1} << 30)) return r.Bad(field, "is not a row length");
+      cols = cols * 10 + (ch - '0');
+    }
+    if (cols < 1) return r.Bad(field, "is not a row length");
+    if (!points.is_array() || points.empty() || points.size() > kMaxCurvePoints) {
+      return r.Bad(field, "must be a list of 1 to " + std::to_string(kMaxCurvePoints) + " [rows, ops/s] pairs");
+    }
+    std::vector<std::pair<int32_t, double>> curve;
+    for (const json& p : points) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number()) {
+        return r.Bad(field, "must hold [rows, ops/s] pairs");
+      }
+      const int64_t n = p[0].get<int64_t>();
+      const double ops = p[1].get<double>();
+      if (n < 1 || n > (1 << 20) || !std::isfinite(ops) || ops <= 0 || ops > kExa ||
+          (!curve.empty() && n <= curve.back().first)) {
+        return r.Bad(field, "must hold increasing row counts in [1, 1048576] with ops/s in (0, 1e18]");
+      }
+      curve.emplace_back(static_cast<int32_t>(n), ops);
+    }
+    (*out)[cols] = std::move(curve);
+  }
+  return Status::Ok();
+}
+
+// "kernels": {"q8_0": {"decode_bytes_per_s": B, "prefill_ops": OPS}, ...}: optional, at most
+// kMaxKernelEntries, each key a ggml type name.
+constexpr size_t kMaxKernelEntries = 32;
+Status ReadKernels(std::string_view origin, const std::string& where, const json& e, std::map<std::string, KernelRates>* out) {
+  if (!e.contains("kernels")) return Status::Ok();
+  const json& k = e["kernels"];
+  Reader r(origin, where, e);
+  if (!k.is_object() || k.size() > kMaxKernelEntries) {
+    return r.Bad("kernels", "must be an object of at most " + std::to_string(kMaxKernelEntries) + " weight types");
+  }
+  for (const auto& [name, rates] : k.items()) {
+    const auto type = ParseTypeName(name);
+    const std::string field = "kernels." + Printable(name, 32);
+    if (!type) return r.Bad(field, "is not a ggml type name");
+    if (!rates.is_object()) return r.Bad(field, "must be an object");
+    Reader rr(origin, where + "." + field, rates);
+    KernelRates kr;
+    PS_RETURN_IF_ERROR(rr.Positive("decode_bytes_per_s", kPeta, &kr.decode_bytes_per_s));
+    PS_RETURN_IF_ERROR(rr.Positive("prefill_ops", kExa, &kr.prefill_ops));
+    PS_RETURN_IF_ERROR(ReadCurves(rr, rates, &kr.curves));
+    (*out)[KernelKey(*type)] = kr;
+  }
+  return Status::Ok();
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -135,7 +201,6 @@ Result<HardwareCatalog> HardwareCatalog::FromJson(std::string_view text, std::st
       return Status::InvalidArgument(std::string(origin) + ": \"" + list + "\" must be a list of at most 1024 entries");
     }
   }
-  constexpr double kPeta = 1e15, kExa = 1e18;
   for (size_t i = 0; i < root["devices"].size(); ++i) {
     const json& e = root["devices"][i];
     if (!e.is_object()) return Status::InvalidArgument(std::string(origin) + ": devices[" + std::to_string(i) + "] is not an object");
@@ -161,6 +226,10 @@ Result<HardwareCatalog> HardwareCatalog::FromJson(std::string_view text, std::st
     PS_RETURN_IF_ERROR(eff.Positive("bandwidth", 1.0, &d.bandwidth_efficiency));
     PS_RETURN_IF_ERROR(eff.Positive("compute", 1.0, &d.compute_efficiency));
     PS_RETURN_IF_ERROR(r.Positive("launch_overhead_s", 1.0, &d.launch_overhead_s));
+    PS_RETURN_IF_ERROR(ReadKernels(origin, where, e, &d.kernels));
+    if (e.contains("attention_flops")) PS_RETURN_IF_ERROR(r.Positive("attention_flops", kExa, &d.attention_flops));
+    if (e.contains("row_elements_per_s")) PS_RETURN_IF_ERROR(r.Positive("row_elements_per_s", kExa, &d.row_elements_per_s));
+    if (e.contains("source") && e["source"].is_string()) d.source = Printable(e["source"].get<std::string>(), 4096);
     catalog.devices_.push_back(std::move(d));
   }
   for (size_t i = 0; i < root["links"].size(); ++i) {
@@ -187,6 +256,85 @@ const HardwareCatalog& HardwareCatalog::BuiltIn() {
     return parsed.ok() ? std::move(parsed).value() : HardwareCatalog();
   }();
   return catalog;
+}
+
+namespace {
+
+template <typename Profile>
+bool SharesAName(const Profile& p, const std::vector<Profile>& others) {
+  std::vector<std::string> names = p.aliases;
+  names.push_back(p.name);
+  for (const std::string& n : names) {
+    if (Find(others, n) != nullptr) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string KernelKey(GgmlType type) {
+  std::string key(TypeName(type));
+  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+HardwareCatalog HardwareCatalog::Combine(const HardwareCatalog& extra, const HardwareCatalog& base) {
+  HardwareCatalog out = extra;
+  for (const DeviceProfile& d : base.devices_) {
+    if (!SharesAName(d, extra.devices_)) out.devices_.push_back(d);
+  }
+  for (const LinkProfile& l : base.links_) {
+    if (!SharesAName(l, extra.links_)) out.links_.push_back(l);
+  }
+  return out;
+}
+
+HardwareCatalog HardwareCatalog::Of(std::vector<DeviceProfile> devices, std::vector<LinkProfile> links) {
+  HardwareCatalog out;
+  out.devices_ = std::move(devices);
+  out.links_ = std::move(links);
+  return out;
+}
+
+std::string HardwareCatalog::ToJson() const {
+  json devices = json::array();
+  for (const DeviceProfile& d : devices_) {
+    json e = {{"name", d.name},
+              {"aliases", d.aliases},
+              {"kind", d.gpu ? "gpu" : "cpu"},
+              {"memory_bytes", d.memory_bytes},
+              {"memory_bandwidth_bytes_per_s", d.memory_bandwidth},
+              {"f32_flops", d.f32_flops},
+              {"f16_flops", d.f16_flops},
+              {"int8_ops", d.int8_ops},
+              {"efficiency", {{"bandwidth", d.bandwidth_efficiency}, {"compute", d.compute_efficiency}}},
+              {"launch_overhead_s", d.launch_overhead_s}};
+    if (!d.kernels.empty()) {
+      json k = json::object();
+      for (const auto& [name, rates] : d.kernels) {
+        k[name] = {{"decode_bytes_per_s", rates.decode_bytes_per_s}, {"prefill_ops", rates.prefill_ops}};
+        if (!rates.curves.empty()) {
+          json curves = json::object();
+          for (const auto& [cols, points] : rates.curves) {
+            json list = json::array();
+            for (const auto& [n, ops] : points) list.push_back({n, ops});
+            curves[std::to_string(cols)] = list;
+          }
+          k[name]["curves"] = curves;
+        }
+      }
+      e["kernels"] = k;
+    }
+    if (d.attention_flops > 0) e["attention_flops"] = d.attention_flops;
+    if (d.row_elements_per_s > 0) e["row_elements_per_s"] = d.row_elements_per_s;
+    if (!d.source.empty()) e["source"] = d.source;
+    devices.push_back(e);
+  }
+  json links = json::array();
+  for (const LinkProfile& l : links_) {
+    links.push_back({{"name", l.name}, {"aliases", l.aliases}, {"bandwidth_bytes_per_s", l.bandwidth}, {"latency_s", l.latency_s}});
+  }
+  return json{{"version", 1}, {"devices", devices}, {"links", links}}.dump(2);
 }
 
 const DeviceProfile* HardwareCatalog::FindDevice(std::string_view name) const { return Find(devices_, name); }

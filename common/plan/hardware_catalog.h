@@ -7,13 +7,30 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "common/quant/ggml_type.h"
 #include "common/util/status.h"
 
 namespace ps::plan {
+
+// Rates one weight type's kernels were measured at on a device (`pipeshard bench --profile`):
+// they replace the peak-times-efficiency estimate for models of that type.
+struct KernelRates {
+  double decode_bytes_per_s = 0;  // weight bytes/s of a one-row product (decode)
+  double prefill_ops = 0;         // ops/s of a many-row product (a prompt chunk)
+  // Optional: ops/s (2 per weight and row) of a product of n activation rows, as (n, ops/s) by
+  // increasing n, for weight rows of each measured length (a model uses the length nearest its
+  // n_embd). Small n streams the weights from memory; large n is bound by the arithmetic.
+  std::map<int64_t, std::vector<std::pair<int32_t, double>>> curves;
+};
+
+// The key of DeviceProfile::kernels for a weight type: ggml's name in lower case ("q4_k").
+std::string KernelKey(GgmlType type);
 
 struct DeviceProfile {
   std::string name;
@@ -27,6 +44,13 @@ struct DeviceProfile {
   double bandwidth_efficiency = 0;  // (0, 1]: the share of peak bandwidth decode kernels reach
   double compute_efficiency = 0;    // (0, 1]: the share of peak compute prompt GEMMs reach
   double launch_overhead_s = 0;     // fixed cost per layer and step (kernel launches, syncs)
+  std::map<std::string, KernelRates> kernels;  // by ggml type name, lower case ("q8_0", "q4_k")
+  // Measured, optional (0: not known): the attention kernel's FLOP/s (instead of the float peak
+  // times the compute efficiency), and the rate of a block's element-wise work per row (norms,
+  // RoPE, cache stores, SwiGLU: 3 n_embd + 3 n_embd_kv + n_ff elements), which GPUs fuse away.
+  double attention_flops = 0;
+  double row_elements_per_s = 0;
+  std::string source;                          // where the numbers come from
 };
 
 struct LinkProfile {
@@ -42,6 +66,13 @@ class HardwareCatalog {
   static Result<HardwareCatalog> FromJson(std::string_view text, std::string_view origin);
   // The compiled-in common/plan/hardware_catalog.json.
   static const HardwareCatalog& BuiltIn();
+  // `extra`'s entries (a measured profile) before `base`'s; a base entry sharing a name or alias
+  // with an extra one is replaced by it.
+  static HardwareCatalog Combine(const HardwareCatalog& extra, const HardwareCatalog& base);
+  // A catalog of these entries as they are (a profile just measured).
+  static HardwareCatalog Of(std::vector<DeviceProfile> devices, std::vector<LinkProfile> links);
+  // The catalog format, for a profile to be written and read back.
+  std::string ToJson() const;
 
   // By name or alias, ignoring case, '-' and '_' ("tesla-p40", "p40", "PCIe3_x16").
   const DeviceProfile* FindDevice(std::string_view name) const;

@@ -24,6 +24,7 @@ void SetShape(const LlamaConfig& config, ModelCost* cost) {
   cost->n_vocab = config.n_vocab;
   cost->n_head = config.n_head;
   cost->n_ff = config.n_ff;
+  cost->n_embd_kv = config.n_embd_kv();
 }
 
 }  // namespace
@@ -44,7 +45,10 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
   PS_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(file, config, LayerRange{0, config.n_layer}));
   ModelCost cost;
   SetShape(config, &cost);
-  if (!weights.layers.empty()) cost.precision = PrecisionOf(weights.layers.front().wq->type);
+  if (!weights.layers.empty()) {
+    cost.weight_type = weights.layers.front().wq->type;
+    cost.precision = PrecisionOf(*cost.weight_type);
+  }
   for (const LayerWeights& l : weights.layers) {
     PartCost part;
     for (const gguf::TensorInfo* t : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) {
@@ -85,6 +89,15 @@ ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight
   cost.embedding.flops_per_token = e;
   cost.head.weight_bytes = static_cast<uint64_t>(e * v * bytes_per_weight + e * 4);
   cost.head.flops_per_token = 2 * e * v;
+  return cost;
+}
+
+ModelCost ModelCostForType(const LlamaConfig& config, GgmlType type, int kv_elem_bytes) {
+  const TypeTraits traits = TraitsOf(type);
+  ModelCost cost = ModelCostFromConfig(
+      config, static_cast<double>(traits.block_bytes) / static_cast<double>(traits.block_size), kv_elem_bytes,
+      PrecisionOf(type));
+  cost.weight_type = type;
   return cost;
 }
 

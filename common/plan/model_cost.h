@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
@@ -30,10 +31,12 @@ enum class MatmulPrecision { kQuantized, kF16, kF32 };
 
 struct ModelCost {
   MatmulPrecision precision = MatmulPrecision::kQuantized;  // of the blocks' matrices
+  std::optional<GgmlType> weight_type;  // the blocks' matrix type, when one is known
   int64_t n_embd = 0;   // activation width: a row crossing a hop is n_embd F32 values
   int64_t n_vocab = 0;
   int64_t n_head = 0;
   int64_t n_ff = 0;
+  int64_t n_embd_kv = 0;
   std::vector<PartCost> layers;  // layers[i] is block i
   PartCost embedding;            // on the stage holding block 0
   PartCost head;                 // final norm + output, on the stage holding the last block
@@ -48,6 +51,10 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
 // planning without a file, and tests.
 ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes,
                               MatmulPrecision precision = MatmulPrecision::kQuantized);
+
+// The shape with every matrix in `type` (bytes from its block geometry): what-if planning of a
+// quantization without a file.
+ModelCost ModelCostForType(const LlamaConfig& config, GgmlType type, int kv_elem_bytes);
 
 // The precision a tensor type multiplies in.
 MatmulPrecision PrecisionOf(GgmlType type);

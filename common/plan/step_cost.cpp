@@ -1,6 +1,7 @@
 #include "common/plan/step_cost.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ps::plan {
 
@@ -44,6 +45,41 @@ StageCostModel::StageCostModel(const ModelCost& cost, int64_t first, int64_t las
   weight_throughput_ = WeightPeak(device, cost.precision) * device.compute_efficiency;
   float_throughput_ = std::max(device.f32_flops, device.f16_flops) * device.compute_efficiency;
   bandwidth_ = device.memory_bandwidth * device.bandwidth_efficiency;
+  weight_bandwidth_ = bandwidth_;
+  if (device.attention_flops > 0) float_throughput_ = device.attention_flops;
+  if (device.row_elements_per_s > 0) {
+    const double elements = 3.0 * static_cast<double>(cost.n_embd) + 3.0 * static_cast<double>(cost.n_embd_kv) +
+                            static_cast<double>(cost.n_ff);
+    row_seconds_ = static_cast<double>(layers_) * elements / device.row_elements_per_s;
+  }
+  if (cost.weight_type) {
+    if (const auto it = device.kernels.find(KernelKey(*cost.weight_type)); it != device.kernels.end()) {
+      weight_bandwidth_ = it->second.decode_bytes_per_s;
+      weight_throughput_ = it->second.prefill_ops;
+      // The curve measured at the row length nearest the model's width.
+      double best = 0;
+      for (const auto& [cols, points] : it->second.curves) {
+        const double distance = std::abs(std::log(static_cast<double>(cols) / static_cast<double>(std::max<int64_t>(1, cost.n_embd))));
+        if (curve_.empty() || distance < best) {
+          best = distance;
+          curve_ = points;
+        }
+      }
+    }
+  }
+}
+
+// ops/s at `rows` rows: linear in log2(rows) between measured points, flat beyond them.
+double StageCostModel::CurveOps(double rows) const {
+  if (rows <= curve_.front().first) return curve_.front().second;
+  for (size_t i = 1; i < curve_.size(); ++i) {
+    if (rows <= curve_[i].first) {
+      const double a = std::log2(static_cast<double>(curve_[i - 1].first)), b = std::log2(static_cast<double>(curve_[i].first));
+      const double f = (std::log2(rows) - a) / (b - a);
+      return curve_[i - 1].second + f * (curve_[i].second - curve_[i - 1].second);
+    }
+  }
+  return curve_.back().second;
 }
 
 StepTime StageCostModel::Step(const StepWork& work) const {
@@ -51,12 +87,27 @@ StepTime StageCostModel::Step(const StepWork& work) const {
   if (work.rows <= 0) return t;
   const double rows = static_cast<double>(work.rows);
   const bool logits = work.logits_rows > 0 && head_flops_ > 0;
-  const double bytes = static_cast<double>(layer_bytes_) + embedding_row_bytes_ * rows +
-                       (logits ? static_cast<double>(head_bytes_) : 0) + kv_bytes_ * work.kv_positions_read;
+  const double weight_bytes = static_cast<double>(layer_bytes_) + (logits ? static_cast<double>(head_bytes_) : 0);
+  const double other_bytes = embedding_row_bytes_ * rows + kv_bytes_ * work.kv_positions_read;
   const double weight_flops = rows * layer_flops_ + (logits ? static_cast<double>(work.logits_rows) * head_flops_ : 0);
-  t.memory_seconds = bandwidth_ > 0 ? bytes / bandwidth_ : 0;
-  t.compute_seconds = (weight_throughput_ > 0 ? weight_flops / weight_throughput_ : 0) +
-                      (float_throughput_ > 0 ? work.attended_positions * attention_flops_ / float_throughput_ : 0);
+  t.memory_seconds = (weight_bandwidth_ > 0 ? weight_bytes / weight_bandwidth_ : 0) +
+                     (bandwidth_ > 0 ? other_bytes / bandwidth_ : 0);
+  const double other_compute =
+      (float_throughput_ > 0 ? work.attended_positions * attention_flops_ / float_throughput_ : 0) + rows * row_seconds_;
+  t.compute_seconds = (weight_throughput_ > 0 ? weight_flops / weight_throughput_ : 0) + other_compute;
+  if (!curve_.empty()) {
+    // Measured kernels: the weights' product time from the curve, the rest as above but with
+    // the cache's reads inside the measured attention rate.
+    const double layer_weight_flops = rows * layer_flops_;
+    const double head = logits ? static_cast<double>(work.logits_rows) * head_flops_ /
+                                     CurveOps(static_cast<double>(work.logits_rows))
+                               : 0;
+    t.memory_seconds = layer_weight_flops / CurveOps(rows) + head;
+    t.compute_seconds = other_compute;
+    t.fixed_seconds = device_.launch_overhead_s * static_cast<double>(layers_ + (logits ? 1 : 0));
+    t.seconds = t.memory_seconds + t.compute_seconds + t.fixed_seconds;
+    return t;
+  }
   t.fixed_seconds = device_.launch_overhead_s * static_cast<double>(layers_ + (logits ? 1 : 0));
   t.seconds = std::max(t.memory_seconds, t.compute_seconds) + t.fixed_seconds;
   return t;

@@ -3,11 +3,18 @@
 // attended sequence's cached K/V, and does the range's FLOPs for each row plus attention growing
 // with the position; it takes the longer of the memory time (bytes over the bandwidth decode
 // kernels reach) and the compute time (weight FLOPs over the throughput quantized or float GEMMs
-// reach, attention FLOPs over the float throughput), plus a fixed launch cost per layer.
+// reach, attention FLOPs over the float throughput), plus a fixed launch cost per layer. When the
+// device carries measured rates for the model's weight type (DeviceProfile::kernels), the weights
+// are read at the measured decode rate and multiplied at the measured prefill rate instead, and a
+// measured attention rate and per-row element-wise rate (CPU profiles) join the compute time.
+// With a measured curve for the type (ops/s by rows in the product), the weights' time is read
+// off it instead of the roofline: small batches are neither purely memory- nor compute-bound.
 // Thread-safety: plain values; StageCostModel is immutable after construction.
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/plan/hardware_catalog.h"
 #include "common/plan/model_cost.h"
@@ -54,7 +61,12 @@ class StageCostModel {
   double kv_bytes_ = 0;           // per cached position
   double weight_throughput_ = 0;  // effective FLOP/s of the weight GEMMs
   double float_throughput_ = 0;   // effective FLOP/s of attention
-  double bandwidth_ = 0;          // effective bytes/s
+  double bandwidth_ = 0;          // effective bytes/s of cache and activations
+  double weight_bandwidth_ = 0;   // effective bytes/s of the weights
+  double row_seconds_ = 0;        // element-wise work per row through the range (measured devices)
+  std::vector<std::pair<int32_t, double>> curve_;  // measured (rows, ops/s) of the weight type; empty: roofline
+
+  double CurveOps(double rows) const;
 };
 
 }  // namespace ps::plan

@@ -75,6 +75,43 @@ TEST_F(PlanSimulateTest, AModelThatFitsNowhereSaysWhy) {
   EXPECT_NE(j["why_not"].get<std::string>().find("does not fit"), std::string::npos) << j.dump();
 }
 
+// bench --profile writes this host as a catalog device (small matrices here: the real run streams
+// 512 MiB), and plan --simulate prices a cluster of it from the file.
+TEST_F(PlanSimulateTest, AMeasuredProfileStandsInAWhatIf) {
+  const std::string profile = File("host.json");
+  const ProcessResult measured = RunProgram({PipeshardBin(), "bench", "--profile", "--threads", "1", "--name", "probe-host",
+                                             "--profile-types", "q8_0", "--profile-stream-mib", "4", "--profile-min-ms",
+                                             "2", "-o", profile});
+  ASSERT_EQ(measured.exit_code, 0) << measured.err;
+  const nlohmann::json catalog = nlohmann::json::parse(ReadFileText(profile), nullptr, false);
+  ASSERT_TRUE(catalog.is_object());
+  const nlohmann::json& device = catalog["devices"][0];
+  EXPECT_EQ(device["name"], "probe-host");
+  EXPECT_EQ(device["kind"], "cpu");
+  for (const char* key : {"memory_bandwidth_bytes_per_s", "attention_flops", "row_elements_per_s", "int8_ops"}) {
+    EXPECT_GT(device[key].get<double>(), 0) << key;
+  }
+  const nlohmann::json& curve = device["kernels"]["q8_0"]["curves"]["1024"];
+  ASSERT_EQ(curve.size(), 10u) << device.dump();
+  EXPECT_EQ(curve[0][0], 1);
+  EXPECT_EQ(curve[9][0], 512);
+  EXPECT_NE(device["source"].get<std::string>().find("bench --profile --threads 1"), std::string::npos);
+
+  const nlohmann::json j = Json(RunProgram({PipeshardBin(), "plan", "--simulate", "--catalog", profile, "--model", Tiny(),
+                                            "--cluster", "2xprobe-host loopback", "--prompt-tokens", "64", "--gen-tokens",
+                                            "8", "--json"}));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_TRUE(j["fits"].get<bool>());
+  EXPECT_EQ(j["stages"][0]["device"], "probe-host");
+  EXPECT_GT(j["by_devices"][1]["prefill_tokens_per_s"].get<double>(), 0);
+  // A catalog that is not one is refused naming the file.
+  const std::string bad = File("bad.json");
+  std::ofstream(bad) << R"({"version": 1, "devices": [{"name": "x"}], "links": []})";
+  ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--catalog", bad, "--preset", "tiny", "--cluster",
+                             "1xP40 pcie3"}),
+                 "bad.json");
+}
+
 TEST_F(PlanSimulateTest, BadInputNamesTheProblem) {
   ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--cluster", "4xP41 pcie3"}), "P41");
   ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny"}), "--cluster");

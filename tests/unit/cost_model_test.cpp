@@ -104,6 +104,33 @@ TEST(StepCost, EfficienciesScaleTheRoofline) {
   EXPECT_NEAR(stage.Step({64, 64, 64, 0}).compute_seconds, (64 * 1e9 + 64 * 1e6) / 0.25e12, 1e-9);
 }
 
+// A measured curve replaces the roofline for the weights of its type: time = FLOPs over the
+// curve's ops/s at the step's row count (interpolated in log2 of the rows), plus the measured
+// attention and per-row element-wise work.
+TEST(StepCost, MeasuredCurveSetsTheWeightsTime) {
+  ModelCost cost = TwoBlocks();
+  cost.weight_type = GgmlType::Q8_0;
+  cost.n_embd = 1000;
+  cost.n_embd_kv = 100;
+  cost.n_ff = 2000;
+  DeviceProfile d = RoundDevice();
+  d.launch_overhead_s = 0;
+  d.attention_flops = 1e11;
+  d.row_elements_per_s = 5300;  // one row of element-wise work (3000 + 300 + 2000) takes 1 s
+  d.kernels["q8_0"] = KernelRates{1, 1, {{4096, {{1, 1e9}, {4, 4e9}, {64, 1e10}}}, {1024, {{1, 2e9}, {4, 1e10}}}}};
+  const StageCostModel stage(cost, 1, 2, d);  // one block: 1 GFLOP a row
+  // Width 1000 picks the 1024 curve: 1 row at 2 GOPS = 0.5 s; 2 rows halfway (in log2) to 4 rows.
+  StepTime one = stage.Step({1, 1, 1, 0});
+  EXPECT_NEAR(one.memory_seconds, 0.5, 1e-9);
+  EXPECT_NEAR(one.compute_seconds, 1e6 / 1e11 + 1.0, 1e-9);
+  EXPECT_NEAR(one.seconds, one.memory_seconds + one.compute_seconds, 1e-9);
+  EXPECT_NEAR(stage.Step({2, 2, 2, 0}).memory_seconds, 2e9 / 6e9, 1e-9);
+  EXPECT_NEAR(stage.Step({16, 16, 16, 0}).memory_seconds, 16e9 / 1e10, 1e-9);  // flat past the last point
+  // Another type keeps the roofline.
+  cost.weight_type = GgmlType::Q4_K;
+  EXPECT_NEAR(StageCostModel(cost, 1, 2, d).Step({1, 1, 1, 0}).memory_seconds, (1e9 + 1000) / 100e9, 1e-9);
+}
+
 TEST(MemoryFit, Llama3_8BAt32kContext) {
   const ModelCost cost = ModelCostFromConfig(Llama3_8B(), kQ8_0, 2);
   const MemoryUse whole = StageMemory(cost, 0, 32, 32768, 1, 512);

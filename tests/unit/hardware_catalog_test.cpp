@@ -98,5 +98,51 @@ TEST(HardwareCatalog, BadCatalogsNameTheEntryAndField) {
   }
 }
 
+
+// A measured profile: kernel rates and curves by weight type, attention and row rates; written
+// by ToJson and read back the same; its entries replace built-in ones of the same name.
+TEST(HardwareCatalog, MeasuredProfilesRoundTripAndReplaceBuiltIns) {
+  DeviceProfile d = *HardwareCatalog::BuiltIn().FindDevice("cpu-zen3-8c");
+  d.name = "P40";  // replaces the built-in P40 in the combined catalog
+  d.aliases = {"my-host"};
+  d.attention_flops = 5e10;
+  d.row_elements_per_s = 3e9;
+  d.kernels["q8_0"] = KernelRates{2e10, 2e11, {{1024, {{1, 4e10}, {8, 1e11}, {128, 2e11}}}}};
+  const std::string text = HardwareCatalog::Of({d}, {}).ToJson();
+  auto read = HardwareCatalog::FromJson(text, "profile.json");
+  ASSERT_TRUE(read.ok()) << read.status().ToString() << "\n" << text;
+  const DeviceProfile* back = read->FindDevice("my-host");
+  ASSERT_NE(back, nullptr);
+  EXPECT_DOUBLE_EQ(back->attention_flops, 5e10);
+  EXPECT_DOUBLE_EQ(back->row_elements_per_s, 3e9);
+  ASSERT_EQ(back->kernels.count("q8_0"), 1u);
+  EXPECT_EQ(back->kernels.at("q8_0").curves.at(1024).size(), 3u);
+  EXPECT_DOUBLE_EQ(back->kernels.at("q8_0").curves.at(1024)[1].second, 1e11);
+  const HardwareCatalog combined = HardwareCatalog::Combine(*read, HardwareCatalog::BuiltIn());
+  EXPECT_EQ(combined.FindDevice("P40")->aliases, std::vector<std::string>{"my-host"});
+  EXPECT_NE(combined.FindDevice("T4"), nullptr);
+  EXPECT_EQ(combined.devices().size(), HardwareCatalog::BuiltIn().devices().size());
+  EXPECT_EQ(KernelKey(GgmlType::Q4_K), "q4_k");
+}
+
+TEST(HardwareCatalog, BadKernelEntriesAreNamed) {
+  const std::string head = R"({"version": 1, "links": [], "devices": [{"name": "h", "kind": "cpu", "memory_bytes": 1e9,
+    "memory_bandwidth_bytes_per_s": 1e10, "f32_flops": 1e11, "f16_flops": 1e11, "int8_ops": 1e11,
+    "efficiency": {"bandwidth": 1, "compute": 1}, "launch_overhead_s": 1e-6, "kernels": )";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"q9_9": {"decode_bytes_per_s": 1, "prefill_ops": 1}})", "kernels.q9_9 is not a ggml type name"},
+      {R"({"q8_0": {"prefill_ops": 1}})", "decode_bytes_per_s must be a number"},
+      {R"({"q8_0": {"decode_bytes_per_s": 1, "prefill_ops": 1, "curves": {"1024": [[4, 1], [2, 1]]}}})", "curves.1024"},
+      {R"({"q8_0": {"decode_bytes_per_s": 1, "prefill_ops": 1, "curves": {"wide": [[1, 1]]}}})", "is not a row length"},
+      {R"({"q8_0": {"decode_bytes_per_s": 1, "prefill_ops": 1, "curves": {"1024": [[1, -5]]}}})", "curves.1024"},
+  };
+  for (const auto& [kernels, want] : cases) {
+    auto c = HardwareCatalog::FromJson(head + kernels + "}]}", "p.json");
+    ASSERT_FALSE(c.ok()) << kernels;
+    EXPECT_NE(c.status().message().find(want), std::string::npos) << c.status().message();
+    EXPECT_NE(c.status().message().find("p.json"), std::string::npos) << c.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace ps::plan
