@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   app.add_option("--listen", options.listen, "HOST:PORT to serve on (port 0: any free port)")->required();
   app.add_option("-m,--model", options.model, "GGUF model file (config and tokenizer are read here)")->required();
   app.add_option("--stages", options.stages, "workers to wait for, one stage each")->capture_default_str();
+  app.add_option("--stage-order", options.stage_order,
+                 "worker names in stage order for the first plan (e.g. w0,w1,w2; default: the order they register)")
+      ->delimiter(',');
   app.add_option("--ubatch", options.ubatch,
                  "prompt chunk in tokens (0: chosen per prompt from its length and the stage count; give the "
                  "same value to `pipeshard run --ubatch` for the same tokens)")

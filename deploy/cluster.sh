@@ -479,7 +479,10 @@ up() {
     prepare_tls "${names[@]}"
     [ $dry_run = 1 ] || api_key="$(read_api_key)"
   fi
-  local coordinator=("$bin/pipeshard-coordinator" --listen "$listen" --model "$model" --stages "$stages")
+  # --stage-order: stage i runs on the i-th worker named here (w0, w1, ... or the hosts file's
+  # order), whatever order they register in.
+  local coordinator=("$bin/pipeshard-coordinator" --listen "$listen" --model "$model" --stages "$stages"
+                     --stage-order "$(IFS=,; echo "${names[*]}")")
   if [ -n "$tls_dir" ]; then
     coordinator+=(--tls-ca "$tls_dir/ca.pem" --tls-cert "$tls_dir/coordinator.pem" --tls-key "$tls_dir/coordinator.key"
                   --api-key-file "$tls_dir/api-keys")

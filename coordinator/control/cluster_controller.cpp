@@ -1,4 +1,5 @@
 #include "coordinator/control/cluster_controller.h"
+
 #include "common/log/log.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "common/plan/transport_choice.h"
 #include "common/util/elapsed.h"
+#include "coordinator/control/stage_order.h"
 #include "coordinator/cluster/worker_client.h"
 #include "coordinator/pipeline/hop_setup.h"
 #include "transport/tls/identities.h"
@@ -141,7 +143,8 @@ void ClusterController::Loop() {
     if (state == ClusterState::kWaiting) {
       std::vector<WorkerRecord> healthy = HealthyWorkers();
       if (static_cast<int32_t>(healthy.size()) < options_.stages) continue;
-      healthy.resize(static_cast<size_t>(options_.stages));  // registration order; the rest are standbys
+      OrderForStages(options_.stage_order, &healthy);
+      healthy.resize(static_cast<size_t>(options_.stages));  // the rest are standbys
       SetState(ClusterState::kLoading, "");
       std::string failed_worker;
       const Status loaded = LoadPlan(healthy, nullptr, &failed_worker);
@@ -373,6 +376,7 @@ void ClusterController::Recover(StageFailure failure) {
 bool ClusterController::TryPlanFromDegraded() {
   std::vector<WorkerRecord> healthy = HealthyWorkers();
   if (healthy.empty()) return false;
+  OrderForStages(options_.stage_order, &healthy);
   if (static_cast<int32_t>(healthy.size()) > options_.stages) healthy.resize(static_cast<size_t>(options_.stages));
   const std::string reason = Snapshot().reason;
   std::string failed_worker;

@@ -37,6 +37,10 @@ const char* ClusterStateName(ClusterState state);
 struct ControllerOptions {
   std::string model_path;   // sent in LoadShard: each worker's own copy
   int32_t stages = 1;       // stages of the first plan
+  // Worker names in the order their stages should run in a plan made from scratch (the first, and
+  // one after being degraded): named workers first, in this order, then the others in the order
+  // they registered. Empty: registration order, which races when workers start together.
+  std::vector<std::string> stage_order;
   int32_t n_ctx = 0;
   int32_t max_seqs = 8;
   int32_t ubatch = 0;       // prompt chunk; 0: chosen per prompt (ChoosePromptChunk)

@@ -250,6 +250,7 @@ Status RunCoordinator(const CoordinatorOptions& options) {
   ControllerOptions control;
   control.model_path = options.model;
   control.stages = options.stages;
+  control.stage_order = options.stage_order;
   control.n_ctx = n_ctx;
   control.max_seqs = options.max_seqs;
   control.ubatch = options.ubatch;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/plan/partition_planner.h"
 #include "common/util/status.h"
@@ -17,6 +18,7 @@ struct CoordinatorOptions {
   std::string listen;        // HOST:PORT; port 0 picks a free one
   std::string model;
   int32_t stages = 1;
+  std::vector<std::string> stage_order;  // worker names in stage order for the first plan (others after)
   int32_t ubatch = 0;        // prompt chunk; 0: chosen per prompt from its length and the stages
   int32_t max_seqs = 8;
   int32_t ctx = 0;           // 0: the model's, capped at 4096
