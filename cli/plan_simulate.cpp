@@ -42,23 +42,6 @@ Result<std::string> ClusterSpec(const std::string& value) {
   return spec;
 }
 
-constexpr size_t kMaxCatalogFileBytes = 1 << 20;
-
-// The built-in catalog, with a file's entries first when --catalog is given.
-Result<plan::HardwareCatalog> Catalog(const std::string& path) {
-  if (path.empty()) return plan::HardwareCatalog::BuiltIn();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("--catalog " + path + ": cannot open it");
-  std::string text(kMaxCatalogFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxCatalogFileBytes) {
-    return Status::InvalidArgument("--catalog " + path + " is over " + std::to_string(kMaxCatalogFileBytes) + " bytes");
-  }
-  PS_ASSIGN_OR_RETURN(plan::HardwareCatalog extra, plan::HardwareCatalog::FromJson(text, path));
-  return plan::HardwareCatalog::Combine(extra, plan::HardwareCatalog::BuiltIn());
-}
-
 struct Model {
   plan::ModelCost cost;
   std::string description;
@@ -183,8 +166,8 @@ int RunPlanSimulate(const PlanArgs& args) {
   if (!model.ok()) return ReportError(model.status());
   auto spec = ClusterSpec(args.cluster);
   if (!spec.ok()) return ReportError(spec.status());
-  auto catalog = Catalog(args.catalog);
-  if (!catalog.ok()) return ReportError(catalog.status());
+  auto catalog = plan::HardwareCatalog::BuiltInWith(args.catalog);
+  if (!catalog.ok()) return ReportError(catalog.status().WithContext("--catalog"));
   auto cluster = plan::ParseClusterSpec(*spec, *catalog);
   if (!cluster.ok()) return ReportError(cluster.status().WithContext("--cluster"));
 

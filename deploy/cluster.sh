@@ -2,7 +2,7 @@
 # A pipeshard cluster: one coordinator and N workers, on this machine or over ssh (usage below).
 usage() {
   cat <<'EOF'
-usage: deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--ctx C] [--max-seqs S] [--ubatch U]
+usage: deploy/cluster.sh up [--workers N] [--model M] [--threads T] [--device D] [--ctx C] [--max-seqs S] [--ubatch U]
                             [--hosts FILE] [--ssh-config FILE] [--port P] [--coordinator-host ADDR]
                             [--remote-bin DIR] [--remote-model PATH] [--remote-log-dir DIR]
                             [--tls-dir DIR] [--remote-tls-dir DIR]
@@ -17,6 +17,8 @@ the address is read from the process's `listening on HOST:PORT` line). `up` retu
 `pipeshard status` says "serving" (or fails after --timeout seconds, stopping what it started).
 Logs, pids and the coordinator's address live in the run folder (default run/cluster).
 --wait keeps `up` in the foreground and tears the cluster down on Ctrl-C or when killed.
+--device sets the local workers' device: cpu (default), cuda:N, or sim:NAME (an emulated catalog
+device: `pipeshard-worker --help`).
 
 Several hosts: --hosts FILE has one line per host, `ADDRESS DEVICE[,DEVICE...]` (e.g.
 `10.0.0.2 cpu,cuda:0`; # starts a comment). ADDRESS is the ssh destination and the address the
@@ -66,6 +68,7 @@ bin="${PIPESHARD_BIN:-$here/build/bin}"
 workers=2
 model=""
 threads=0
+local_device=cpu
 ctx=0
 max_seqs=0
 ubatch=0
@@ -88,7 +91,7 @@ dry_run=0
 passthrough=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --run-dir|--workers|--model|--threads|--ctx|--max-seqs|--ubatch|--workload-*|--hosts|--port|\
+    --run-dir|--workers|--model|--threads|--device|--ctx|--max-seqs|--ubatch|--workload-*|--hosts|--port|\
     --coordinator-host|--remote-bin|--remote-model|--remote-log-dir|--ssh-config|--timeout|--tls-dir|--remote-tls-dir)
       [ $# -ge 2 ] || die "$1 needs a value" ;;
   esac
@@ -97,6 +100,7 @@ while [ $# -gt 0 ]; do
     --workers) workers="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
+    --device) local_device="$2"; shift 2 ;;
     --ctx) ctx="$2"; shift 2 ;;
     --max-seqs) max_seqs="$2"; shift 2 ;;
     --ubatch) ubatch="$2"; shift 2 ;;
@@ -453,7 +457,8 @@ up() {
     check_remote_path --remote-log-dir "$remote_log_dir"
   else
     [ "$workers" -ge 1 ] || die "--workers must be at least 1"
-    for _ in $(seq "$workers"); do plan+=("local cpu"); done
+    [[ "$local_device" =~ ^(cpu|cuda:[0-9]+|sim:[A-Za-z0-9._-]+)$ ]] || die "--device '$local_device': expected cpu, cuda:N or sim:NAME"
+    for _ in $(seq "$workers"); do plan+=("local $local_device"); done
     if [ "$threads" = 0 ]; then threads=$(( $(nproc) / workers )); [ "$threads" -ge 1 ] || threads=1; fi
   fi
   local stages=${#plan[@]}

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log/log_flags.h"
+#include "common/plan/hardware_catalog.h"
 #include "common/util/version.h"
 #include "transport/allocator_tuning.h"
 #include "transport/exposure.h"
@@ -30,6 +31,17 @@ ps::Status CheckCudaDevice(int index) {
   return ps::Status::Ok();
 }
 
+// The catalog device a sim:NAME worker emulates: from --sim-catalog FILE, then the built-in one.
+ps::Result<ps::plan::DeviceProfile> FindSimDevice(const std::string& name, const std::string& catalog_file) {
+  auto loaded = ps::plan::HardwareCatalog::BuiltInWith(catalog_file);
+  if (!loaded.ok()) return loaded.status().WithContext("--sim-catalog");
+  const ps::plan::HardwareCatalog& catalog = *loaded;
+  if (const ps::plan::DeviceProfile* d = catalog.FindDevice(name)) return *d;
+  std::string known;
+  for (const ps::plan::DeviceProfile& d : catalog.devices()) known += (known.empty() ? "" : ", ") + d.name;
+  return ps::Status::InvalidArgument("'" + name + "' is not a catalog device (known: " + known + ")");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,7 +53,12 @@ int main(int argc, char** argv) {
   app.add_option("--coordinator", options.coordinator, "the coordinator's HOST:PORT")->required();
   app.add_option("--listen", options.listen, "HOST:PORT for this worker's services (port 0: any free port)")
       ->required();
-  app.add_option("--device", device, "cpu or cuda:N")->required();
+  app.add_option("--device", device,
+                 "cpu, cuda:N, or sim:NAME: an emulated catalog device (e.g. sim:P40) that computes nothing and "
+                 "waits the modelled time of each micro-batch (plan --simulate's cost model)")
+      ->required();
+  std::string sim_catalog;
+  app.add_option("--sim-catalog", sim_catalog, "with --device sim:NAME: a catalog file (bench --profile) to find NAME in");
   app.add_option("--threads", options.threads, "compute threads")->check(CLI::PositiveNumber);
   app.add_option("--name", options.name, "name shown in status (default: the listen address)");
   app.add_option("--model", options.model_path_override, "this host's copy of the model (overrides LoadShard's path)");
@@ -77,6 +94,17 @@ int main(int argc, char** argv) {
       ps::log::Error("--device " + spec->ToString() + ": " + cuda.message() + "; use --device cpu without a GPU");
       return cuda.IsBadInput() ? 2 : 1;
     }
+  }
+  if (spec->kind == ps::DeviceSpec::Kind::kSim) {
+    auto profile = FindSimDevice(spec->sim_device, sim_catalog);
+    if (!profile.ok()) {
+      ps::log::Error("--device " + spec->ToString() + ": " + profile.status().message());
+      return 2;
+    }
+    options.sim_profile = *profile;
+  } else if (!sim_catalog.empty()) {
+    ps::log::Error("--sim-catalog needs --device sim:NAME");
+    return 2;
   }
   options.device = *spec;
   if (tls.any()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/quant/ggml_type.h"
@@ -287,6 +288,19 @@ HardwareCatalog HardwareCatalog::Combine(const HardwareCatalog& extra, const Har
     if (!SharesAName(l, extra.links_)) out.links_.push_back(l);
   }
   return out;
+}
+
+Result<HardwareCatalog> HardwareCatalog::BuiltInWith(const std::string& path) {
+  if (path.empty()) return BuiltIn();
+  constexpr size_t kMaxFileBytes = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open the catalog file");
+  std::string text(kMaxFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxFileBytes) return Status::InvalidArgument(path + ": a catalog file may hold at most 1 MiB");
+  PS_ASSIGN_OR_RETURN(HardwareCatalog extra, FromJson(text, path));
+  return Combine(extra, BuiltIn());
 }
 
 HardwareCatalog HardwareCatalog::Of(std::vector<DeviceProfile> devices, std::vector<LinkProfile> links) {

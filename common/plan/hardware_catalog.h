@@ -69,6 +69,9 @@ class HardwareCatalog {
   // `extra`'s entries (a measured profile) before `base`'s; a base entry sharing a name or alias
   // with an extra one is replaced by it.
   static HardwareCatalog Combine(const HardwareCatalog& extra, const HardwareCatalog& base);
+  // The built-in catalog, with the entries of the catalog file at `path` first when it is not
+  // empty (Combine). Errors name the file: missing, over 1 MiB, or not a catalog.
+  static Result<HardwareCatalog> BuiltInWith(const std::string& path);
   // A catalog of these entries as they are (a profile just measured).
   static HardwareCatalog Of(std::vector<DeviceProfile> devices, std::vector<LinkProfile> links);
   // The catalog format, for a profile to be written and read back.

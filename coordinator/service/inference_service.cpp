@@ -196,6 +196,12 @@ void InferenceService::FillStatus(pipeshard::v1::ClusterStatus* status) const {
     if (device == "cuda") {
       device += ':';
       device += std::to_string(w.device.index());
+    } else if (device == "sim") {
+      // Emulated: "sim:P40", from the description "emulated P40 (...)".
+      const std::string& text = w.device.description();
+      const size_t begin = text.rfind("emulated ", 0) == 0 ? 9 : std::string::npos;
+      const size_t end = begin == std::string::npos ? begin : text.find(' ', begin);
+      if (begin != std::string::npos) device += ':' + text.substr(begin, end == std::string::npos ? end : end - begin);
     }
     s->set_device(device);
     s->set_memory_used_bytes(w.memory_used_bytes);

@@ -45,7 +45,7 @@ void ExpectOneLine(const ProcessResult& r, const std::string& fragment) {
 TEST_F(WorkerDeviceTest, MalformedDeviceIsBadInput) {
   const ProcessResult r = RunProgramFor(Worker("cuda:x"), kSeconds);
   EXPECT_EQ(r.exit_code, 2);
-  ExpectOneLine(r, "--device 'cuda:x': expected cpu or cuda:N");
+  ExpectOneLine(r, "--device 'cuda:x': expected cpu, cuda:N");
 }
 
 TEST_F(WorkerDeviceTest, CudaDeviceServesOrSaysWhyNot) {

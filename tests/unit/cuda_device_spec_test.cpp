@@ -30,15 +30,25 @@ TEST(DeviceSpec, ParsesCpuAndCudaOrdinals) {
 
 TEST(DeviceSpec, RejectsAnythingElseQuotingTheText) {
   for (const char* bad : {"", "gpu", "CPU", "cuda", "cuda:", "cuda:-1", "cuda:+1", "cuda: 1", "cuda:1x", "cuda:0x1",
-                          "cuda:1024", "cuda:99999999999999999999", "cuda:0:1", " cpu"}) {
+                          "cuda:1024", "cuda:99999999999999999999", "cuda:0:1", " cpu", "sim:", "sim:P 40",
+                          "sim:../x", "sim"}) {
     const auto r = ParseDeviceSpec(bad);
     ASSERT_FALSE(r.ok()) << "'" << bad << "'";
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     std::string quoted = "'";  // built in steps: g++ 12 warns falsely (-Wrestrict) on "'" + string
     quoted.append(bad).append("'");
     EXPECT_NE(r.status().message().find(quoted), std::string::npos) << r.status().message();
-    EXPECT_NE(r.status().message().find("cpu or cuda:N"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("cpu, cuda:N"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("sim:NAME"), std::string::npos) << r.status().message();
   }
+}
+
+TEST(DeviceSpec, SimNamesACatalogDevice) {
+  const auto r = ParseDeviceSpec("sim:RTX4090");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->kind, DeviceSpec::Kind::kSim);
+  EXPECT_EQ(r->sim_device, "RTX4090");
+  EXPECT_EQ(r->ToString(), "sim:RTX4090");
 }
 
 TEST(CudaFactory, BuiltFlagMatchesTheBuild) { EXPECT_EQ(CudaBackendBuilt(), PIPESHARD_HAVE_CUDA != 0); }

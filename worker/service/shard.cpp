@@ -9,6 +9,7 @@
 #include "common/util/progress.h"
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/backend/cuda/cuda_backend_factory.h"
+#include "worker/backend/sim/sim_backend.h"
 
 namespace ps {
 
@@ -162,6 +163,15 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
     FaultIn(*weights);
     backend = std::move(cpu).value();
     progress.Finish();
+  } else if (options.device.kind == DeviceSpec::Kind::kSim) {
+    SimBackendOptions sim;
+    sim.device = options.sim_profile;
+    sim.n_ctx = request.n_ctx();
+    sim.max_seqs = request.max_seqs();
+    sim.kv_elem_bytes = request.kv_type() == "f32" ? 4 : 2;
+    auto emulated = SimBackend::Create(*shard->file_, shard->config_, range, sim);
+    if (!emulated.ok()) return request_error(emulated.status());
+    backend = std::move(emulated).value();
   } else {
     auto cuda = CreateCudaStageBackend(*shard->file_, shard->config_, range, request, options.device,
                                        on_layers_loaded);

@@ -16,6 +16,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/model/llama_config.h"
 #include "proto/worker.pb.h"
+#include "common/plan/hardware_catalog.h"
 #include "worker/backend/cuda/device_spec.h"
 #include "worker/service/stage_links.h"
 #include "worker/stage/stage_executor.h"
@@ -27,7 +28,8 @@ struct ShardOptions {
   int threads = 1;
   std::string name;                // the worker's name, in error frames
   std::string model_path_override; // --model: this host's copy of the file
-  DeviceSpec device;               // --device: cpu or cuda:N
+  DeviceSpec device;               // --device: cpu, cuda:N or sim:NAME
+  plan::DeviceProfile sim_profile; // with sim:NAME, the catalog device it emulates
   std::shared_ptr<const LinkSecurity> security;  // how the hop to the next stage is secured
 };
 

@@ -40,12 +40,13 @@ Result<std::unique_ptr<StageLinks>> StageLinks::Open(const pb::LoadShardRequest&
   links->next_address_ = request.next_address();
   links->next_ = next;
   const std::string gpu_hop = FirstGpuHop(request);
-  if (device.kind == DeviceSpec::Kind::kCpu) {
-    // The coordinator asks for a GPU hop only between workers that reported one; a CPU worker
-    // reports none, so this request was meant for another worker (or a confused coordinator).
+  if (device.kind != DeviceSpec::Kind::kCuda) {
+    // The coordinator asks for a GPU hop only between workers that reported one; a CPU (or
+    // emulated) worker reports none, so this request was meant for another worker (or a
+    // confused coordinator).
     if (!gpu_hop.empty()) {
       return fail(Failure::kDevice, Status::Unsupported("LoadShard: " + gpu_hop +
-                                                        " needs a CUDA stage, but this worker runs on cpu"));
+                                                        " needs a CUDA stage, but this worker runs on " + device.ToString()));
     }
     return links;
   }

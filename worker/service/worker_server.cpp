@@ -18,6 +18,7 @@ Result<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerServerOpti
   service_options.name = options.name;
   service_options.model_path_override = options.model_path_override;
   service_options.device = options.device;
+  service_options.sim_profile = options.sim_profile;
   service_options.security = options.security;
   server->worker_ = std::make_unique<WorkerService>(service_options);
   WorkerService* worker = server->worker_.get();

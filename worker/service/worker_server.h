@@ -21,7 +21,8 @@ struct WorkerServerOptions {
   std::string name;         // defaults to the bound address
   int threads = 1;
   std::string model_path_override;
-  DeviceSpec device;  // cpu, or cuda:N (checked by the caller: CudaDeviceCount)
+  DeviceSpec device;  // cpu, cuda:N (checked by the caller: CudaDeviceCount) or sim:NAME
+  plan::DeviceProfile sim_profile;  // with sim:NAME, the catalog device (looked up by the caller)
   // Plain, or mutual TLS: then every caller must hold a certificate of the cluster CA.
   std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
 };

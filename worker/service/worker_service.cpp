@@ -122,6 +122,17 @@ pb::DeviceInfo DescribeCudaDevice(int index) {
   return d;
 }
 
+// An emulated device: kind "sim", its catalog name in the description, and the speed the
+// planner should weigh it with (its effective int8 throughput, what its prompt GEMMs reach).
+pb::DeviceInfo DescribeSimDevice(const plan::DeviceProfile& profile) {
+  pb::DeviceInfo d;
+  d.set_kind("sim");
+  d.set_index(0);
+  d.set_description("emulated " + profile.name + " (sim: catalog timings, no compute)");
+  d.set_matmul_gflops(std::max(profile.int8_ops, profile.f32_flops) * profile.compute_efficiency / 1e9);
+  return d;
+}
+
 }  // namespace
 
 pb::DeviceInfo WorkerService::Device() {
@@ -129,6 +140,8 @@ pb::DeviceInfo WorkerService::Device() {
   if (!device_.has_value()) {
     if (options_.device.kind == DeviceSpec::Kind::kCuda) {
       device_ = DescribeCudaDevice(options_.device.index);
+    } else if (options_.device.kind == DeviceSpec::Kind::kSim) {
+      device_ = DescribeSimDevice(options_.sim_profile);
     } else {
       pb::DeviceInfo d;
       d.set_kind("cpu");
@@ -144,6 +157,10 @@ pb::DeviceInfo WorkerService::Device() {
     const Result<CudaMemory> memory = QueryCudaMemory(options_.device.index);
     d.set_memory_total_bytes(memory.ok() ? memory->total_bytes : 0);
     d.set_memory_free_bytes(memory.ok() ? memory->free_bytes : 0);
+  } else if (options_.device.kind == DeviceSpec::Kind::kSim) {
+    // The emulated device's memory, as the planner should see it (nothing is allocated).
+    d.set_memory_total_bytes(options_.sim_profile.memory_bytes);
+    d.set_memory_free_bytes(options_.sim_profile.memory_bytes);
   } else {
     d.set_memory_total_bytes(TotalMemoryBytes());
     d.set_memory_free_bytes(AvailableMemoryBytes());
@@ -153,6 +170,7 @@ pb::DeviceInfo WorkerService::Device() {
 
 std::pair<uint64_t, uint64_t> WorkerService::MemoryUsedAndFree() const {
   if (options_.device.kind == DeviceSpec::Kind::kCpu) return {ResidentBytes(), AvailableMemoryBytes()};
+  if (options_.device.kind == DeviceSpec::Kind::kSim) return {ResidentBytes(), options_.sim_profile.memory_bytes};
   const Result<CudaMemory> memory = QueryCudaMemory(options_.device.index);
   if (!memory.ok()) return {0, 0};
   return {memory->total_bytes - std::min(memory->free_bytes, memory->total_bytes), memory->free_bytes};
@@ -215,6 +233,7 @@ grpc::Status WorkerService::DoLoad(const pb::LoadShardRequest& request, pb::Load
   options.name = options_.name;
   options.model_path_override = options_.model_path_override;
   options.device = options_.device;
+  options.sim_profile = options_.sim_profile;
   options.security = options_.security;
   LoadFailure failure = LoadFailure::kRequest;
   Result<std::unique_ptr<Shard>> shard = Shard::Load(request, options, response, &failure, std::move(previous));

@@ -33,6 +33,7 @@ struct WorkerServiceOptions {
   std::string name;
   std::string model_path_override;  // --model
   DeviceSpec device;                // --device: where the shard's layers run
+  plan::DeviceProfile sim_profile;  // with --device sim:NAME, the catalog device it emulates
   std::shared_ptr<const LinkSecurity> security = LinkSecurity::Plain();
 };
 

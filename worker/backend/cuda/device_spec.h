@@ -10,14 +10,17 @@
 namespace ps {
 
 struct DeviceSpec {
-  enum class Kind { kCpu, kCuda };
+  // kSim: an emulated catalog device (worker/backend/sim/sim_backend.h), named by `sim_device`.
+  enum class Kind { kCpu, kCuda, kSim };
   Kind kind = Kind::kCpu;
   int index = 0;  // CUDA device ordinal; 0 for the CPU
-  std::string ToString() const;  // "cpu" or "cuda:N"
+  std::string sim_device = {};
+  std::string ToString() const;  // "cpu", "cuda:N" or "sim:NAME"
 };
 
-// InvalidArgument quoting the text when it is neither "cpu" nor "cuda:" followed by a decimal
-// index in [0, 1024).
+// InvalidArgument quoting the text when it is neither "cpu", "cuda:" followed by a decimal index
+// in [0, 1024), nor "sim:" followed by a name (1 to 64 letters, digits, '-', '_' or '.'; the
+// caller looks it up in a hardware catalog).
 Result<DeviceSpec> ParseDeviceSpec(std::string_view text);
 
 }  // namespace ps
