@@ -91,7 +91,9 @@ class TlsClusterTest : public TinyClusterSuite {
     frame.set_microbatch_id(1);
     frame.set_payload(std::string(payload_bytes, '\0'));
     (void)(*sender)->Send(frame);
-    for (int i = 0; i < 100; ++i) {
+    // gRPC's client side learns of a refused stream only after a few seconds, more on a loaded
+    // machine (a CI run once took over 10 s): wait up to 30 s.
+    for (int i = 0; i < 300; ++i) {
       if (!(*sender)->health().ok()) return (*sender)->health().message();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       (void)(*sender)->Send(frame);
