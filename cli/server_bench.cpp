@@ -102,10 +102,21 @@ Result<pipeshard::v1::TraceResponse> FetchTrace(Stub& stub, const std::string& s
   return trace;
 }
 
+// Fetches of the trace (20 ms apart) that close() waits for a test's micro-batches to be logged.
+constexpr int kTraceSettleAttempts = 50;
+
 uint64_t LastId(const pipeshard::v1::TraceResponse& trace) {
   uint64_t id = 0;
   for (const auto& mb : trace.microbatches()) id = std::max(id, mb.id());
   return id;
+}
+
+// Whether every micro-batch logged after `after` has come back (its spans are in).
+bool AllReturned(const pipeshard::v1::TraceResponse& trace, uint64_t after) {
+  for (const auto& mb : trace.microbatches()) {
+    if (mb.id() > after && mb.returned_us() == 0) return false;
+  }
+  return true;
 }
 
 // Micro-batches of one test: ids in (after, upto].
@@ -257,8 +268,14 @@ int RunServerBench(const ServerBenchArgs& args) {
     return Window{test, LastId(t), 0};
   };
   auto close = [&](Window w) -> Status {
-    PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*stub, args.server, key));
-    w.upto = LastId(t);
+    // The answer can reach us before the coordinator has logged the return of the micro-batch
+    // that carried it: wait (at most 1 s) until the window holds micro-batches, all returned.
+    for (int attempt = 0;; ++attempt) {
+      PS_ASSIGN_OR_RETURN(pipeshard::v1::TraceResponse t, FetchTrace(*stub, args.server, key));
+      w.upto = LastId(t);
+      if ((w.upto > w.after && AllReturned(t, w.after)) || attempt == kTraceSettleAttempts) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     windows.push_back(std::move(w));
     return Status::Ok();
   };
