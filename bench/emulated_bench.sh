@@ -43,8 +43,6 @@ for s in $stages; do
     --run-dir "$work" --timeout 120 > /dev/null
   json="$("$bin/pipeshard" bench --server "$(cat "$work/address")" -p 1024 -n 64 -r "$rounds" --streams 4 --json)"
   bash "$here/deploy/cluster.sh" down --run-dir "$work" > /dev/null
-  sim() { "$bin/pipeshard" plan --simulate --model "$model" --cluster "${s}x$device loopback" --ctx 1152 --json "$@" |
-            jq ".by_devices[$((s - 1))].$1_tokens_per_s" ; }
   mp="$(jq .prefill_tokens_per_s <<< "$json")"; md="$(jq .decode_tokens_per_s <<< "$json")"
   ma="$(jq .aggregate_decode_tokens_per_s <<< "$json")"
   pp="$("$bin/pipeshard" plan --simulate --model "$model" --cluster "${s}x$device loopback" --ctx 1152 --json \
