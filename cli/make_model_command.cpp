@@ -16,14 +16,17 @@
 namespace ps::cli {
 
 CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
-  CLI::App* cmd = app.add_subcommand("make-model", "write a deterministic random-weight Llama GGUF");
+  CLI::App* cmd = app.add_subcommand("make-model", "write a deterministic random-weight Llama-family GGUF");
   cmd->add_option("out", args.out, "output .gguf path")->required();
   cmd->add_option("--preset", args.preset, "tiny, small, medium (0.5B) or llama3-8b; the flags below override it")
       ->capture_default_str();
+  cmd->add_option("--arch", args.arch,
+                  "llama (default), qwen2 (Q/K/V biases) or qwen3 (per-head Q/K norms); qwen rotate in NEOX layout");
   cmd->add_option("--dim", args.dim, "embedding length");
   cmd->add_option("--layers", args.layers, "transformer blocks");
   cmd->add_option("--heads", args.heads, "attention heads");
   cmd->add_option("--kv-heads", args.kv_heads, "key/value heads (grouped-query attention)");
+  cmd->add_option("--head-dim", args.head_dim, "head size when not --dim / --heads (Qwen3 0.6B: 128)");
   cmd->add_option("--ff", args.ff, "feed-forward length");
   cmd->add_option("--ctx", args.ctx, "training context length");
   cmd->add_option("--vocab", args.vocab, "spm, llama3 or a tokenizer.json path");
@@ -79,10 +82,12 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   auto preset = PresetOptions(args.preset);
   if (!preset.ok()) return ReportError(preset.status());
   MakeModelOptions o = *preset;
+  if (args.arch) o.arch = *args.arch;
   if (args.dim) o.dim = *args.dim;
   if (args.layers) o.layers = *args.layers;
   if (args.heads) o.heads = *args.heads;
   if (args.kv_heads) o.kv_heads = *args.kv_heads;
+  if (args.head_dim) o.head_dim = *args.head_dim;
   if (args.ff) o.ff = *args.ff;
   if (args.ctx) o.ctx = *args.ctx;
   if (args.vocab) o.vocab = *args.vocab;

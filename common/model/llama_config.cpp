@@ -47,8 +47,8 @@ class Reader {
   const gguf::GgufFile& f_;
 };
 
-Result<int64_t> VocabSize(const gguf::GgufFile& f, const Reader& r) {
-  if (f.Has("llama.vocab_size")) return r.Dim("llama.vocab_size");
+Result<int64_t> VocabSize(const gguf::GgufFile& f, const Reader& r, const std::string& k) {
+  if (f.Has(k + "vocab_size")) return r.Dim(k + "vocab_size");
   if (const gguf::Value* tokens = f.Find("tokenizer.ggml.tokens")) {
     const gguf::Array* a = tokens->as_array();
     if (a == nullptr || a->items.empty()) {
@@ -59,77 +59,115 @@ Result<int64_t> VocabSize(const gguf::GgufFile& f, const Reader& r) {
   if (const gguf::TensorInfo* embd = f.FindTensor("token_embd.weight"); embd != nullptr && embd->ne.size() == 2) {
     return embd->ne[1];
   }
-  return Status::Corruption(f.path() +
-                            ": cannot tell the vocabulary size (no llama.vocab_size, tokenizer.ggml.tokens "
-                            "or 2-D token_embd.weight)");
+  return Status::Corruption(f.path() + ": cannot tell the vocabulary size (no " + k +
+                            "vocab_size, tokenizer.ggml.tokens or 2-D token_embd.weight)");
 }
 
-// Variants that share the "llama" architecture name but need machinery we do not have.
-Status CheckPlainLlama(const gguf::GgufFile& f) {
-  if (f.Has("llama.expert_count")) {
-    PS_ASSIGN_OR_RETURN(const int64_t experts, f.GetI64("llama.expert_count"));
+// Variants that share an architecture name but need machinery we do not have. k: "<arch>."
+Status CheckPlainVariant(const gguf::GgufFile& f, const std::string& k) {
+  if (f.Has(k + "expert_count")) {
+    PS_ASSIGN_OR_RETURN(const int64_t experts, f.GetI64(k + "expert_count"));
     if (experts > 0) {
-      return Status::Unsupported(f.path() + ": mixture-of-experts llama (llama.expert_count = " +
+      return Status::Unsupported(f.path() + ": mixture-of-experts model (" + k + "expert_count = " +
                                  std::to_string(experts) + ") is not supported");
     }
   }
-  if (f.Has("llama.rope.scaling.factor")) {
-    PS_ASSIGN_OR_RETURN(const float factor, f.GetF32("llama.rope.scaling.factor"));
+  if (f.Has(k + "rope.scaling.factor")) {
+    PS_ASSIGN_OR_RETURN(const float factor, f.GetF32(k + "rope.scaling.factor"));
     // llama.cpp reads 0 as "no scaling".
     if (factor != 0.0f && factor != 1.0f) {
-      return Status::Unsupported(f.path() + ": RoPE scaling (llama.rope.scaling.factor = " + std::to_string(factor) +
-                                 ") is not supported");
+      return Status::Unsupported(f.path() + ": RoPE scaling (" + k + "rope.scaling.factor = " +
+                                 std::to_string(factor) + ") is not supported");
     }
   }
   return Status::Ok();
 }
 
+struct ArchEntry {
+  ModelArch arch;
+  const char* name;
+};
+constexpr ArchEntry kArchs[] = {
+    {ModelArch::kLlama, "llama"},
+    {ModelArch::kQwen2, "qwen2"},
+    {ModelArch::kQwen3, "qwen3"},
+};
+
 }  // namespace
+
+const char* ArchName(ModelArch arch) {
+  for (const ArchEntry& e : kArchs) {
+    if (e.arch == arch) return e.name;
+  }
+  return "unknown";
+}
 
 Result<LlamaConfig> ReadLlamaConfig(const gguf::GgufFile& file) {
   const Reader r(file);
   const std::string& path = file.path();
   if (!file.Has("general.architecture")) return r.Missing("general.architecture");
   PS_ASSIGN_OR_RETURN(const std::string arch, file.GetString("general.architecture"));
-  if (arch != "llama") {
-    return Status::Unsupported(path + ": architecture '" + arch + "' is not supported (only 'llama')");
-  }
-  PS_RETURN_IF_ERROR(CheckPlainLlama(file));
-
   LlamaConfig c;
+  bool known = false;
+  std::string names;
+  for (const ArchEntry& e : kArchs) {
+    if (arch == e.name) {
+      c.arch = e.arch;
+      known = true;
+    }
+    names += std::string(names.empty() ? "" : ", ") + e.name;
+  }
+  if (!known) {
+    return Status::Unsupported(path + ": architecture '" + arch + "' is not supported (supported: " + names + ")");
+  }
+  // Every hyper-parameter key starts with the architecture's name ("qwen2.block_count").
+  const std::string k = arch + ".";
+  PS_RETURN_IF_ERROR(CheckPlainVariant(file, k));
+  c.rope_neox = c.arch == ModelArch::kQwen2 || c.arch == ModelArch::kQwen3;
+  c.qk_norm = c.arch == ModelArch::kQwen3;
+
   if (file.Has("general.name")) {
     PS_ASSIGN_OR_RETURN(c.name, file.GetString("general.name"));
   }
-  PS_ASSIGN_OR_RETURN(c.n_embd, r.Dim("llama.embedding_length"));
-  PS_ASSIGN_OR_RETURN(c.n_layer, r.Dim("llama.block_count"));
-  PS_ASSIGN_OR_RETURN(c.n_head, r.Dim("llama.attention.head_count"));
-  PS_ASSIGN_OR_RETURN(c.n_head_kv, r.Dim("llama.attention.head_count_kv", c.n_head));
-  PS_ASSIGN_OR_RETURN(c.n_ff, r.Dim("llama.feed_forward_length"));
-  PS_ASSIGN_OR_RETURN(c.n_ctx_train, r.Dim("llama.context_length"));
-  PS_ASSIGN_OR_RETURN(c.n_vocab, VocabSize(file, r));
-  PS_ASSIGN_OR_RETURN(c.rope_freq_base, r.Positive("llama.rope.freq_base", c.rope_freq_base));
-  PS_ASSIGN_OR_RETURN(c.rms_eps, r.Positive("llama.attention.layer_norm_rms_epsilon", c.rms_eps));
+  PS_ASSIGN_OR_RETURN(c.n_embd, r.Dim(k + "embedding_length"));
+  PS_ASSIGN_OR_RETURN(c.n_layer, r.Dim(k + "block_count"));
+  PS_ASSIGN_OR_RETURN(c.n_head, r.Dim(k + "attention.head_count"));
+  PS_ASSIGN_OR_RETURN(c.n_head_kv, r.Dim(k + "attention.head_count_kv", c.n_head));
+  PS_ASSIGN_OR_RETURN(c.n_ff, r.Dim(k + "feed_forward_length"));
+  PS_ASSIGN_OR_RETURN(c.n_ctx_train, r.Dim(k + "context_length"));
+  PS_ASSIGN_OR_RETURN(c.n_vocab, VocabSize(file, r, k));
+  PS_ASSIGN_OR_RETURN(c.rope_freq_base, r.Positive(k + "rope.freq_base", c.rope_freq_base));
+  PS_ASSIGN_OR_RETURN(c.rms_eps, r.Positive(k + "attention.layer_norm_rms_epsilon", c.rms_eps));
 
-  if (c.n_embd % c.n_head != 0) {
-    return Status::Corruption(path + ": llama.embedding_length " + std::to_string(c.n_embd) +
-                              " is not a multiple of llama.attention.head_count " + std::to_string(c.n_head));
+  // The head size is key_length when given (it may differ from embedding_length / head_count),
+  // else embedding_length / head_count. Keys and values share one head size here.
+  if (file.Has(k + "attention.key_length")) {
+    PS_ASSIGN_OR_RETURN(c.n_head_dim, r.Dim(k + "attention.key_length"));
+    // Bounded so that n_embd_q() and n_embd_kv() stay in llama.cpp's 32-bit range.
+    if (c.n_head_dim * c.n_head > kMaxDim) {
+      return Status::Corruption(path + ": " + k + "attention.key_length " + std::to_string(c.n_head_dim) + " x " +
+                                k + "attention.head_count " + std::to_string(c.n_head) + " exceeds " +
+                                std::to_string(kMaxDim));
+    }
+  } else if (c.n_embd % c.n_head != 0) {
+    return Status::Corruption(path + ": " + k + "embedding_length " + std::to_string(c.n_embd) +
+                              " is not a multiple of " + k + "attention.head_count " + std::to_string(c.n_head));
   }
   if (c.n_head_kv > c.n_head || c.n_head % c.n_head_kv != 0) {
-    return Status::Corruption(path + ": llama.attention.head_count " + std::to_string(c.n_head) +
-                              " is not a multiple of llama.attention.head_count_kv " + std::to_string(c.n_head_kv));
+    return Status::Corruption(path + ": " + k + "attention.head_count " + std::to_string(c.n_head) +
+                              " is not a multiple of " + k + "attention.head_count_kv " + std::to_string(c.n_head_kv));
   }
-  for (const char* key : {"llama.attention.key_length", "llama.attention.value_length"}) {
-    if (!file.Has(key)) continue;
-    PS_ASSIGN_OR_RETURN(const int64_t len, r.Dim(key));
+  if (file.Has(k + "attention.value_length")) {
+    PS_ASSIGN_OR_RETURN(const int64_t len, r.Dim(k + "attention.value_length"));
     if (len != c.head_dim()) {
-      return Status::Unsupported(path + ": " + key + " " + std::to_string(len) +
-                                 " differs from embedding_length / head_count = " + std::to_string(c.head_dim()));
+      return Status::Unsupported(path + ": " + k + "attention.value_length " + std::to_string(len) +
+                                 " differs from the key head size " + std::to_string(c.head_dim()));
     }
   }
-  // Llama rotates whole heads (llama.cpp refuses any other n_rot for this architecture).
-  PS_ASSIGN_OR_RETURN(c.n_rot, r.Dim("llama.rope.dimension_count", c.head_dim()));
+  // These architectures rotate whole heads (llama.cpp asserts n_rot == head size for them).
+  PS_ASSIGN_OR_RETURN(c.n_rot, r.Dim(k + "rope.dimension_count", c.head_dim()));
   if (c.n_rot != c.head_dim()) {
-    return Status::Corruption(path + ": llama.rope.dimension_count " + std::to_string(c.n_rot) +
+    return Status::Corruption(path + ": " + k + "rope.dimension_count " + std::to_string(c.n_rot) +
                               " differs from the head size " + std::to_string(c.head_dim()));
   }
   if (c.head_dim() % 2 != 0) {

@@ -41,6 +41,12 @@ class Binder {
     return t;
   }
 
+  // An F32 vector that may be absent: nullptr then, an error when present with a wrong shape.
+  Result<const gguf::TensorInfo*> OptionalF32Vector(const std::string& name, int64_t n) const {
+    if (file_.FindTensor(name) == nullptr) return static_cast<const gguf::TensorInfo*>(nullptr);
+    return F32Vector(name, n);
+  }
+
  private:
   Result<const gguf::TensorInfo*> Shaped(const std::string& name, const std::vector<int64_t>& ne) const {
     const gguf::TensorInfo* t = file_.FindTensor(name);
@@ -63,10 +69,17 @@ Result<LayerWeights> BindLayer(const Binder& b, const LlamaConfig& c, int64_t la
   const std::string p = "blk." + std::to_string(layer) + ".";
   LayerWeights w{};
   PS_ASSIGN_OR_RETURN(w.attn_norm, b.F32Vector(p + "attn_norm.weight", c.n_embd));
-  PS_ASSIGN_OR_RETURN(w.wq, b.Matrix(p + "attn_q.weight", c.n_embd, c.n_embd));
+  PS_ASSIGN_OR_RETURN(w.wq, b.Matrix(p + "attn_q.weight", c.n_embd, c.n_embd_q()));
   PS_ASSIGN_OR_RETURN(w.wk, b.Matrix(p + "attn_k.weight", c.n_embd, c.n_embd_kv()));
   PS_ASSIGN_OR_RETURN(w.wv, b.Matrix(p + "attn_v.weight", c.n_embd, c.n_embd_kv()));
-  PS_ASSIGN_OR_RETURN(w.wo, b.Matrix(p + "attn_output.weight", c.n_embd, c.n_embd));
+  PS_ASSIGN_OR_RETURN(w.wo, b.Matrix(p + "attn_output.weight", c.n_embd_q(), c.n_embd));
+  PS_ASSIGN_OR_RETURN(w.bq, b.OptionalF32Vector(p + "attn_q.bias", c.n_embd_q()));
+  PS_ASSIGN_OR_RETURN(w.bk, b.OptionalF32Vector(p + "attn_k.bias", c.n_embd_kv()));
+  PS_ASSIGN_OR_RETURN(w.bv, b.OptionalF32Vector(p + "attn_v.bias", c.n_embd_kv()));
+  if (c.qk_norm) {
+    PS_ASSIGN_OR_RETURN(w.q_norm, b.F32Vector(p + "attn_q_norm.weight", c.head_dim()));
+    PS_ASSIGN_OR_RETURN(w.k_norm, b.F32Vector(p + "attn_k_norm.weight", c.head_dim()));
+  }
   PS_ASSIGN_OR_RETURN(w.ffn_norm, b.F32Vector(p + "ffn_norm.weight", c.n_embd));
   PS_ASSIGN_OR_RETURN(w.ffn_gate, b.Matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff));
   PS_ASSIGN_OR_RETURN(w.ffn_up, b.Matrix(p + "ffn_up.weight", c.n_embd, c.n_ff));
@@ -104,6 +117,9 @@ Result<LlamaWeights> BindLlamaWeights(const gguf::GgufFile& file, const LlamaCon
     } else {  // tied embeddings: the head multiplies by the token embedding matrix
       PS_ASSIGN_OR_RETURN(w.tok_embd, b.Matrix("token_embd.weight", config.n_embd, config.n_vocab));
       w.output = w.tok_embd;
+    }
+    if (config.arch == ModelArch::kQwen2) {  // the only architecture here whose head llama.cpp biases
+      PS_ASSIGN_OR_RETURN(w.output_bias, b.OptionalF32Vector("output.bias", config.n_vocab));
     }
   }
   if (file.FindTensor("rope_freqs.weight") != nullptr) {

@@ -1,4 +1,4 @@
-// The tensors a layer range of a Llama model needs, looked up by name and checked against the
+// The tensors a layer range of a Llama-family model (llama, qwen2, qwen3) needs, looked up by name and checked against the
 // config (shape and supported type) before any byte is read. Pointers into the GgufFile.
 // Thread-safety: plain value; valid while the GgufFile lives.
 #pragma once
@@ -22,10 +22,18 @@ struct LayerRange {
 
 struct LayerWeights {
   const gguf::TensorInfo* attn_norm;  // [n_embd]                F32
-  const gguf::TensorInfo* wq;         // [n_embd, n_embd]         any supported
+  const gguf::TensorInfo* wq;         // [n_embd, n_embd_q]       any supported
   const gguf::TensorInfo* wk;         // [n_embd, n_embd_kv]
   const gguf::TensorInfo* wv;         // [n_embd, n_embd_kv]
-  const gguf::TensorInfo* wo;         // [n_embd, n_embd]
+  const gguf::TensorInfo* wo;         // [n_embd_q, n_embd]
+  // Optional biases added after the projections (Qwen2 has them; llama.cpp loads them for every
+  // architecture here). F32, [n_embd_q] / [n_embd_kv] / [n_embd_kv]; nullptr when absent.
+  const gguf::TensorInfo* bq = nullptr;
+  const gguf::TensorInfo* bk = nullptr;
+  const gguf::TensorInfo* bv = nullptr;
+  // Qwen3's per-head RMSNorm weights for Q and K, [head_dim] F32; nullptr unless config.qk_norm.
+  const gguf::TensorInfo* q_norm = nullptr;
+  const gguf::TensorInfo* k_norm = nullptr;
   const gguf::TensorInfo* ffn_norm;   // [n_embd]                F32
   const gguf::TensorInfo* ffn_gate;   // [n_embd, n_ff]
   const gguf::TensorInfo* ffn_up;     // [n_embd, n_ff]
@@ -37,6 +45,7 @@ struct LlamaWeights {
   const gguf::TensorInfo* tok_embd = nullptr;     // [n_embd, n_vocab]; first stage, or tied head
   const gguf::TensorInfo* output_norm = nullptr;  // [n_embd]; last stage
   const gguf::TensorInfo* output = nullptr;       // [n_embd, n_vocab]; token_embd when tied
+  const gguf::TensorInfo* output_bias = nullptr;  // [n_vocab] F32; optional (some Qwen2 files)
   const gguf::TensorInfo* rope_freqs = nullptr;   // [n_rot/2] F32, Llama 3.1 scaling; optional
   std::vector<LayerWeights> layers;               // layers[i] is block range.first + i
 };

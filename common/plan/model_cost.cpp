@@ -72,10 +72,11 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
 ModelCost ModelCostFromConfig(const LlamaConfig& config, double bytes_per_weight, int kv_elem_bytes,
                               MatmulPrecision precision) {
   const double e = static_cast<double>(config.n_embd);
+  const double q = static_cast<double>(config.n_embd_q());  // Wq and Wo; n_embd unless heads are wider
   const double kv = static_cast<double>(config.n_embd_kv());
   const double ff = static_cast<double>(config.n_ff);
   const double v = static_cast<double>(config.n_vocab);
-  const double layer_weights = e * e * 2 + e * kv * 2 + e * ff * 3;
+  const double layer_weights = e * q * 2 + e * kv * 2 + e * ff * 3;
   ModelCost cost;
   SetShape(config, &cost);
   cost.precision = precision;

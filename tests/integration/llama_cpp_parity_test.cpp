@@ -35,6 +35,21 @@ std::vector<Shape> F32Shapes() {
   };
 }
 
+// The other architectures and head layouts: Qwen2's Q/K/V biases, Qwen3's per-head Q/K norms
+// with heads wider than dim / heads (as Qwen3 0.6B), and a Llama with wide heads (as
+// Mistral-Nemo); both Qwens rotate in the NEOX layout.
+std::vector<Shape> ArchShapes() {
+  // Seeds chosen so that no prompt's 32 tokens end inside a UTF-8 character: llama.node holds
+  // such a tail back from its pieces, while pipeshard's text shows it as U+FFFD.
+  return {
+      {"qwen2_bias", {"--arch", "qwen2", "--dim", "256", "--heads", "8", "--kv-heads", "2", "--layers", "2", "--seed", "8"}},
+      {"qwen3_qknorm_wide",
+       {"--arch", "qwen3", "--dim", "256", "--heads", "4", "--kv-heads", "2", "--head-dim", "128", "--seed", "3",
+        "--rope-freq-base", "1000000"}},
+      {"llama_wide_head", {"--dim", "256", "--heads", "4", "--kv-heads", "2", "--head-dim", "128", "--seed", "5"}},
+  };
+}
+
 const std::vector<std::string>& Prompts() {
   static const std::vector<std::string> prompts = {
       "Once upon a time",
@@ -97,9 +112,10 @@ class LlamaCppParityTest : public LlamaReferenceTest {
     }
   }
 
-  // 32 greedy tokens of the tiny shape in `type` with llama.cpp's default F16 cache.
-  void ExpectQuantizedText(const std::string& type, const std::string& kernels) {
-    const std::string model = MakeModel(F32Shapes()[0], type);
+  // 32 greedy tokens of `shape` (default: the tiny one) in `type` with llama.cpp's default F16 cache.
+  void ExpectQuantizedText(const std::string& type, const std::string& kernels,
+                           const Shape& shape = F32Shapes()[0]) {
+    const std::string model = MakeModel(shape, type);
     for (const std::string& prompt : Prompts()) {
       const nlohmann::json ref = LlamaCpp({{"model", model}, {"mode", "complete"}, {"text", prompt},
                                            {"n_predict", 32}, {"cache_type", "f16"}, {"ignore_eos", true}});
@@ -125,6 +141,24 @@ TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithF32Cache) {
     if (shape.needs_llama3_vocab && !HasLlama3Vocab()) continue;
     SCOPED_TRACE(shape.name);
     ExpectSameText(MakeModel(shape, "f32"), 32, "f32", "off", "f32");
+  }
+}
+
+TEST_F(LlamaCppParityTest, OtherArchitecturesGiveLlamaCppTextWithF16AndF32Caches) {
+  for (const Shape& shape : ArchShapes()) {
+    SCOPED_TRACE(shape.name);
+    const std::string model = MakeModel(shape, "f32");
+    ExpectSameText(model, 32, "f16", "auto", "f16");
+    ExpectSameText(model, 32, "f32", "off", "f32");
+  }
+}
+
+TEST_F(LlamaCppParityTest, OtherArchitecturesQuantizedGiveLlamaCppText) {
+  for (const Shape& shape : ArchShapes()) {
+    for (const std::string type : {"q8_0", "q4_k"}) {
+      SCOPED_TRACE(shape.name + " " + type);
+      ExpectQuantizedText(type, "reference", shape);
+    }
   }
 }
 

@@ -161,6 +161,32 @@ TEST(CpuOpsAvx2Test, SwiGluMatchesScalarAndAnySplit) {
   for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(SameBits(pieces[i], whole[i])) << i;
 }
 
+// Qwen's layout pairs dimension i with i + n_rot/2 and gives pair i the angle Llama gives (2i, 2i+1).
+TEST(CpuOpsTest, RopeRotateNeoxTurnsHalvesTogether) {
+  const int64_t n_rot = 4, head_dim = 6, heads = 2;
+  const RopeTable table(head_dim, n_rot, 10000.0f, {});
+  std::vector<float> cs(n_rot);
+  table.Angles(3, cs.data());
+  std::vector<float> x(heads * head_dim);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f + static_cast<float>(i);
+  std::vector<float> neox = x;
+  RopeRotateNeox(neox.data(), heads, head_dim, n_rot, cs.data());
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* v = &x[h * head_dim];
+    const float* got = &neox[h * head_dim];
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+      const float c = cs[2 * i], sn = cs[2 * i + 1];
+      EXPECT_FLOAT_EQ(got[i], v[i] * c - v[i + n_rot / 2] * sn) << h << " " << i;
+      EXPECT_FLOAT_EQ(got[i + n_rot / 2], v[i] * sn + v[i + n_rot / 2] * c) << h << " " << i;
+    }
+    for (int64_t i = n_rot; i < head_dim; ++i) EXPECT_EQ(got[i], v[i]) << "past n_rot: " << i;
+  }
+  // Position 0 is the identity in both layouts; elsewhere the layouts differ.
+  std::vector<float> normal = x;
+  RopeRotate(normal.data(), heads, head_dim, n_rot, cs.data());
+  EXPECT_NE(normal[1], neox[1]);
+}
+
 TEST(CpuOpsAvx2Test, RopeRotateMatchesScalar) {
   SKIP_WITHOUT_AVX2();
   for (int64_t n_rot : {2, 6, 8, 14, 16, 64}) {

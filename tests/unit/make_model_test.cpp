@@ -462,6 +462,54 @@ TEST(MakeModel, RejectsBadOptionsNamingTheFlag) {
   ExpectInvalid(o, {"missing.json"});
 }
 
+TEST(MakeModel, QwenArchitecturesWriteTheirKeysAndTensors) {
+  TempDir dir;
+  MakeModelOptions o = Mini();
+  o.arch = "qwen2";
+  ASSERT_TRUE(MakeModel(dir.file("q2.gguf"), o).ok());
+  auto q2 = Open(dir.file("q2.gguf"));
+  ASSERT_NE(q2, nullptr);
+  EXPECT_EQ(*q2->GetString("general.architecture"), "qwen2");
+  EXPECT_EQ(*q2->GetI64("qwen2.block_count"), 2);
+  EXPECT_FALSE(q2->Has("llama.block_count"));
+  EXPECT_FALSE(q2->Has("qwen2.attention.key_length"));  // written only for a --head-dim
+  ASSERT_NE(q2->FindTensor("blk.1.attn_k.bias"), nullptr);
+  EXPECT_EQ(q2->FindTensor("blk.1.attn_k.bias")->ne, std::vector<int64_t>({128}));  // 2 KV heads of 64
+  EXPECT_EQ(q2->FindTensor("blk.0.attn_q_norm.weight"), nullptr);
+  double mean = 0, stddev = 0;
+  MeanAndStd(Dequantize(*q2->FindTensor("blk.0.attn_q.bias")), &mean, &stddev);
+  EXPECT_NEAR(stddev, 0.5, 0.1);
+
+  o.arch = "qwen3";
+  o.head_dim = 128;  // 4 heads of 128 over dim 256
+  ASSERT_TRUE(MakeModel(dir.file("q3.gguf"), o).ok());
+  auto q3 = Open(dir.file("q3.gguf"));
+  ASSERT_NE(q3, nullptr);
+  EXPECT_EQ(*q3->GetI64("qwen3.attention.key_length"), 128);
+  EXPECT_EQ(*q3->GetI64("qwen3.rope.dimension_count"), 128);
+  EXPECT_EQ(q3->FindTensor("blk.0.attn_q.weight")->ne, std::vector<int64_t>({256, 512}));
+  EXPECT_EQ(q3->FindTensor("blk.0.attn_output.weight")->ne, std::vector<int64_t>({512, 256}));
+  EXPECT_EQ(q3->FindTensor("blk.0.attn_k_norm.weight")->ne, std::vector<int64_t>({128}));
+  EXPECT_EQ(q3->FindTensor("blk.0.attn_q.bias"), nullptr);
+  // pipeshard reads back what it wrote.
+  auto config = ReadLlamaConfig(*q3);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->arch, ModelArch::kQwen3);
+  EXPECT_EQ(config->n_embd_q(), 512);
+  EXPECT_TRUE(BindLlamaWeights(*q3, *config, {0, 2}).ok());
+
+  o = Mini();
+  o.arch = "gpt2";
+  ExpectInvalid(o, {"--arch", "gpt2", "qwen3"});
+  o = Mini();
+  o.head_dim = 7;
+  ExpectInvalid(o, {"--head-dim", "7", "odd"});
+  o = Mini();
+  o.head_dim = 96;  // attn_output rows of 4 x 96 = 384: not whole q4_K blocks
+  o.type = GgmlType::Q4_K;
+  ExpectInvalid(o, {"--head-dim", "384", "256"});
+}
+
 TEST(MakeModel, UnwritablePathIsAnIoError) {
   const Status s = MakeModel("/nonexistent-dir/x.gguf", Mini());
   ASSERT_FALSE(s.ok());

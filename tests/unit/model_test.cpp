@@ -212,6 +212,104 @@ TEST_F(ModelTest, InconsistentHyperParametersFail) {
   ExpectError(Config(odd_head).status(), StatusCode::kCorruption, {"head size 3 is odd"});
 }
 
+// The same model under another architecture name: every "llama." key renamed.
+ModelSpec AsArch(const std::string& arch) {
+  ModelSpec spec;
+  std::map<std::string, Value> renamed;
+  for (const auto& [key, value] : spec.metadata) {
+    renamed[key.rfind("llama.", 0) == 0 ? arch + key.substr(5) : key] = value;
+  }
+  renamed["general.architecture"] = Value::String(arch);
+  spec.metadata = renamed;
+  return spec;
+}
+
+TEST_F(ModelTest, QwenArchitecturesReadTheirOwnKeysAndFlags) {
+  auto llama = Config(ModelSpec());
+  ASSERT_TRUE(llama.ok()) << llama.status().ToString();
+  EXPECT_EQ(llama->arch, ModelArch::kLlama);
+  EXPECT_FALSE(llama->rope_neox);
+  EXPECT_FALSE(llama->qk_norm);
+
+  auto qwen2 = Config(AsArch("qwen2"));
+  ASSERT_TRUE(qwen2.ok()) << qwen2.status().ToString();
+  EXPECT_EQ(qwen2->arch, ModelArch::kQwen2);
+  EXPECT_EQ(qwen2->n_layer, 3);
+  EXPECT_FLOAT_EQ(qwen2->rope_freq_base, 500000.0f);
+  EXPECT_TRUE(qwen2->rope_neox);
+  EXPECT_FALSE(qwen2->qk_norm);
+
+  auto qwen3 = Config(AsArch("qwen3"));
+  ASSERT_TRUE(qwen3.ok()) << qwen3.status().ToString();
+  EXPECT_EQ(qwen3->arch, ModelArch::kQwen3);
+  EXPECT_TRUE(qwen3->rope_neox);
+  EXPECT_TRUE(qwen3->qk_norm);
+  EXPECT_STREQ(ArchName(qwen3->arch), "qwen3");
+
+  // A qwen2 file with llama.* keys lacks its own: the error names the qwen2 key.
+  ModelSpec mislabelled;
+  mislabelled.metadata["general.architecture"] = Value::String("qwen2");
+  ExpectError(Config(mislabelled).status(), StatusCode::kCorruption, {"qwen2.embedding_length", "missing"});
+}
+
+TEST_F(ModelTest, KeyLengthSetsAHeadWiderThanEmbeddingOverHeads) {
+  // 4 heads of 4 over n_embd 8 (as Qwen3 0.6B: 16 heads of 128 over 1024).
+  ModelSpec spec;
+  spec.metadata["llama.attention.key_length"] = Value::Unsigned(ValueType::kUint32, 4);
+  spec.metadata["llama.attention.value_length"] = Value::Unsigned(ValueType::kUint32, 4);
+  spec.metadata["llama.rope.dimension_count"] = Value::Unsigned(ValueType::kUint32, 4);
+  auto c = Config(spec);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->head_dim(), 4);
+  EXPECT_EQ(c->n_embd_q(), 16);
+  EXPECT_EQ(c->n_embd_kv(), 8);
+  // The old tensor shapes no longer fit: attn_q must be [8, 16].
+  ExpectError(Bind(spec, {0, 3}).status(), StatusCode::kCorruption, {"attn_q.weight", "[8, 8]", "[8, 16]"});
+  for (int l = 0; l < 3; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    spec.tensors[p + "attn_q.weight"] = {GgmlType::F32, {8, 16}};
+    spec.tensors[p + "attn_k.weight"] = {GgmlType::F32, {8, 8}};
+    spec.tensors[p + "attn_v.weight"] = {GgmlType::F32, {8, 8}};
+    spec.tensors[p + "attn_output.weight"] = {GgmlType::F32, {16, 8}};
+  }
+  EXPECT_TRUE(Bind(spec, {0, 3}).ok());
+
+  ModelSpec odd_value;  // values must share the keys' head size
+  odd_value.metadata["llama.attention.value_length"] = Value::Unsigned(ValueType::kUint32, 4);
+  ExpectError(Config(odd_value).status(), StatusCode::kUnsupported, {"value_length 4"});
+}
+
+TEST_F(ModelTest, BiasesAreOptionalButCheckedAndQwen3NeedsItsNorms) {
+  ModelSpec qwen2 = AsArch("qwen2");
+  auto plain = Bind(qwen2, {0, 3});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->layers[0].bq, nullptr);
+  qwen2.tensors["blk.1.attn_q.bias"] = {GgmlType::F32, {8}};
+  qwen2.tensors["blk.1.attn_k.bias"] = {GgmlType::F32, {4}};
+  qwen2.tensors["blk.1.attn_v.bias"] = {GgmlType::F32, {4}};
+  qwen2.tensors["output.bias"] = {GgmlType::F32, {10}};
+  auto biased = Bind(qwen2, {0, 3});
+  ASSERT_TRUE(biased.ok()) << biased.status().ToString();
+  EXPECT_EQ(biased->layers[0].bk, nullptr);
+  ASSERT_NE(biased->layers[1].bk, nullptr);
+  EXPECT_EQ(biased->layers[1].bk->name, "blk.1.attn_k.bias");
+  ASSERT_NE(biased->output_bias, nullptr);
+  qwen2.tensors["blk.2.attn_k.bias"] = {GgmlType::F32, {8}};  // n_embd, not n_embd_kv
+  ExpectError(Bind(qwen2, {0, 3}).status(), StatusCode::kCorruption, {"blk.2.attn_k.bias", "[8]", "[4]"});
+
+  ModelSpec qwen3 = AsArch("qwen3");
+  ExpectError(Bind(qwen3, {1, 2}).status(), StatusCode::kNotFound, {"blk.1.attn_q_norm.weight"});
+  for (int l = 0; l < 3; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    qwen3.tensors[p + "attn_q_norm.weight"] = {GgmlType::F32, {2}};
+    qwen3.tensors[p + "attn_k_norm.weight"] = {GgmlType::F32, {2}};
+  }
+  auto normed = Bind(qwen3, {0, 3});
+  ASSERT_TRUE(normed.ok()) << normed.status().ToString();
+  ASSERT_NE(normed->layers[2].k_norm, nullptr);
+  EXPECT_EQ(normed->layers[2].k_norm->name, "blk.2.attn_k_norm.weight");
+}
+
 TEST_F(ModelTest, BindsTheWholeModel) {
   auto w = Bind(ModelSpec(), {0, 3});
   ASSERT_TRUE(w.ok()) << w.status().ToString();

@@ -1,4 +1,4 @@
-// MakeModel: validation, metadata and the random tensors of a Llama GGUF file.
+// MakeModel: validation, metadata and the random tensors of a Llama-family GGUF file.
 #include "tools/make_model/make_model.h"
 
 #include <algorithm>
@@ -53,6 +53,9 @@ constexpr int64_t kMaxCtx = 1 << 24;
 // decoding has clear winners, flat enough that sampling still varies.
 constexpr double kOutputGain = 2.0;
 constexpr double kNormNoise = 0.05;  // norm weights are 1 + N(0, kNormNoise)
+// Qwen2's Q/K/V biases are N(0, kBiasStd): large enough that dropping or misplacing one changes
+// the greedy tokens (the parity tests rely on it), small next to the unit-scale projections.
+constexpr double kBiasStd = 0.5;
 
 // Llama 3.1's rope_scaling (its config.json: factor 8, low 1, high 4, original context 8192).
 constexpr double kRopeFactor = 8.0;
@@ -97,18 +100,36 @@ Result<const WeightType*> CheckWeightType(const std::string& flag, GgmlType type
   return weight;
 }
 
+// The architectures make-model writes, each a general.architecture value pipeshard reads.
+constexpr const char* kArchs[] = {"llama", "qwen2", "qwen3"};
+
+int64_t HeadDim(const MakeModelOptions& o) { return o.head_dim > 0 ? o.head_dim : o.dim / o.heads; }
+
 Result<uint32_t> Validate(const MakeModelOptions& o) {
+  if (std::find_if(std::begin(kArchs), std::end(kArchs), [&](const char* a) { return o.arch == a; }) ==
+      std::end(kArchs)) {
+    return Status::InvalidArgument("--arch '" + o.arch + "' is not one of llama, qwen2, qwen3");
+  }
   PS_RETURN_IF_ERROR(CheckDim("--dim", o.dim, kMaxDim));
   PS_RETURN_IF_ERROR(CheckDim("--layers", o.layers, kMaxLayers));
   PS_RETURN_IF_ERROR(CheckDim("--heads", o.heads, kMaxDim));
   PS_RETURN_IF_ERROR(CheckDim("--kv-heads", o.kv_heads, kMaxDim));
   PS_RETURN_IF_ERROR(CheckDim("--ff", o.ff, kMaxFf));
   PS_RETURN_IF_ERROR(CheckDim("--ctx", o.ctx, kMaxCtx));
-  if (o.dim % o.heads != 0) {
+  if (o.head_dim != 0) {
+    PS_RETURN_IF_ERROR(CheckDim("--head-dim", o.head_dim, kMaxDim));
+    if (o.head_dim * o.heads > kMaxDim) {
+      return Status::InvalidArgument("--head-dim " + std::to_string(o.head_dim) + " x --heads " +
+                                     std::to_string(o.heads) + " exceeds " + std::to_string(kMaxDim));
+    }
+    if (o.head_dim % 2 != 0) {
+      return Status::InvalidArgument("--head-dim " + std::to_string(o.head_dim) +
+                                     " is odd; RoPE rotates pairs of elements");
+    }
+  } else if (o.dim % o.heads != 0) {
     return Status::InvalidArgument("--dim " + std::to_string(o.dim) + " is not a multiple of --heads " +
-                                   std::to_string(o.heads));
-  }
-  if ((o.dim / o.heads) % 2 != 0) {
+                                   std::to_string(o.heads) + " (or give --head-dim)");
+  } else if ((o.dim / o.heads) % 2 != 0) {
     return Status::InvalidArgument("head size --dim / --heads = " + std::to_string(o.dim / o.heads) +
                                    " is odd; RoPE rotates pairs of elements");
   }
@@ -122,7 +143,10 @@ Result<uint32_t> Validate(const MakeModelOptions& o) {
   if (!(o.rms_eps > 0.0f) || !std::isfinite(o.rms_eps)) {
     return Status::InvalidArgument("rms_eps " + std::to_string(o.rms_eps) + " must be positive");
   }
-  PS_ASSIGN_OR_RETURN(const WeightType* weight, CheckWeightType("--type", o.type, {{"--dim", o.dim}, {"--ff", o.ff}}));
+  // attn_output's rows hold --heads x --head-dim elements.
+  PS_ASSIGN_OR_RETURN(const WeightType* weight,
+                      CheckWeightType("--type", o.type,
+                                      {{"--dim", o.dim}, {"--ff", o.ff}, {"--heads x --head-dim", HeadDim(o) * o.heads}}));
   if (o.output_type) {
     if (o.tied_embeddings) {
       return Status::InvalidArgument("--output-type sets output.weight's type, and --tied-embeddings writes no "
@@ -234,26 +258,32 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   PS_ASSIGN_OR_RETURN(const uint32_t file_type, Validate(o));
   PS_ASSIGN_OR_RETURN(const Vocabulary vocab, LoadVocabulary(o.vocab));
   const auto n_vocab = static_cast<int64_t>(vocab.tokens.size());
-  const int64_t head_dim = o.dim / o.heads;
+  const int64_t head_dim = HeadDim(o);
+  const int64_t q_dim = head_dim * o.heads;
   const int64_t kv_dim = head_dim * o.kv_heads;
   const std::string type_name(TypeName(o.type));
+  const std::string k = o.arch + ".";  // every hyper-parameter key is under the architecture
 
   GgufWriter w;
-  w.SetString("general.architecture", "llama");
-  w.SetString("general.name", "pipeshard random llama " + std::to_string(o.dim) + "x" + std::to_string(o.layers) +
-                                  " " + type_name + " seed " + std::to_string(o.seed));
+  w.SetString("general.architecture", o.arch);
+  w.SetString("general.name", "pipeshard random " + o.arch + " " + std::to_string(o.dim) + "x" +
+                                  std::to_string(o.layers) + " " + type_name + " seed " + std::to_string(o.seed));
   w.SetU32("general.file_type", file_type);
   w.SetU32("general.alignment", kAlignment);
-  w.SetU32("llama.context_length", static_cast<uint32_t>(o.ctx));
-  w.SetU32("llama.embedding_length", static_cast<uint32_t>(o.dim));
-  w.SetU32("llama.block_count", static_cast<uint32_t>(o.layers));
-  w.SetU32("llama.feed_forward_length", static_cast<uint32_t>(o.ff));
-  w.SetU32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
-  w.SetU32("llama.attention.head_count", static_cast<uint32_t>(o.heads));
-  w.SetU32("llama.attention.head_count_kv", static_cast<uint32_t>(o.kv_heads));
-  w.SetF32("llama.attention.layer_norm_rms_epsilon", o.rms_eps);
-  w.SetF32("llama.rope.freq_base", o.rope_freq_base);
-  w.SetU32("llama.vocab_size", static_cast<uint32_t>(n_vocab));
+  w.SetU32(k + "context_length", static_cast<uint32_t>(o.ctx));
+  w.SetU32(k + "embedding_length", static_cast<uint32_t>(o.dim));
+  w.SetU32(k + "block_count", static_cast<uint32_t>(o.layers));
+  w.SetU32(k + "feed_forward_length", static_cast<uint32_t>(o.ff));
+  w.SetU32(k + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.SetU32(k + "attention.head_count", static_cast<uint32_t>(o.heads));
+  w.SetU32(k + "attention.head_count_kv", static_cast<uint32_t>(o.kv_heads));
+  if (o.head_dim != 0) {
+    w.SetU32(k + "attention.key_length", static_cast<uint32_t>(head_dim));
+    w.SetU32(k + "attention.value_length", static_cast<uint32_t>(head_dim));
+  }
+  w.SetF32(k + "attention.layer_norm_rms_epsilon", o.rms_eps);
+  w.SetF32(k + "rope.freq_base", o.rope_freq_base);
+  w.SetU32(k + "vocab_size", static_cast<uint32_t>(n_vocab));
   SetVocabularyMetadata(w, vocab);
   if (!o.chat_template.empty()) w.SetString("tokenizer.chat_template", o.chat_template);
 
@@ -263,8 +293,11 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, double stddev) {
     return w.AddTensor(name, o.type, {cols, rows}, RandomRows(o.seed, name, o.type, cols, rows, 0.0, stddev));
   };
-  auto norm = [&](const std::string& name) {
-    return w.AddTensor(name, GgmlType::F32, {o.dim}, RandomRows(o.seed, name, GgmlType::F32, o.dim, 1, 1.0, kNormNoise));
+  auto norm = [&](const std::string& name, int64_t n) {
+    return w.AddTensor(name, GgmlType::F32, {n}, RandomRows(o.seed, name, GgmlType::F32, n, 1, 1.0, kNormNoise));
+  };
+  auto bias = [&](const std::string& name, int64_t n) {
+    return w.AddTensor(name, GgmlType::F32, {n}, RandomRows(o.seed, name, GgmlType::F32, n, 1, 0.0, kBiasStd));
   };
 
   // Untied, token embeddings are unit-scale like the residual stream they start. Tied, they are
@@ -279,17 +312,27 @@ Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   }
   for (int64_t l = 0; l < o.layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
-    PS_RETURN_IF_ERROR(norm(b + "attn_norm.weight"));
-    PS_RETURN_IF_ERROR(matrix(b + "attn_q.weight", o.dim, o.dim, inv_sqrt_dim));
+    PS_RETURN_IF_ERROR(norm(b + "attn_norm.weight", o.dim));
+    PS_RETURN_IF_ERROR(matrix(b + "attn_q.weight", o.dim, q_dim, inv_sqrt_dim));
     PS_RETURN_IF_ERROR(matrix(b + "attn_k.weight", o.dim, kv_dim, inv_sqrt_dim));
     PS_RETURN_IF_ERROR(matrix(b + "attn_v.weight", o.dim, kv_dim, inv_sqrt_dim));
-    PS_RETURN_IF_ERROR(matrix(b + "attn_output.weight", o.dim, o.dim, inv_sqrt_dim));
-    PS_RETURN_IF_ERROR(norm(b + "ffn_norm.weight"));
+    if (o.arch == "qwen2") {
+      PS_RETURN_IF_ERROR(bias(b + "attn_q.bias", q_dim));
+      PS_RETURN_IF_ERROR(bias(b + "attn_k.bias", kv_dim));
+      PS_RETURN_IF_ERROR(bias(b + "attn_v.bias", kv_dim));
+    }
+    if (o.arch == "qwen3") {
+      PS_RETURN_IF_ERROR(norm(b + "attn_q_norm.weight", head_dim));
+      PS_RETURN_IF_ERROR(norm(b + "attn_k_norm.weight", head_dim));
+    }
+    PS_RETURN_IF_ERROR(
+        matrix(b + "attn_output.weight", q_dim, o.dim, 1.0 / std::sqrt(static_cast<double>(q_dim))));
+    PS_RETURN_IF_ERROR(norm(b + "ffn_norm.weight", o.dim));
     PS_RETURN_IF_ERROR(matrix(b + "ffn_gate.weight", o.dim, o.ff, inv_sqrt_dim));
     PS_RETURN_IF_ERROR(matrix(b + "ffn_up.weight", o.dim, o.ff, inv_sqrt_dim));
     PS_RETURN_IF_ERROR(matrix(b + "ffn_down.weight", o.ff, o.dim, inv_sqrt_ff));
   }
-  PS_RETURN_IF_ERROR(norm("output_norm.weight"));
+  PS_RETURN_IF_ERROR(norm("output_norm.weight", o.dim));
   if (!o.tied_embeddings) {
     const GgmlType head = o.output_type.value_or(o.type);
     PS_RETURN_IF_ERROR(w.AddTensor("output.weight", head, {o.dim, n_vocab},

@@ -1,5 +1,5 @@
-// make-model: writes a deterministic random-weight Llama GGUF of any shape and tensor type that
-// pipeshard and llama.cpp both load. Same options and seed -> byte-identical file.
+// make-model: writes a deterministic random-weight Llama-family GGUF (llama, qwen2, qwen3) of any
+// shape and tensor type that pipeshard and llama.cpp both load. Same options and seed -> byte-identical file.
 // Thread-safety: pure function of its options.
 #pragma once
 
@@ -14,10 +14,16 @@
 namespace ps {
 
 struct MakeModelOptions {
+  // general.architecture: "llama", "qwen2" (adds Q/K/V biases) or "qwen3" (adds per-head Q/K
+  // norms). Every hyper-parameter key below is written under this name ("qwen3.block_count").
+  std::string arch = "llama";
   int64_t dim = 256;        // llama.embedding_length
   int64_t layers = 4;       // llama.block_count
   int64_t heads = 4;        // llama.attention.head_count
   int64_t kv_heads = 2;     // llama.attention.head_count_kv
+  // llama.attention.key_length / value_length; 0 means dim / heads and writes neither key.
+  // Qwen3 0.6B (dim 1024, 16 heads of 128) and Mistral-Nemo have wider heads than dim / heads.
+  int64_t head_dim = 0;
   int64_t ff = 512;         // llama.feed_forward_length
   int64_t ctx = 2048;       // llama.context_length
   // "spm" (built-in SentencePiece vocabulary), "llama3" (the Llama 3 vocabulary from the npm

@@ -1,14 +1,16 @@
-// The Llama forward pass over a layer range, one batch at a time:
+// The Llama-family forward pass (llama, qwen2, qwen3) over a layer range, one batch at a time:
 //
 //   x = token_embd[token]                      (first stage)  or  x = batch.embeddings
 //   for each layer l in [first, last):
 //     h = rmsnorm(x) * attn_norm
-//     q = h Wq, k = h Wk, v = h Wv; rope(q, k) at each token's position
+//     q = h Wq (+ bq), k = h Wk (+ bk), v = h Wv (+ bv)      (biases: when the file has them)
+//     q, k = rmsnorm per head * q_norm, k_norm                  (qwen3)
+//     rope(q, k) at each token's position                      (NEOX layout for qwen2/qwen3)
 //     cache[seq][l][pos] = (k, v)
 //     x += attention(q, cache[seq][l][0..pos]) Wo
 //     h = rmsnorm(x) * ffn_norm
 //     x += (silu(h Wgate) * (h Wup)) Wdown
-//   logits = (rmsnorm(x) * output_norm) output^T   (last stage, rows asking for logits)
+//   logits = (rmsnorm(x) * output_norm) output^T (+ output bias)  (last stage, rows asking for logits)
 //   or hidden = x
 //
 // Each step is one parallel pass over the batch (one ParallelFor): a residual add is folded into
@@ -38,10 +40,12 @@ namespace {
 
 struct Layer {
   std::vector<float> attn_norm;  // [n_embd]
-  WeightMatrix wq;               // [n_embd] -> [n_embd]
+  WeightMatrix wq;               // [n_embd] -> [n_embd_q]
   WeightMatrix wk;               // [n_embd] -> [n_embd_kv]
   WeightMatrix wv;               // [n_embd] -> [n_embd_kv]
-  WeightMatrix wo;               // [n_embd] -> [n_embd]
+  WeightMatrix wo;               // [n_embd_q] -> [n_embd]
+  std::vector<float> bq, bk, bv;        // projection biases; empty when the file has none
+  std::vector<float> q_norm, k_norm;    // [head_dim] per-head norms; empty unless qk_norm
   std::vector<float> ffn_norm;   // [n_embd]
   WeightMatrix gate;             // [n_embd] -> [n_ff]
   WeightMatrix up;               // [n_embd] -> [n_ff]
@@ -56,6 +60,15 @@ Result<WeightMatrix> Matrix(const gguf::TensorInfo* t, int64_t cols, int64_t row
 
 // A 1-D tensor of at least n elements, widened to F32.
 Result<std::vector<float>> Vector(const gguf::TensorInfo* t, int64_t n) { return ReadVector(t, n, "CPU backend"); }
+// The same for a tensor the file may lack: empty then.
+Result<std::vector<float>> OptionalVector(const gguf::TensorInfo* t, int64_t n) {
+  if (t == nullptr) return std::vector<float>{};
+  return Vector(t, n);
+}
+
+void AddBias(float* row, const std::vector<float>& bias) {
+  for (size_t j = 0; j < bias.size(); ++j) row[j] += bias[j];
+}
 
 }  // namespace
 
@@ -70,6 +83,7 @@ struct CpuBackend::Impl {
   std::vector<Layer> layers;        // layers[i] is block range.first + i
   std::vector<float> output_norm;   // [n_embd]; last stage
   WeightMatrix output;              // [n_embd] -> [n_vocab]; last stage
+  std::vector<float> output_bias;   // [n_vocab] or empty
 
   cpu::ThreadPool pool;
   cpu::MatMul matmul;
@@ -78,16 +92,18 @@ struct CpuBackend::Impl {
   cpu::Attention attention;
   cpu::RopeTable rope;
   const cpu::RowKernels& row_ops;  // the level's add + norm, SwiGLU and rotation kernels
+  // The rotation for this architecture's layout: row_ops.rope_rotate, or the NEOX one.
+  void (*rope_rotate)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
 
   // Activations, grown to the largest batch seen and reused, so steady-state calls allocate
   // nothing. Shapes for a batch of n rows:
   int64_t capacity = 0;
   std::vector<float> x;        // [n, n_embd] residual stream
   std::vector<float> h;        // [n, n_embd] normed input of a sub-block
-  std::vector<float> q;        // [n, n_embd]
+  std::vector<float> q;        // [n, n_embd_q]
   std::vector<float> k;        // [n, n_embd_kv]
   std::vector<float> v;        // [n, n_embd_kv]
-  std::vector<float> attn;     // [n, n_embd] attention output before Wo
+  std::vector<float> attn;     // [n, n_embd_q] attention output before Wo
   std::vector<float> proj;     // [n, n_embd] a sub-block's output before the residual add
   std::vector<float> gate;     // [n, n_ff]
   std::vector<float> up;       // [n, n_ff]
@@ -101,11 +117,12 @@ struct CpuBackend::Impl {
         range(r),
         options(o),
         pool(o.threads),
-        matmul(o.threads, std::max(c.n_embd, c.n_ff), o.kernels),
+        matmul(o.threads, std::max({c.n_embd, c.n_embd_q(), c.n_ff}), o.kernels),
         cache(r.last - r.first, o.n_ctx, c.n_embd_kv(), o.max_seqs, o.kv_f16, o.kernels),
         attention(o.threads, {c.n_head, c.n_head_kv, c.head_dim()}, o.kernels),
         rope(c.head_dim(), c.n_rot, c.rope_freq_base, {}),
         row_ops(cpu::RowKernelsFor(o.kernels)),
+        rope_rotate(c.rope_neox ? cpu::RopeRotateNeox : row_ops.rope_rotate),
         end_pos(o.max_seqs),
         seq_tokens(o.max_seqs) {}
 
@@ -135,13 +152,14 @@ void CpuBackend::Impl::Grow(int64_t n) {
   if (n <= capacity) return;
   const int64_t e = config.n_embd;
   const int64_t ekv = config.n_embd_kv();
+  const int64_t eq = config.n_embd_q();
   const int64_t ff = config.n_ff;
   x.resize(n * e);
   h.resize(n * e);
-  q.resize(n * e);
+  q.resize(n * eq);
   k.resize(n * ekv);
   v.resize(n * ekv);
-  attn.resize(n * e);
+  attn.resize(n * eq);
   proj.resize(n * e);
   gate.resize(n * ff);
   up.resize(n * ff);
@@ -185,25 +203,38 @@ void CpuBackend::Impl::AddInto(float* dst, const float* src, int64_t count) {
 
 void CpuBackend::Impl::RunLayer(int64_t il, const Batch& b, int64_t n) {
   const Layer& L = layers[il];
-  const int64_t e = config.n_embd;
+  const int64_t eq = config.n_embd_q();
   const int64_t ekv = config.n_embd_kv();
   const int64_t ff = config.n_ff;
 
   // Attention block; x += the previous layer's feed-forward output, still in proj.
   AddNormRows(il == 0 ? nullptr : proj.data(), L.attn_norm, n);  // h[n, e]
-  // q[n, e], k[n, ekv], v[n, ekv]
+  // q[n, eq], k[n, ekv], v[n, ekv]
   matmul.MultiplyShared(pool, {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data(), n);
   const int64_t hd = config.head_dim();
   pool.ParallelFor(n, [&](int, int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
+      float* qi = &q[i * eq];
+      float* ki = &k[i * ekv];
+      AddBias(qi, L.bq);
+      AddBias(ki, L.bk);
+      AddBias(&v[i * ekv], L.bv);
+      if (!L.q_norm.empty()) {  // in place, one head at a time
+        for (int64_t hh = 0; hh < config.n_head; ++hh) {
+          row_ops.add_rms_norm(qi + hh * hd, nullptr, L.q_norm.data(), hd, config.rms_eps, qi + hh * hd);
+        }
+        for (int64_t hh = 0; hh < config.n_head_kv; ++hh) {
+          row_ops.add_rms_norm(ki + hh * hd, nullptr, L.k_norm.data(), hd, config.rms_eps, ki + hh * hd);
+        }
+      }
       const float* cs = &rope_cs[i * config.n_rot];
-      row_ops.rope_rotate(&q[i * e], config.n_head, hd, config.n_rot, cs);
-      row_ops.rope_rotate(&k[i * ekv], config.n_head_kv, hd, config.n_rot, cs);
+      rope_rotate(qi, config.n_head, hd, config.n_rot, cs);
+      rope_rotate(ki, config.n_head_kv, hd, config.n_rot, cs);
       cache.Store(b.seq_ids[i], il, b.positions[i], &k[i * ekv], &v[i * ekv]);
     }
   });
   attention.Run(pool, cache, il, q.data(), b.seq_ids.data(), b.positions.data(), half_rows.data(), n,
-                attn.data());                                  // attn[n, e]
+                attn.data());                                  // attn[n, eq]
   matmul.Multiply(pool, L.wo, attn.data(), n, proj.data());   // proj[n, e]
 
   // Feed-forward block; x += the attention output.
@@ -233,6 +264,11 @@ void CpuBackend::Impl::Head(const Batch& b, int64_t n, std::vector<float>* logit
   });
   logits->resize(static_cast<size_t>(m) * config.n_vocab);
   matmul.Multiply(pool, output, h.data(), m, logits->data());  // logits[m, n_vocab]
+  if (!output_bias.empty()) {
+    pool.ParallelFor(m, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) AddBias(logits->data() + i * config.n_vocab, output_bias);
+    });
+  }
 }
 
 Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& file, const LlamaConfig& config,
@@ -263,6 +299,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
   impl->first_stage = range.has_embedding(config);
   impl->last_stage = range.has_head(config);
   const int64_t e = config.n_embd;
+  const int64_t eq = config.n_embd_q();
   const int64_t ekv = config.n_embd_kv();
   const int64_t ff = config.n_ff;
   if (impl->first_stage) {
@@ -271,6 +308,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
   if (impl->last_stage) {
     PS_ASSIGN_OR_RETURN(impl->output_norm, Vector(w.output_norm, e));
     PS_ASSIGN_OR_RETURN(impl->output, Matrix(w.output, e, config.n_vocab));
+    PS_ASSIGN_OR_RETURN(impl->output_bias, OptionalVector(w.output_bias, config.n_vocab));
     impl->repacked.Add(impl->options.kernels, &impl->output, /*release_source=*/true);
   }
   if (w.rope_freqs != nullptr) {
@@ -284,10 +322,15 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const gguf::GgufFile& fil
   for (const LayerWeights& lw : w.layers) {
     Layer L;
     PS_ASSIGN_OR_RETURN(L.attn_norm, Vector(lw.attn_norm, e));
-    PS_ASSIGN_OR_RETURN(L.wq, Matrix(lw.wq, e, e));
+    PS_ASSIGN_OR_RETURN(L.wq, Matrix(lw.wq, e, eq));
     PS_ASSIGN_OR_RETURN(L.wk, Matrix(lw.wk, e, ekv));
     PS_ASSIGN_OR_RETURN(L.wv, Matrix(lw.wv, e, ekv));
-    PS_ASSIGN_OR_RETURN(L.wo, Matrix(lw.wo, e, e));
+    PS_ASSIGN_OR_RETURN(L.wo, Matrix(lw.wo, eq, e));
+    PS_ASSIGN_OR_RETURN(L.bq, OptionalVector(lw.bq, eq));
+    PS_ASSIGN_OR_RETURN(L.bk, OptionalVector(lw.bk, ekv));
+    PS_ASSIGN_OR_RETURN(L.bv, OptionalVector(lw.bv, ekv));
+    PS_ASSIGN_OR_RETURN(L.q_norm, OptionalVector(lw.q_norm, config.head_dim()));
+    PS_ASSIGN_OR_RETURN(L.k_norm, OptionalVector(lw.k_norm, config.head_dim()));
     PS_ASSIGN_OR_RETURN(L.ffn_norm, Vector(lw.ffn_norm, e));
     PS_ASSIGN_OR_RETURN(L.gate, Matrix(lw.ffn_gate, e, ff));
     PS_ASSIGN_OR_RETURN(L.up, Matrix(lw.ffn_up, e, ff));

@@ -143,6 +143,21 @@ void RopeRotate(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, cons
   }
 }
 
+void RopeRotateNeox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = cos_sin[2 * i];
+      const float s = cos_sin[2 * i + 1];
+      const float x0 = v[i];
+      const float x1 = v[i + half];
+      v[i] = x0 * c - x1 * s;
+      v[i + half] = x0 * s + x1 * c;
+    }
+  }
+}
+
 const RowKernels& RowKernelsFor(KernelLevel level) {
   static constexpr RowKernels kScalarKernels = {AddRmsNorm, SwiGlu, RopeRotate};
   static constexpr RowKernels kAvx2Kernels = {AddRmsNormAvx2, SwiGluAvx2, RopeRotateAvx2};

@@ -40,6 +40,11 @@ void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
 // RopeTable::Angles wrote to cos_sin: x0' = x0 c - x1 s, x1' = x0 s + x1 c.
 void RopeRotate(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
 
+// The same rotation in Qwen's layout (llama.cpp's NEOX RoPE): dimension i turns with i + n_rot/2,
+// by pair i's angle. One scalar version serves every level: the loop is contiguous, so the
+// compiler vectorises it, and it is a small share of a layer's time.
+void RopeRotateNeox(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* cos_sin);
+
 // The per-row kernels of one kernel level: the scalar functions above for kScalar and
 // kReference, the kernels/ops_avx2.h ones for kAvx2.
 struct RowKernels {
@@ -61,7 +66,8 @@ float ExpPoly(float x);
 void RoundToF16(const float* x, float* out, int64_t n);
 void RoundToBf16(const float* x, float* out, int64_t n);
 
-// Llama rotary embedding (LLAMA_ROPE_TYPE_NORM: adjacent pairs (2i, 2i+1) rotate together).
+// Rotary embedding angles (for LLAMA_ROPE_TYPE_NORM, adjacent pairs (2i, 2i+1) rotate together;
+// for NEOX, i and i + n_rot/2).
 // theta_i = pos * base^(-2i/n_rot) / freq_factor[i]; dimensions past n_rot are left alone.
 class RopeTable {
  public:
