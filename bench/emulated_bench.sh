@@ -35,7 +35,6 @@ work="$here/run/bench/emulated"
 mkdir -p "$work"
 trap 'bash "$here/deploy/cluster.sh" down --run-dir "$work" > /dev/null 2>&1 || true' EXIT
 error() { awk -v p="$1" -v m="$2" 'BEGIN { printf "%+.1f%%", (m > 0 ? 100 * (p - m) / m : 0) }'; }
-chunk() { [ "$1" = 1 ] && echo 512 || echo 128; }  # the coordinator's cut of a 1024-token prompt
 
 rows=()
 for s in $stages; do
@@ -46,7 +45,7 @@ for s in $stages; do
   mp="$(jq .prefill_tokens_per_s <<< "$json")"; md="$(jq .decode_tokens_per_s <<< "$json")"
   ma="$(jq .aggregate_decode_tokens_per_s <<< "$json")"
   pp="$("$bin/pipeshard" plan --simulate --model "$model" --cluster "${s}x$device loopback" --ctx 1152 --json \
-    --prompt-tokens 1024 --gen-tokens 1 --ubatch "$(chunk "$s")" | jq ".by_devices[$((s - 1))].prefill_tokens_per_s")"
+    --prompt-tokens 1024 --gen-tokens 1 --ubatch auto | jq ".by_devices[$((s - 1))].prefill_tokens_per_s")"
   pd="$("$bin/pipeshard" plan --simulate --model "$model" --cluster "${s}x$device loopback" --ctx 1152 --json \
     --prompt-tokens 5 --gen-tokens 64 | jq ".by_devices[$((s - 1))].decode_tokens_per_s")"
   pa="$("$bin/pipeshard" plan --simulate --model "$model" --cluster "${s}x$device loopback" --ctx 1152 --json \

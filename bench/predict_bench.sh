@@ -33,9 +33,6 @@ if [ -z "$profile" ]; then
   "$bin/pipeshard" bench --profile --threads 1 --profile-types "$(tr ' ' ',' <<< "$types")" -o "$profile"
 fi
 
-# The prompt chunk the coordinator cuts a 1024-token prompt into (ChoosePromptChunk): the whole
-# 512-row micro-batch on one stage, 128 rows on two.
-chunk_for() { [ "$1" = 1 ] && echo 512 || echo 128; }
 sim() { "$bin/pipeshard" plan --simulate --catalog "$profile" --cluster "2xthis-host loopback" --ctx 1152 --json "$@"; }
 # measured LABEL COLUMN: the 1- or 2-worker figure of cluster_bench's table line LABEL.
 measured() { grep -F "$1" <<< "$table" | awk -v c="$2" '{ print $(NF - 3 + c) }'; }
@@ -51,7 +48,7 @@ for t in $types; do
   decode_json="$(sim --model "$model" --prompt-tokens 5 --gen-tokens 64)"
   aggregate_json="$(sim --model "$model" --prompt-tokens 6 --gen-tokens 64 --concurrency 4)"
   for s in 1 2; do
-    prefill_json="$(sim --model "$model" --prompt-tokens 1024 --gen-tokens 1 --ubatch "$(chunk_for "$s")")"
+    prefill_json="$(sim --model "$model" --prompt-tokens 1024 --gen-tokens 1 --ubatch auto)"
     p="$(jq ".by_devices[$((s - 1))].prefill_tokens_per_s" <<< "$prefill_json")"
     d="$(jq ".by_devices[$((s - 1))].decode_tokens_per_s" <<< "$decode_json")"
     a="$(jq ".by_devices[$((s - 1))].aggregate_decode_tokens_per_s" <<< "$aggregate_json")"

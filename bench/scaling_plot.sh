@@ -30,11 +30,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Predicted 8B on P40s over loopback hops, as the emulated clusters ran (1024-token prompt, ctx 1152).
 sim() { "$bin/pipeshard" plan --simulate --model "$model8b" --cluster "16xP40 loopback" --ctx 1152 --json "$@"; }
-pp="$(sim --prompt-tokens 1024 --gen-tokens 1 --ubatch 128)"
-pp1="$(sim --prompt-tokens 1024 --gen-tokens 1 --ubatch 512)"
+# --ubatch auto: the coordinator's own cut for each stage count, as the clusters ran.
+pp="$(sim --prompt-tokens 1024 --gen-tokens 1 --ubatch auto)"
 pd="$(sim --prompt-tokens 5 --gen-tokens 64)"
 for s in $(seq 16); do
-  p="$(jq ".by_devices[$((s - 1))].prefill_tokens_per_s" <<< "$([ "$s" = 1 ] && echo "$pp1" || echo "$pp")")"
+  p="$(jq ".by_devices[$((s - 1))].prefill_tokens_per_s" <<< "$pp")"
   d="$(jq ".by_devices[$((s - 1))].decode_tokens_per_s" <<< "$pd")"
   echo "$s $p $d" >> "$tmp/p8b.dat"
 done

@@ -35,8 +35,9 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
       ->check(CLI::Range(1, 1 << 24))->capture_default_str();
   cmd->add_option("--concurrency", args.concurrency, "with --simulate: streams at once (aggregate decode)")
       ->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd->add_option("--ubatch", args.ubatch, "with --simulate: prompt chunk rows (default: the fastest of auto, 128, 256, 512)")
-      ->check(CLI::Range(1, 8192));
+  cmd->add_option("--ubatch", args.ubatch,
+                  "with --simulate: prompt chunk rows (1-8192), or auto for the coordinator's default cut (default: the "
+                  "fastest of auto, 128, 256, 512)");
   return cmd;
 }
 

@@ -27,7 +27,7 @@ struct PlanArgs {
   int32_t prompt_tokens = 512;
   int32_t gen_tokens = 128;
   int32_t concurrency = 1;
-  int32_t ubatch = 0;
+  std::string ubatch;  // rows, "auto" (the coordinator's default cut), or empty: the fastest
 };
 
 // --workload-prompt, --workload-gen, --workload-concurrency (shared with the coordinator).

@@ -1,5 +1,6 @@
 // `pipeshard plan --simulate`: a what-if over a catalog cluster (simulator/what_if.h), printed as
 // a table over 1..N devices and the best plan's stages, or as one JSON object.
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,18 @@ Result<std::string> ClusterSpec(const std::string& value) {
   return spec;
 }
 
+// --ubatch: empty (the fastest candidate), "auto" (the coordinator's default cut) or 1..8192 rows.
+Result<int32_t> ParseUbatch(const std::string& value) {
+  if (value.empty()) return 0;
+  if (value == "auto") return sim::kSchedulerChunk;
+  int32_t rows = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), rows);
+  if (ec != std::errc() || end != value.data() + value.size() || rows < 1 || rows > 8192) {
+    return Status::InvalidArgument("--ubatch '" + value + "' is neither auto nor a row count in 1..8192");
+  }
+  return rows;
+}
+
 struct Model {
   plan::ModelCost cost;
   std::string description;
@@ -58,6 +71,7 @@ Result<Model> PresetModel(const PlanArgs& args, int kv_bytes) {
   c.n_layer = o.layers;
   c.n_head = o.heads;
   c.n_head_kv = o.kv_heads;
+  c.n_head_dim = o.head_dim;  // 0: n_embd / n_head
   c.n_ff = o.ff;
   c.n_ctx_train = o.ctx;
   c.n_vocab = o.vocab == "llama3" ? kLlama3VocabSize
@@ -178,7 +192,9 @@ int RunPlanSimulate(const PlanArgs& args) {
   q.prompt_tokens = args.prompt_tokens;
   q.gen_tokens = args.gen_tokens;
   q.concurrency = args.concurrency;
-  q.ubatch = args.ubatch;
+  auto ubatch = ParseUbatch(args.ubatch);
+  if (!ubatch.ok()) return ReportError(ubatch.status());
+  q.ubatch = *ubatch;
   auto answer = sim::AnswerWhatIf(q);
   if (!answer.ok()) return ReportError(answer.status());
 

@@ -53,7 +53,9 @@ Status CheckQuestion(const WhatIfQuestion& q) {
   if (q.prompt_tokens < 1) return Status::InvalidArgument("--prompt-tokens must be at least 1 (got " + std::to_string(q.prompt_tokens) + ")");
   if (q.gen_tokens < 1) return Status::InvalidArgument("--gen-tokens must be at least 1 (got " + std::to_string(q.gen_tokens) + ")");
   if (q.concurrency < 1) return Status::InvalidArgument("--concurrency must be at least 1 (got " + std::to_string(q.concurrency) + ")");
-  if (q.ubatch < 0) return Status::InvalidArgument("--ubatch must not be negative (got " + std::to_string(q.ubatch) + ")");
+  if (q.ubatch < 0 && q.ubatch != kSchedulerChunk) {
+    return Status::InvalidArgument("--ubatch must not be negative (got " + std::to_string(q.ubatch) + ")");
+  }
   if (q.ctx < 1) return Status::InvalidArgument("--ctx must be at least 1 (got " + std::to_string(q.ctx) + ")");
   if (static_cast<int64_t>(q.prompt_tokens) + q.gen_tokens > q.ctx) {
     return Status::InvalidArgument("--prompt-tokens " + std::to_string(q.prompt_tokens) + " + --gen-tokens " +
@@ -172,6 +174,8 @@ Result<Prediction> PredictFor(const WhatIfQuestion& q, int32_t devices) {
   std::vector<int32_t> candidates;
   if (q.ubatch > 0) {
     candidates.push_back(q.ubatch);
+  } else if (q.ubatch == kSchedulerChunk) {
+    candidates.push_back(0);  // the scheduler's ChoosePromptChunk, as in the cluster
   } else {
     candidates.assign(std::begin(kChunkCandidates), std::end(kChunkCandidates));
   }

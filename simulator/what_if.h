@@ -16,6 +16,9 @@
 
 namespace ps::sim {
 
+// WhatIfQuestion::ubatch for "as the coordinator cuts by default" (plan --simulate --ubatch auto).
+inline constexpr int32_t kSchedulerChunk = -1;
+
 // Software costs the roofline does not see, measured on pipeshard's own runs (docs/benchmarks.md,
 // "Decode step breakdown" and "Prediction against measurement").
 struct Overheads {
@@ -31,7 +34,9 @@ struct WhatIfQuestion {
   int32_t prompt_tokens = 512;
   int32_t gen_tokens = 128;
   int32_t concurrency = 1;     // streams at once; also the sequences each stage caches
-  int32_t ubatch = 0;          // prompt chunk; 0: chosen per device count
+  // Prompt chunk rows; 0: the fastest of the candidates per device count; kSchedulerChunk: the
+  // coordinator's own default cut (what a cluster started without --ubatch does).
+  int32_t ubatch = 0;
   Overheads overheads;
 };
 

@@ -125,6 +125,35 @@ TEST_F(PlanSimulateTest, BadInputNamesTheProblem) {
                              "100", "--prompt-tokens", "200"}),
                  "--ctx 100");
   ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--preset", "tiny", "--cluster", "1xP40 pcie3"}), "--simulate");
+  for (const char* bad : {"0", "9000", "fast", "64x"}) {
+    ExpectBadInput(RunProgram({PipeshardBin(), "plan", "--simulate", "--preset", "tiny", "--cluster", "1xP40 pcie3",
+                               "--ubatch", bad}),
+                   std::string("--ubatch '") + bad + "'");
+  }
+}
+
+// --ubatch auto predicts the coordinator's default cut (ChoosePromptChunk: 1024 tokens in 512 rows
+// on one stage, else about 4 chunks per stage, in multiples of 16 within 64..128); a number fixes
+// the chunk; without it the fastest of auto, 128, 256 and 512 is chosen.
+TEST_F(PlanSimulateTest, UbatchAutoIsTheCoordinatorsCut) {
+  auto chunks = [](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {PipeshardBin(), "plan", "--simulate", "--preset", "llama3-8b", "--type", "q8_0",
+                                     "--cluster", "8xP40 loopback", "--ctx", "1152", "--prompt-tokens", "1024",
+                                     "--gen-tokens", "1", "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const nlohmann::json j = Json(RunProgram(argv));
+    std::vector<int> out;
+    for (const auto& p : j["by_devices"]) out.push_back(p["ubatch"].get<int>());
+    return out;
+  };
+  const std::vector<int> automatic = chunks({"--ubatch", "auto"});
+  EXPECT_EQ(automatic, std::vector<int>({512, 128, 96, 64, 64, 64, 64, 64}));
+  EXPECT_EQ(chunks({"--ubatch", "256"}), std::vector<int>(8, 256));
+  const std::vector<int> fastest = chunks({});
+  for (size_t i = 0; i < fastest.size(); ++i) {
+    const int u = fastest[i];
+    EXPECT_TRUE(u == automatic[i] || u == 128 || u == 256 || u == 512) << i << ": " << u;
+  }
 }
 
 }  // namespace
