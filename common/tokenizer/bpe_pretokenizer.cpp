@@ -78,7 +78,9 @@ size_t MatchWhitespace(const Piece& p, size_t pos, bool newline_rule) {
   return pos + 1;             // nothing matched: the character is a word by itself
 }
 
-void SplitLlama3(Piece& p) {
+// The Llama 3 regex, and Qwen2's, which differs only in cutting digit runs into words of
+// `digits_per_word` (3 and 1) instead of \p{N}{1,3}.
+void SplitLlama3Style(Piece& p, size_t digits_per_word) {
   size_t pos = p.begin();
   while (pos < p.end()) {
     const uint32_t cp = p.cp(pos);
@@ -91,10 +93,10 @@ void SplitLlama3(Piece& p) {
       ++pos;
       while (p.cls(pos).letter) ++pos;
     } else if (c.number) {
-      // \p{N}{1,3}: a digit run is cut into words of three from its start.
+      // A digit run is cut into words of digits_per_word from its start.
       size_t run_start = pos;
       while (p.cls(pos).number) {
-        if (++pos - run_start == 3) {
+        if (++pos - run_start == digits_per_word) {
           p.EmitUpTo(pos);
           run_start = pos;
         }
@@ -104,6 +106,58 @@ void SplitLlama3(Piece& p) {
       if (cp == ' ') ++pos;
       while (!IsWordlike(p.cls(pos)) && p.cls(pos).any()) ++pos;
       while (IsCrOrLf(p.cp(pos))) ++pos;
+    } else {
+      pos = MatchWhitespace(p, pos, /*newline_rule=*/true);
+    }
+    p.EmitUpTo(pos);
+  }
+}
+
+// Tekken's letter classes as llama.cpp's std::regex sees them: it keeps ASCII and replaces every
+// other code point by one byte for its class, so case is known for A-Z and a-z only.
+bool IsTekkenUpper(const Piece& p, size_t pos) {  // (?=\p{L})[^a-z]
+  return p.cls(pos).letter && !(p.cp(pos) >= 'a' && p.cp(pos) <= 'z');
+}
+bool IsTekkenLower(const Piece& p, size_t pos) {  // (?=\p{L})[^A-Z]
+  return p.cls(pos).letter && !(p.cp(pos) >= 'A' && p.cp(pos) <= 'Z');
+}
+
+// U*W+ else U+W* at q, settled as a backtracking regex engine does; returns the word's end.
+std::optional<size_t> MatchTekkenLetters(const Piece& p, size_t q) {
+  size_t upper_end = q;
+  std::optional<size_t> after_last_both;  // after the last letter of the U run that is also W
+  for (; IsTekkenUpper(p, upper_end); ++upper_end) {
+    if (IsTekkenLower(p, upper_end)) after_last_both = upper_end + 1;
+  }
+  if (IsTekkenLower(p, upper_end)) {  // U*W+ with the whole U run: "HTTPServer", "Hello"
+    size_t end = upper_end;
+    while (IsTekkenLower(p, end)) ++end;
+    return end;
+  }
+  // U* gives letters back until W+ can take one, which only a non-ASCII letter allows, and W+
+  // then ends at the next ASCII capital: "ÉCOLE" is "É" + "COLE", "CAFÉ" one word.
+  if (after_last_both) return *after_last_both;
+  if (upper_end > q) return upper_end;  // U+W*, W* empty: "HTTP"
+  return std::nullopt;
+}
+
+void SplitTekken(Piece& p) {
+  size_t pos = p.begin();
+  while (pos < p.end()) {
+    const uint32_t cp = p.cp(pos);
+    const CodepointClass c = p.cls(pos);
+    // [^\r\n\p{L}\p{N}]? before the letters; if they fail with it, they fail without it too,
+    // since the prefix character is no letter.
+    const bool prefix = !IsCrOrLf(cp) && !c.letter && !c.number;
+    if (const std::optional<size_t> end = MatchTekkenLetters(p, prefix ? pos + 1 : pos)) {
+      pos = *end;
+    } else if (c.number) {
+      ++pos;  // \p{N}
+    } else if (const CodepointClass next = cp == ' ' ? p.cls(pos + 1) : c; !IsWordlike(next) && next.any()) {
+      //  ?[^\s\p{L}\p{N}]+[\r\n/]*
+      if (cp == ' ') ++pos;
+      while (!IsWordlike(p.cls(pos)) && p.cls(pos).any()) ++pos;
+      while (IsCrOrLf(p.cp(pos)) || p.cp(pos) == '/') ++pos;
     } else {
       pos = MatchWhitespace(p, pos, /*newline_rule=*/true);
     }
@@ -146,6 +200,18 @@ void SplitRuns(Piece& p, Pred in_run) {
     p.EmitUpTo(pos);
     while (pos < p.end() && in_run(pos)) ++pos;
     p.EmitUpTo(pos);
+  }
+  p.EmitUpTo(p.end());
+}
+
+// A regex pass matching one code point, as llama.cpp runs \p{N} through std::regex: each code
+// point satisfying `alone` is a word, and so is each stretch between them.
+template <typename Pred>
+void SplitEach(Piece& p, Pred alone) {
+  for (size_t pos = p.begin(); pos < p.end(); ++pos) {
+    if (!alone(pos)) continue;
+    p.EmitUpTo(pos);
+    p.EmitUpTo(pos + 1);
   }
   p.EmitUpTo(p.end());
 }
@@ -204,18 +270,27 @@ std::vector<std::string> PreTokenize(BpePreTokenizer kind, std::string_view utf8
   for (uint32_t cp : text.cps) text.classes.push_back(unicode::Classify(cp));
 
   std::vector<size_t> lengths = {text.cps.size()};
+  const auto is_number = [&](size_t pos) { return IsNumber(text, pos); };
   switch (kind) {
     case BpePreTokenizer::kLlama3:
-      lengths = Refine(text, lengths, SplitLlama3);
+      lengths = Refine(text, lengths, [](Piece& p) { SplitLlama3Style(p, 3); });
+      break;
+    case BpePreTokenizer::kQwen2:
+      lengths = Refine(text, lengths, [](Piece& p) { SplitLlama3Style(p, 1); });
+      break;
+    case BpePreTokenizer::kTekken:
+      lengths = Refine(text, lengths, SplitTekken);
+      break;
+    case BpePreTokenizer::kSmolLm:
+      lengths = Refine(text, lengths, [&](Piece& p) { SplitEach(p, is_number); });
+      lengths = Refine(text, lengths, SplitGpt2);
       break;
     case BpePreTokenizer::kDefault:
       lengths = Refine(text, lengths, [&](Piece& p) {
         SplitRuns(p, [&](size_t pos) { return IsDefaultPunctuation(text, pos); });
       });
       lengths = Refine(text, lengths, SplitGpt2);
-      lengths = Refine(text, lengths, [&](Piece& p) {
-        SplitRuns(p, [&](size_t pos) { return IsNumber(text, pos); });
-      });
+      lengths = Refine(text, lengths, [&](Piece& p) { SplitRuns(p, is_number); });
       lengths = Refine(text, lengths, SplitDigitTriples);
       break;
   }

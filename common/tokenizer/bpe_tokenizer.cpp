@@ -22,8 +22,8 @@ using MergeIndex = std::unordered_map<std::string_view, MergeRule>;
 
 class BpeTokenizer final : public VocabTokenizer {
  public:
-  BpeTokenizer(Vocabulary vocab, std::vector<std::string> merges, BpePreTokenizer pre)
-      : VocabTokenizer(std::move(vocab)), merges_(std::move(merges)), pre_(pre) {}
+  BpeTokenizer(Vocabulary vocab, std::vector<std::string> merges, BpePreTokenizer pre, bool ignore_merges)
+      : VocabTokenizer(std::move(vocab)), merges_(std::move(merges)), pre_(pre), ignore_merges_(ignore_merges) {}
 
   // Indexes the merges; the first of two identical rules keeps its rank. Errors name the rule.
   Status IndexMerges() {
@@ -50,8 +50,8 @@ class BpeTokenizer final : public VocabTokenizer {
 
  private:
   void EncodeWord(const std::string& word, std::vector<int32_t>* out) const {
-    // Llama 3 takes a word that is itself a token as is, even if the merges would split it.
-    if (pre_ == BpePreTokenizer::kLlama3) {
+    // Llama 3 and tekken take a word that is itself a token as is, even if the merges would split it.
+    if (ignore_merges_) {
       if (auto id = vocab().Find(word)) {
         out->push_back(*id);
         return;
@@ -81,14 +81,15 @@ class BpeTokenizer final : public VocabTokenizer {
   std::vector<std::string> merges_;
   MergeIndex rules_;
   BpePreTokenizer pre_;
+  bool ignore_merges_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> MakeBpeTokenizer(Vocabulary vocab, std::vector<std::string> merges,
-                                                    BpePreTokenizer pre) {
+                                                    BpePreTokenizer pre, bool ignore_merges) {
   if (merges.size() > static_cast<size_t>(INT32_MAX)) return Status::Corruption("tokenizer.ggml.merges has too many entries");
-  auto tokenizer = std::make_unique<BpeTokenizer>(std::move(vocab), std::move(merges), pre);
+  auto tokenizer = std::make_unique<BpeTokenizer>(std::move(vocab), std::move(merges), pre, ignore_merges);
   PS_RETURN_IF_ERROR(tokenizer->IndexMerges());
   return std::unique_ptr<Tokenizer>(std::move(tokenizer));
 }

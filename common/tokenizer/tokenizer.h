@@ -1,5 +1,6 @@
-// Text <-> token ids for the two vocabularies llama.cpp supports for Llama models:
-//  - "gpt2": byte-level BPE with the "llama-bpe" pre-tokenizer (Llama 3),
+// Text <-> token ids for two of the vocabularies llama.cpp supports:
+//  - "gpt2": byte-level BPE with the Llama 3 ("llama-bpe"), Qwen2/3 ("qwen2"), Mistral Nemo
+//    ("tekken"), SmolLM ("smollm") or default pre-tokenizer (bpe_pretokenizer_names.h),
 //  - "llama": SentencePiece with scores and <0xNN> byte fallback (Llama 2, Mistral, TinyLlama).
 // Built from a GGUF file's tokenizer.ggml.* metadata. Thread-safety: immutable after creation.
 #pragma once
@@ -22,8 +23,8 @@ class Tokenizer {
   static Result<std::unique_ptr<Tokenizer>> FromGguf(const gguf::GgufFile& file);
 
   // add_bos: add the special tokens the file asks for, as llama.cpp's add_special does: BOS when
-  // tokenizer.ggml.add_bos_token (llama.cpp's default otherwise: yes for Llama 2 and Llama 3), EOS
-  // when tokenizer.ggml.add_eos_token. parse_special: text like "<|eot_id|>" becomes that special
+  // tokenizer.ggml.add_bos_token (llama.cpp's default otherwise: yes for Llama 2, Llama 3 and
+  // tekken), EOS when tokenizer.ggml.add_eos_token. parse_special: text like "<|eot_id|>" becomes that special
   // token (user-defined tokens are recognised either way). Bytes that are not valid UTF-8 are
   // tokenized as llama.cpp does (U+FFFD for byte-level BPE, byte tokens for SentencePiece).
   virtual std::vector<int32_t> Encode(std::string_view text, bool add_bos, bool parse_special = true) const = 0;

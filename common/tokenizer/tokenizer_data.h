@@ -27,7 +27,8 @@ enum class TokenType : int32_t {
 
 struct TokenizerData {
   std::string model;  // "gpt2" (byte-level BPE) or "llama" (SentencePiece)
-  // gpt2 only: "llama-bpe" (also "llama3", "llama-v3") or "default"; empty means "default".
+  // gpt2 only: the pre-tokenizer, e.g. "llama-bpe", "qwen2", "tekken", "smollm" (all in
+  // bpe_pretokenizer_names.h); empty means "default".
   std::string pre;
   std::vector<std::string> tokens;
   std::vector<float> scores;         // empty: all 0 (SentencePiece merges by these)
@@ -37,7 +38,8 @@ struct TokenizerData {
   // Special tokens; unset means llama.cpp's default for the model (llama: bos 1, eos 2, unk 0;
   // gpt2: bos 11, eos 11), which is dropped when outside the vocabulary. A set id must be inside it.
   std::optional<int32_t> bos_id, eos_id, eot_id, eom_id, unk_id, pad_id;
-  // Unset means llama.cpp's default (llama: add BOS, space prefix; gpt2 with llama-bpe: add BOS).
+  // Unset means llama.cpp's default (llama: add BOS, space prefix; gpt2: add BOS with the Llama 3
+  // and tekken pre-tokenizers only).
   std::optional<bool> add_bos, add_eos, add_space_prefix;
 };
 

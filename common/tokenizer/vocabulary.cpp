@@ -71,7 +71,7 @@ bool IsByteTokenText(const std::string& t) {
 
 }  // namespace
 
-Result<Vocabulary> Vocabulary::Build(const TokenizerData& data, bool is_bpe) {
+Result<Vocabulary> Vocabulary::Build(const TokenizerData& data, bool is_bpe, bool default_add_bos) {
   const size_t n = data.tokens.size();
   if (n == 0) return Status::Corruption("tokenizer.ggml.tokens is empty");
   if (n > static_cast<size_t>(INT32_MAX)) return Status::Corruption("tokenizer.ggml.tokens has too many entries");
@@ -116,7 +116,7 @@ Result<Vocabulary> Vocabulary::Build(const TokenizerData& data, bool is_bpe) {
     v.texts_.push_back(std::move(text));
   }
 
-  PS_RETURN_IF_ERROR(v.ResolveSpecialIds(data, is_bpe));
+  PS_RETURN_IF_ERROR(v.ResolveSpecialIds(data, is_bpe, default_add_bos));
 
   // Special-token parsing tries longer texts first so that a token containing another wins.
   for (int32_t id = 0; id < v.size(); ++id) {
@@ -127,7 +127,7 @@ Result<Vocabulary> Vocabulary::Build(const TokenizerData& data, bool is_bpe) {
   return v;
 }
 
-Status Vocabulary::ResolveSpecialIds(const TokenizerData& data, bool is_bpe) {
+Status Vocabulary::ResolveSpecialIds(const TokenizerData& data, bool is_bpe, bool default_add_bos) {
   const auto resolve = [&](const char* key, const std::optional<int32_t>& given, int32_t fallback,
                            int32_t* out) -> Status {
     if (given) {
@@ -149,8 +149,7 @@ Status Vocabulary::ResolveSpecialIds(const TokenizerData& data, bool is_bpe) {
   PS_RETURN_IF_ERROR(resolve("tokenizer.ggml.eom_token_id", data.eom_id, -1, &eom));
   PS_RETURN_IF_ERROR(resolve("tokenizer.ggml.padding_token_id", data.pad_id, -1, &pad));
 
-  const bool llama3_pre = is_bpe && (data.pre == "llama-bpe" || data.pre == "llama3" || data.pre == "llama-v3");
-  add_bos_ = data.add_bos.value_or(!is_bpe || llama3_pre);
+  add_bos_ = data.add_bos.value_or(default_add_bos);
   add_eos_ = data.add_eos.value_or(false);
   add_space_prefix_ = data.add_space_prefix.value_or(!is_bpe);
   if (add_bos_ && bos_ < 0) {

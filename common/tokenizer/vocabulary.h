@@ -32,8 +32,9 @@ enum TokenAttr : uint32_t {
 class Vocabulary {
  public:
   // Checks sizes, ids and types (errors name the field and value). `is_bpe` selects llama.cpp's
-  // defaults for byte-level BPE ("gpt2") instead of SentencePiece ("llama").
-  static Result<Vocabulary> Build(const TokenizerData& data, bool is_bpe);
+  // defaults for byte-level BPE ("gpt2") instead of SentencePiece ("llama"); `default_add_bos` is
+  // add_bos() when the data leaves it unset (llama.cpp ties it to the model and pre-tokenizer).
+  static Result<Vocabulary> Build(const TokenizerData& data, bool is_bpe, bool default_add_bos);
 
   int32_t size() const { return static_cast<int32_t>(texts_.size()); }
   bool Contains(int32_t id) const { return id >= 0 && id < size(); }
@@ -62,7 +63,7 @@ class Vocabulary {
   uint8_t ByteOf(int32_t id) const;
 
  private:
-  Status ResolveSpecialIds(const TokenizerData& data, bool is_bpe);
+  Status ResolveSpecialIds(const TokenizerData& data, bool is_bpe, bool default_add_bos);
   void ApplyTextRules(std::optional<int32_t> eot_id, std::optional<int32_t> eom_id);
 
   std::vector<std::string> texts_;

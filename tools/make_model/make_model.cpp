@@ -14,8 +14,10 @@
 
 #include "common/gguf/gguf_writer.h"
 #include "common/quant/quant.h"
+#include "common/tokenizer/bpe_pretokenizer_names.h"
 #include "common/util/disk_space.h"
 #include "tools/make_model/hf_vocab.h"
+#include "tools/make_model/packaged_vocab.h"
 #include "tools/make_model/random.h"
 #include "tools/make_model/spm_vocab.h"
 #include "tools/make_model/vocabulary.h"
@@ -158,14 +160,27 @@ Result<uint32_t> Validate(const MakeModelOptions& o) {
   return weight->file_type;
 }
 
-Result<Vocabulary> LoadVocabulary(const std::string& vocab) {
+Result<Vocabulary> ReadVocabulary(const std::string& vocab) {
   if (vocab == "spm") return make_model::BuiltInSpmVocabulary();
-  std::string path = vocab;
-  if (vocab == "llama3") {
-    PS_ASSIGN_OR_RETURN(path, FindLlama3TokenizerJson());
-  }
-  Result<Vocabulary> v = make_model::ReadHfTokenizerJson(path);
+  Result<Vocabulary> v = make_model::IsPackagedVocabulary(vocab) ? make_model::LoadPackagedVocabulary(vocab)
+                                                                 : make_model::ReadHfTokenizerJson(vocab);
   if (!v.ok()) return v.status().WithContext("--vocab " + vocab);
+  return v;
+}
+
+// --vocab, then --pre (empty: the vocabulary's own), which must be a pre-tokenizer pipeshard
+// supports, so that the file loads here as well as in llama.cpp.
+Result<Vocabulary> LoadVocabulary(const std::string& vocab, const std::string& pre) {
+  PS_ASSIGN_OR_RETURN(Vocabulary v, ReadVocabulary(vocab));
+  if (!pre.empty()) {
+    if (v.model != "gpt2") {
+      return Status::InvalidArgument("--pre " + pre + " needs a byte-level BPE vocabulary; --vocab " + vocab +
+                                     " is SentencePiece, which has no pre-tokenizer");
+    }
+    const auto spec = BpePreTokenizerByName(pre);
+    if (!spec.ok()) return Status::InvalidArgument("--pre " + pre + ": " + spec.status().message());
+    v.pre = pre;
+  }
   return v;
 }
 
@@ -180,7 +195,8 @@ void SetVocabularyMetadata(GgufWriter& w, const Vocabulary& v) {
   if (v.eos >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos));
   if (v.eot >= 0) w.SetU32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(v.eot));
   if (v.unk >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk));
-  w.SetBool("tokenizer.ggml.add_bos_token", true);
+  if (v.pad >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad));
+  w.SetBool("tokenizer.ggml.add_bos_token", v.add_bos);
   w.SetBool("tokenizer.ggml.add_eos_token", false);
   if (v.model == "llama") w.SetBool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
 }
@@ -256,7 +272,7 @@ GgufWriter::FillFn ConstantF32(std::vector<float> values) {
 
 Status MakeModel(const std::string& out_path, const MakeModelOptions& o) {
   PS_ASSIGN_OR_RETURN(const uint32_t file_type, Validate(o));
-  PS_ASSIGN_OR_RETURN(const Vocabulary vocab, LoadVocabulary(o.vocab));
+  PS_ASSIGN_OR_RETURN(const Vocabulary vocab, LoadVocabulary(o.vocab, o.pre));
   const auto n_vocab = static_cast<int64_t>(vocab.tokens.size());
   const int64_t head_dim = HeadDim(o);
   const int64_t q_dim = head_dim * o.heads;

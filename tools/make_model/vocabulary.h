@@ -23,6 +23,8 @@ struct Vocabulary {
   int32_t eos = -1;
   int32_t eot = -1;  // end of turn, -1 when the vocabulary has none
   int32_t unk = -1;
+  int32_t pad = -1;               // padding, -1 when not written
+  bool add_bos = true;            // tokenizer.ggml.add_bos_token
   bool add_space_prefix = false;  // SentencePiece: a leading space is added before encoding
 };
 
