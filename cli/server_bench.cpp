@@ -28,6 +28,8 @@ constexpr double kConnectSeconds = 10;
 constexpr double kRpcSeconds = 30;
 // A trace response holds at most 8192 micro-batches of a few hundred bytes each.
 constexpr int kTraceMessageBytes = 64 << 20;
+// Full prefills before the measured ones (see the warm-up below).
+constexpr int kPrefillWarmups = 3;
 
 void SetDeadline(grpc::ClientContext* context, double seconds) {
   context->set_deadline(std::chrono::system_clock::now() +
@@ -259,8 +261,14 @@ int RunServerBench(const ServerBenchArgs& args) {
 
   auto prompt = MakePrompt(*stub, args.server, key, args.prompt_tokens);
   if (!prompt.ok()) return ReportError(prompt.status());
-  // Warm-up: every stage pages its weights in.
+  // Warm-up: every stage pages its weights in, and every hop carries prompt-sized frames: a
+  // fresh gRPC link moves large frames several times slower until its flow-control windows have
+  // grown (at 16 emulated stages the first 1024-token prefill ran at a quarter of the fourth;
+  // docs/benchmarks.md, "Emulated clusters"). Measured here is the warm cluster.
   if (auto warm = Generate(*stub, args, key, "warm up", 4); !warm.ok()) return ReportError(warm.status());
+  for (int i = 0; i < kPrefillWarmups; ++i) {
+    if (auto warm = Generate(*stub, args, key, *prompt, 1); !warm.ok()) return ReportError(warm.status());
+  }
 
   std::vector<Window> windows;
   auto mark = [&](const std::string& test) -> Result<Window> {
