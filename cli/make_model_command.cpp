@@ -19,7 +19,8 @@ namespace ps::cli {
 CLI::App* AddMakeModelCommand(CLI::App& app, MakeModelArgs& args) {
   CLI::App* cmd = app.add_subcommand("make-model", "write a deterministic random-weight Llama-family GGUF");
   cmd->add_option("out", args.out, "output .gguf path")->required();
-  cmd->add_option("--preset", args.preset, "tiny, small, medium (0.5B) or llama3-8b; the flags below override it")
+  cmd->add_option("--preset", args.preset,
+                  std::string(kPresetNames) + " (medium is a 0.5B Llama shape); the flags below override it")
       ->capture_default_str();
   cmd->add_option("--arch", args.arch,
                   "llama (default), qwen2 (Q/K/V biases) or qwen3 (per-head Q/K norms); qwen rotate in NEOX layout");
@@ -69,7 +70,7 @@ void ReportSize(const std::string& out, uint64_t bytes, bool default_f32_8b) {
   if (default_f32_8b) {
     // f32 is 4 bytes a weight; q8_0 about 1.06 and q4_K about 0.56.
     std::fprintf(stderr,
-                 "make-model: warning: --preset llama3-8b without --type writes f32 weights; "
+                 "make-model: warning: an 8B preset without --type writes f32 weights; "
                  "--type q8_0 or --type q4_k writes a file about 4x or 7x smaller\n");
   }
   if (bytes > kLargeFileBytes) {
@@ -118,7 +119,7 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   // The progress line shows the file name only: a long path would wrap it on a terminal.
   std::string label = "writing ";
   label += std::filesystem::path(args.out).filename().string();
-  const bool default_f32_8b = args.preset == "llama3-8b" && !args.type;
+  const bool default_f32_8b = (args.preset == "llama3-8b" || args.preset == "qwen3-8b") && !args.type;
   std::unique_ptr<Progress> progress;
   o.on_size = [&](uint64_t bytes) {
     ReportSize(args.out, bytes, default_f32_8b);

@@ -6,6 +6,7 @@
 #include "cli/cli_error.h"
 #include "cli/model_loader.h"
 #include "common/plan/partition_planner.h"
+#include "tools/make_model/make_model.h"
 
 namespace ps::cli {
 
@@ -25,7 +26,7 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanArgs& args) {
   cmd->add_option("--cluster", args.cluster, "with --simulate: \"4xP40 pcie3\", \"2xRTX4090 pcie4, 1xcpu-zen3-8c 10gbe\" or a file");
   cmd->add_option("--catalog", args.catalog,
                   "with --simulate: a hardware catalog file (e.g. from bench --profile) whose devices and links join the built-in ones");
-  cmd->add_option("--preset", args.preset, "with --simulate, instead of --model: a make-model shape (tiny, small, medium, llama3-8b)");
+  cmd->add_option("--preset", args.preset, "with --simulate, instead of --model: a make-model shape (" + std::string(kPresetNames) + ")");
   cmd->add_option("--type", args.type, "with --preset: the weights' type (q8_0, q4_k, f16, ...)")->capture_default_str();
   cmd->add_option("--ctx", args.ctx, "with --simulate: positions cached per sequence")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))->capture_default_str();

@@ -19,6 +19,7 @@ namespace ps::cli {
 namespace {
 
 constexpr int64_t kLlama3VocabSize = 128256;
+constexpr int64_t kQwen3VocabSize = 151936;  // the embedding rows of Qwen3's files (padded)
 constexpr size_t kMaxClusterFileBytes = 64 * 1024;
 
 // --cluster is a spec, or a file holding one (lines joined with commas, '#' starts a comment).
@@ -74,8 +75,9 @@ Result<Model> PresetModel(const PlanArgs& args, int kv_bytes) {
   c.n_head_dim = o.head_dim;  // 0: n_embd / n_head
   c.n_ff = o.ff;
   c.n_ctx_train = o.ctx;
-  c.n_vocab = o.vocab == "llama3" ? kLlama3VocabSize
-                                  : static_cast<int64_t>(make_model::BuiltInSpmVocabulary().tokens.size());
+  c.n_vocab = o.vocab == "llama3"   ? kLlama3VocabSize
+              : o.vocab == "qwen3" ? kQwen3VocabSize
+                                   : static_cast<int64_t>(make_model::BuiltInSpmVocabulary().tokens.size());
   const TypeTraits traits = TraitsOf(*type);
   Model m{plan::ModelCostForType(c, *type, kv_bytes), ""};
   m.description = "preset " + args.preset + " (" + std::to_string(c.n_layer) + " layers, dim " + std::to_string(c.n_embd) +

@@ -120,6 +120,18 @@ TEST(MakeModelPresets, Shapes) {
   EXPECT_EQ(big.ff, 14336);
   EXPECT_EQ(big.rope_freq_base, 500000.0f);
   EXPECT_TRUE(big.rope_scaling_llama3);
+  // Qwen3 0.6B: 16 heads of 128 over 1024 wide, tied; 8B: plain widths. Both valid as written.
+  const MakeModelOptions q06 = *PresetOptions("qwen3-0.6b");
+  EXPECT_EQ(q06.arch, "qwen3");
+  EXPECT_EQ(q06.vocab, "qwen3");
+  EXPECT_EQ(q06.dim, 1024);
+  EXPECT_EQ(q06.layers, 28);
+  EXPECT_EQ(q06.head_dim * q06.heads, 2048);
+  EXPECT_TRUE(q06.tied_embeddings);
+  const MakeModelOptions q8 = *PresetOptions("qwen3-8b");
+  EXPECT_EQ(q8.layers, 36);
+  EXPECT_EQ(q8.ff, 12288);
+  EXPECT_EQ(q8.head_dim * q8.heads, q8.dim);
   auto bad = PresetOptions("huge");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("huge"), std::string::npos);

@@ -54,7 +54,8 @@ struct MakeModelOptions {
 };
 
 // Presets: "tiny" (the built-in model of the main job and the tests), "small", "medium" (the
-// benchmarks' 0.5B shape), "llama3-8b".
+// benchmarks' 0.5B shape), "llama3-8b", "qwen3-0.6b" and "qwen3-8b".
+inline constexpr const char* kPresetNames = "tiny, small, medium, llama3-8b, qwen3-0.6b, qwen3-8b";
 Result<MakeModelOptions> PresetOptions(const std::string& preset);
 
 // Finds the Llama 3 tokenizer.json: $PIPESHARD_LLAMA3_TOKENIZER, then node_modules folders in

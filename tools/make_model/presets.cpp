@@ -45,7 +45,32 @@ Result<MakeModelOptions> PresetOptions(const std::string& preset) {
     o.rope_scaling_llama3 = true;
     return o;
   }
-  return Status::InvalidArgument("--preset '" + preset + "' is not one of tiny, small, medium, llama3-8b");
+  if (preset == "qwen3-0.6b" || preset == "qwen3-8b") {
+    // The shapes of Qwen3 0.6B and 8B (their config.json), with the Qwen3 vocabulary; their real
+    // context is 40960, 8192 keeps a test run's KV cache small.
+    o.arch = "qwen3";
+    o.vocab = "qwen3";
+    o.ctx = 8192;
+    o.rope_freq_base = 1000000.0f;
+    o.rms_eps = 1e-6f;
+    o.head_dim = 128;
+    if (preset == "qwen3-0.6b") {
+      o.dim = 1024;
+      o.layers = 28;
+      o.heads = 16;
+      o.kv_heads = 8;
+      o.ff = 3072;
+      o.tied_embeddings = true;
+    } else {
+      o.dim = 4096;
+      o.layers = 36;
+      o.heads = 32;
+      o.kv_heads = 8;
+      o.ff = 12288;
+    }
+    return o;
+  }
+  return Status::InvalidArgument("--preset '" + preset + "' is not one of " + std::string(kPresetNames));
 }
 
 }  // namespace ps
