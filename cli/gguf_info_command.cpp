@@ -33,6 +33,19 @@ Status CheckSupported(const gguf::GgufFile& file) {
   return Status::Ok();
 }
 
+// For a supported file: whether CUDA workers run it too (their kernels implement the Llama layer
+// only; worker/backend/cuda/runtime/cuda_backend.cpp refuses the rest the same way).
+bool CudaRuns(const gguf::GgufFile& file) {
+  const Result<LlamaConfig> config = ReadLlamaConfig(file);
+  if (!config.ok() || config->arch != ModelArch::kLlama || config->n_embd_q() != config->n_embd) return false;
+  const Result<LlamaWeights> weights = BindLlamaWeights(file, *config, LayerRange{0, config->n_layer});
+  if (!weights.ok()) return false;
+  for (const LayerWeights& l : weights->layers) {
+    if (l.bq != nullptr || l.bk != nullptr || l.bv != nullptr) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int RunGgufInfoCommand(const GgufInfoArgs& args) {
@@ -43,12 +56,15 @@ int RunGgufInfoCommand(const GgufInfoArgs& args) {
     nlohmann::json j = gguf::DumpJson(**file);
     j["supported"] = supported.ok();
     if (!supported.ok()) j["unsupported_reason"] = supported.message();
+    if (supported.ok()) j["cuda_supported"] = CudaRuns(**file);
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     const std::string text = gguf::DumpText(**file);
     std::fwrite(text.data(), 1, text.size(), stdout);
     // The last line answers the question a newcomer has: will pipeshard run this file?
-    if (supported.ok()) {
+    if (supported.ok() && !CudaRuns(**file)) {
+      std::printf("supported: pipeshard can run this model on CPU workers (not on CUDA ones yet)\n");
+    } else if (supported.ok()) {
       std::printf("supported: pipeshard can run this model\n");
     } else {
       std::printf("not supported: %s\n", Printable(supported.message()).c_str());

@@ -63,15 +63,17 @@ Result<GgmlType> ParseTensorTypeFlag(const std::string& flag, const std::string&
 constexpr uint64_t kLargeFileBytes = uint64_t{2} << 30;
 
 // Before writing: the size, and warnings about it (stderr; stdout stays empty).
-void ReportSize(const std::string& out, uint64_t bytes, bool default_f32_8b) {
+// default_f32_8b: the 8B preset written in f32 because no --type was given, or "".
+void ReportSize(const std::string& out, uint64_t bytes, const std::string& default_f32_8b) {
   const std::string path = Printable(out);
   std::fprintf(stderr, "make-model: %s will be %s (%" PRIu64 " bytes)\n", path.c_str(), FormatBytes(bytes).c_str(),
                bytes);
-  if (default_f32_8b) {
+  if (!default_f32_8b.empty()) {
     // f32 is 4 bytes a weight; q8_0 about 1.06 and q4_K about 0.56.
     std::fprintf(stderr,
-                 "make-model: warning: an 8B preset without --type writes f32 weights; "
-                 "--type q8_0 or --type q4_k writes a file about 4x or 7x smaller\n");
+                 "make-model: warning: --preset %s without --type writes f32 weights; "
+                 "--type q8_0 or --type q4_k writes a file about 4x or 7x smaller\n",
+                 default_f32_8b.c_str());
   }
   if (bytes > kLargeFileBytes) {
     std::fprintf(stderr,
@@ -119,7 +121,8 @@ int RunMakeModelCommand(const MakeModelArgs& args) {
   // The progress line shows the file name only: a long path would wrap it on a terminal.
   std::string label = "writing ";
   label += std::filesystem::path(args.out).filename().string();
-  const bool default_f32_8b = (args.preset == "llama3-8b" || args.preset == "qwen3-8b") && !args.type;
+  const std::string default_f32_8b =
+      (args.preset == "llama3-8b" || args.preset == "qwen3-8b") && !args.type ? args.preset : "";
   std::unique_ptr<Progress> progress;
   o.on_size = [&](uint64_t bytes) {
     ReportSize(args.out, bytes, default_f32_8b);

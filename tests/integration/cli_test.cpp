@@ -167,6 +167,22 @@ TEST_F(CliTest, GgufInfoPrintsMetadataAndTensors) {
   EXPECT_EQ(j["supported"], true);
   // The text ends with the answer to "will pipeshard run it?".
   EXPECT_TRUE(text.out.ends_with("supported: pipeshard can run this model\n")) << text.out.substr(text.out.size() - 200);
+  EXPECT_EQ(j["cuda_supported"], true);
+}
+
+// A Qwen3 file runs on CPU workers only for now, and gguf-info says so.
+TEST_F(CliTest, GgufInfoSaysAQwenFileRunsOnCpuWorkers) {
+  TempDir dir;
+  const std::string model = dir.file("qwen3.gguf");
+  const ProcessResult made = RunProgram({PipeshardBin(), "make-model", model, "--arch", "qwen3", "--layers", "1"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const ProcessResult text = RunProgram({PipeshardBin(), "gguf-info", model});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(text.out.ends_with("supported: pipeshard can run this model on CPU workers (not on CUDA ones yet)\n"))
+      << text.out.substr(text.out.size() - 200);
+  const auto j = nlohmann::json::parse(RunProgram({PipeshardBin(), "gguf-info", model, "--json"}).out);
+  EXPECT_EQ(j["supported"], true);
+  EXPECT_EQ(j["cuda_supported"], false);
 }
 
 TEST_F(CliTest, GgufInfoSaysWhyAFileIsNotSupported) {

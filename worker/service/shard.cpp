@@ -38,6 +38,9 @@ Status CheckRequest(const pipeshard::v1::LoadShardRequest& r, const LlamaConfig&
 
 // Reads one byte per page of each tensor of the range, so the weights are resident when the
 // first frame comes (and LoadShard's memory figure counts them), and nothing else of the file is.
+// Called before the backend is made: the fast kernel level copies the matrices into its own
+// layout and pages the file's copy out (MADV_PAGEOUT); touching them after that read them back,
+// so a stage held its matrices twice.
 void FaultIn(const LlamaWeights& w) {
   const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   volatile uint8_t sink = 0;
@@ -48,10 +51,11 @@ void FaultIn(const LlamaWeights& w) {
   touch(w.tok_embd);
   touch(w.output_norm);
   touch(w.output);
+  touch(w.output_bias);
   touch(w.rope_freqs);
   for (const LayerWeights& l : w.layers) {
-    for (const gguf::TensorInfo* t :
-         {l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down}) {
+    for (const gguf::TensorInfo* t : {l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.bq, l.bk, l.bv, l.q_norm, l.k_norm,
+                                      l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down}) {
       touch(t);
     }
   }
@@ -152,6 +156,7 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
   } else if (options.device.kind == DeviceSpec::Kind::kCpu) {
     auto weights = BindLlamaWeights(*shard->file_, shard->config_, range);
     if (!weights.ok()) return request_error(weights.status());
+    FaultIn(*weights);
     CpuBackendOptions backend_options;
     backend_options.threads = options.threads;
     backend_options.n_ctx = request.n_ctx();
@@ -160,7 +165,6 @@ Result<std::unique_ptr<Shard>> Shard::Load(const pipeshard::v1::LoadShardRequest
     backend_options.on_layers_loaded = on_layers_loaded;
     auto cpu = CpuBackend::Create(*shard->file_, shard->config_, range, backend_options);
     if (!cpu.ok()) return request_error(cpu.status());
-    FaultIn(*weights);
     backend = std::move(cpu).value();
     progress.Finish();
   } else if (options.device.kind == DeviceSpec::Kind::kSim) {
