@@ -56,30 +56,38 @@ StageCostModel::StageCostModel(const ModelCost& cost, int64_t first, int64_t las
     if (const auto it = device.kernels.find(KernelKey(*cost.weight_type)); it != device.kernels.end()) {
       weight_bandwidth_ = it->second.decode_bytes_per_s;
       weight_throughput_ = it->second.prefill_ops;
-      // The curve measured at the row length nearest the model's width.
-      double best = 0;
-      for (const auto& [cols, points] : it->second.curves) {
-        const double distance = std::abs(std::log(static_cast<double>(cols) / static_cast<double>(std::max<int64_t>(1, cost.n_embd))));
-        if (curve_.empty() || distance < best) {
-          best = distance;
-          curve_ = points;
+      // The curves measured at the row lengths nearest the products' input widths.
+      const auto nearest = [&](int64_t width) {
+        double best = 0;
+        Curve chosen;
+        for (const auto& [cols, points] : it->second.curves) {
+          const double distance =
+              std::abs(std::log(static_cast<double>(cols) / static_cast<double>(std::max<int64_t>(1, width))));
+          if (chosen.empty() || distance < best) {
+            best = distance;
+            chosen = points;
+          }
         }
-      }
+        return chosen;
+      };
+      curve_ = nearest(cost.n_embd);
+      curve_ff_ = nearest(cost.n_ff > 0 ? cost.n_ff : cost.n_embd);
+      down_flops_ = 2.0 * static_cast<double>(cost.n_ff) * static_cast<double>(cost.n_embd) * static_cast<double>(layers_);
     }
   }
 }
 
 // ops/s at `rows` rows: linear in log2(rows) between measured points, flat beyond them.
-double StageCostModel::CurveOps(double rows) const {
-  if (rows <= curve_.front().first) return curve_.front().second;
-  for (size_t i = 1; i < curve_.size(); ++i) {
-    if (rows <= curve_[i].first) {
-      const double a = std::log2(static_cast<double>(curve_[i - 1].first)), b = std::log2(static_cast<double>(curve_[i].first));
+double StageCostModel::CurveOps(const Curve& curve, double rows) {
+  if (rows <= curve.front().first) return curve.front().second;
+  for (size_t i = 1; i < curve.size(); ++i) {
+    if (rows <= curve[i].first) {
+      const double a = std::log2(static_cast<double>(curve[i - 1].first)), b = std::log2(static_cast<double>(curve[i].first));
       const double f = (std::log2(rows) - a) / (b - a);
-      return curve_[i - 1].second + f * (curve_[i].second - curve_[i - 1].second);
+      return curve[i - 1].second + f * (curve[i].second - curve[i - 1].second);
     }
   }
-  return curve_.back().second;
+  return curve.back().second;
 }
 
 StepTime StageCostModel::Step(const StepWork& work) const {
@@ -98,11 +106,11 @@ StepTime StageCostModel::Step(const StepWork& work) const {
   if (!curve_.empty()) {
     // Measured kernels: the weights' product time from the curve, the rest as above but with
     // the cache's reads inside the measured attention rate.
-    const double layer_weight_flops = rows * layer_flops_;
+    const double down = std::min(down_flops_, layer_flops_);
     const double head = logits ? static_cast<double>(work.logits_rows) * head_flops_ /
-                                     CurveOps(static_cast<double>(work.logits_rows))
+                                     CurveOps(curve_, static_cast<double>(work.logits_rows))
                                : 0;
-    t.memory_seconds = layer_weight_flops / CurveOps(rows) + head;
+    t.memory_seconds = rows * (layer_flops_ - down) / CurveOps(curve_, rows) + rows * down / CurveOps(curve_ff_, rows) + head;
     t.compute_seconds = other_compute;
     t.fixed_seconds = device_.launch_overhead_s * static_cast<double>(layers_ + (logits ? 1 : 0));
     t.seconds = t.memory_seconds + t.compute_seconds + t.fixed_seconds;

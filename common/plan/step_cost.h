@@ -9,6 +9,9 @@
 // measured attention rate and per-row element-wise rate (CPU profiles) join the compute time.
 // With a measured curve for the type (ops/s by rows in the product), the weights' time is read
 // off it instead of the roofline: small batches are neither purely memory- nor compute-bound.
+// Curves are measured at a few row lengths (the products' input width); the feed-forward down
+// projection, whose rows are n_ff long, reads the curve nearest n_ff, the other products the one
+// nearest n_embd (a 4-row product of 4096-long rows ran at half the rate of 1024-long ones here).
 // Thread-safety: plain values; StageCostModel is immutable after construction.
 #pragma once
 
@@ -64,9 +67,12 @@ class StageCostModel {
   double bandwidth_ = 0;          // effective bytes/s of cache and activations
   double weight_bandwidth_ = 0;   // effective bytes/s of the weights
   double row_seconds_ = 0;        // element-wise work per row through the range (measured devices)
-  std::vector<std::pair<int32_t, double>> curve_;  // measured (rows, ops/s) of the weight type; empty: roofline
+  using Curve = std::vector<std::pair<int32_t, double>>;  // measured (rows, ops/s)
+  Curve curve_;       // of the weight type at the row length nearest n_embd; empty: roofline
+  Curve curve_ff_;    // at the row length nearest n_ff (the down projection)
+  double down_flops_ = 0;  // per row: the part of layer_flops_ in the down projections
 
-  double CurveOps(double rows) const;
+  static double CurveOps(const Curve& curve, double rows);
 };
 
 }  // namespace ps::plan

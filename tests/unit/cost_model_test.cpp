@@ -126,6 +126,12 @@ TEST(StepCost, MeasuredCurveSetsTheWeightsTime) {
   EXPECT_NEAR(one.seconds, one.memory_seconds + one.compute_seconds, 1e-9);
   EXPECT_NEAR(stage.Step({2, 2, 2, 0}).memory_seconds, 2e9 / 6e9, 1e-9);
   EXPECT_NEAR(stage.Step({16, 16, 16, 0}).memory_seconds, 16e9 / 1e10, 1e-9);  // flat past the last point
+  // The down projection's rows are n_ff long: with n_ff 4000 its 2 x 4000 x 1000 FLOPs a row
+  // read the 4096 curve, the rest of the block the 1024 one.
+  cost.n_ff = 4000;
+  const StageCostModel wide(cost, 1, 2, d);
+  EXPECT_NEAR(wide.Step({1, 1, 1, 0}).memory_seconds, (1e9 - 8e6) / 2e9 + 8e6 / 1e9, 1e-9);
+  EXPECT_NEAR(wide.Step({4, 4, 4, 0}).memory_seconds, 4 * (1e9 - 8e6) / 1e10 + 4 * 8e6 / 4e9, 1e-9);
   // Another type keeps the roofline.
   cost.weight_type = GgmlType::Q4_K;
   EXPECT_NEAR(StageCostModel(cost, 1, 2, d).Step({1, 1, 1, 0}).memory_seconds, (1e9 + 1000) / 100e9, 1e-9);
