@@ -22,28 +22,18 @@ CLI::App* AddGgufInfoCommand(CLI::App& app, GgufInfoArgs& args) {
 namespace {
 
 // Whether pipeshard can run the file: its config, its vocabulary and every tensor of every layer,
-// checked as `run` and a worker check them. Ok, or the first reason it cannot.
-Status CheckSupported(const gguf::GgufFile& file) {
+// checked as `run` and a worker check them. Ok, or the first reason it cannot. For a file it can
+// run, *cuda_runs says whether CUDA workers can too (their kernels are the plain Llama layer).
+Status CheckSupported(const gguf::GgufFile& file, bool* cuda_runs) {
+  *cuda_runs = false;
   Result<LlamaConfig> config = ReadLlamaConfig(file);
   if (!config.ok()) return config.status();
   Result<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(file);
   if (!tokenizer.ok()) return tokenizer.status();
   Result<LlamaWeights> weights = BindLlamaWeights(file, *config, LayerRange{0, config->n_layer});
   if (!weights.ok()) return weights.status();
+  *cuda_runs = CheckPlainLlamaLayer(*config, *weights).ok();
   return Status::Ok();
-}
-
-// For a supported file: whether CUDA workers run it too (their kernels implement the Llama layer
-// only; worker/backend/cuda/runtime/cuda_backend.cpp refuses the rest the same way).
-bool CudaRuns(const gguf::GgufFile& file) {
-  const Result<LlamaConfig> config = ReadLlamaConfig(file);
-  if (!config.ok() || config->arch != ModelArch::kLlama || config->n_embd_q() != config->n_embd) return false;
-  const Result<LlamaWeights> weights = BindLlamaWeights(file, *config, LayerRange{0, config->n_layer});
-  if (!weights.ok()) return false;
-  for (const LayerWeights& l : weights->layers) {
-    if (l.bq != nullptr || l.bk != nullptr || l.bv != nullptr) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -51,18 +41,19 @@ bool CudaRuns(const gguf::GgufFile& file) {
 int RunGgufInfoCommand(const GgufInfoArgs& args) {
   auto file = gguf::GgufFile::Open(args.file);
   if (!file.ok()) return ReportError(file.status());
-  const Status supported = CheckSupported(**file);
+  bool cuda_runs = false;
+  const Status supported = CheckSupported(**file, &cuda_runs);
   if (args.json) {
     nlohmann::json j = gguf::DumpJson(**file);
     j["supported"] = supported.ok();
     if (!supported.ok()) j["unsupported_reason"] = supported.message();
-    if (supported.ok()) j["cuda_supported"] = CudaRuns(**file);
+    if (supported.ok()) j["cuda_supported"] = cuda_runs;
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     const std::string text = gguf::DumpText(**file);
     std::fwrite(text.data(), 1, text.size(), stdout);
     // The last line answers the question a newcomer has: will pipeshard run this file?
-    if (supported.ok() && !CudaRuns(**file)) {
+    if (supported.ok() && !cuda_runs) {
       std::printf("supported: pipeshard can run this model on CPU workers (not on CUDA ones yet)\n");
     } else if (supported.ok()) {
       std::printf("supported: pipeshard can run this model\n");

@@ -102,24 +102,28 @@ const char* ArchName(ModelArch arch) {
   return "unknown";
 }
 
+std::string SupportedArchNames() {
+  std::string names;
+  for (const ArchEntry& e : kArchs) names += std::string(names.empty() ? "" : ", ") + e.name;
+  return names;
+}
+
+Result<ModelArch> ParseArch(const std::string& name) {
+  for (const ArchEntry& e : kArchs) {
+    if (name == e.name) return e.arch;
+  }
+  return Status::Unsupported("architecture '" + name + "' is not supported (supported: " + SupportedArchNames() + ")");
+}
+
 Result<LlamaConfig> ReadLlamaConfig(const gguf::GgufFile& file) {
   const Reader r(file);
   const std::string& path = file.path();
   if (!file.Has("general.architecture")) return r.Missing("general.architecture");
   PS_ASSIGN_OR_RETURN(const std::string arch, file.GetString("general.architecture"));
   LlamaConfig c;
-  bool known = false;
-  std::string names;
-  for (const ArchEntry& e : kArchs) {
-    if (arch == e.name) {
-      c.arch = e.arch;
-      known = true;
-    }
-    names += std::string(names.empty() ? "" : ", ") + e.name;
-  }
-  if (!known) {
-    return Status::Unsupported(path + ": architecture '" + arch + "' is not supported (supported: " + names + ")");
-  }
+  const Result<ModelArch> parsed = ParseArch(arch);
+  if (!parsed.ok()) return Status::Unsupported(path + ": " + parsed.status().message());
+  c.arch = *parsed;
   // Every hyper-parameter key starts with the architecture's name ("qwen2.block_count").
   const std::string k = arch + ".";
   PS_RETURN_IF_ERROR(CheckPlainVariant(file, k));

@@ -15,6 +15,10 @@ namespace ps {
 // The architectures pipeshard runs, by general.architecture.
 enum class ModelArch { kLlama, kQwen2, kQwen3 };
 const char* ArchName(ModelArch arch);
+// The architecture a general.architecture value names; Unsupported names it and lists the others.
+Result<ModelArch> ParseArch(const std::string& name);
+// The supported names, comma-separated ("llama, qwen2, qwen3").
+std::string SupportedArchNames();
 
 struct LlamaConfig {
   ModelArch arch = ModelArch::kLlama;

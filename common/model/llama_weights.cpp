@@ -89,6 +89,19 @@ Result<LayerWeights> BindLayer(const Binder& b, const LlamaConfig& c, int64_t la
 
 }  // namespace
 
+Status CheckPlainLlamaLayer(const LlamaConfig& config, const LlamaWeights& weights) {
+  if (config.arch != ModelArch::kLlama || config.n_embd_q() != config.n_embd) {
+    return Status::Unsupported(std::string("architecture '") + ArchName(config.arch) + "'" +
+                               (config.n_embd_q() != config.n_embd ? " with a head size other than n_embd / n_head" : ""));
+  }
+  for (const LayerWeights& l : weights.layers) {
+    for (const gguf::TensorInfo* bias : {l.bq, l.bk, l.bv}) {
+      if (bias != nullptr) return Status::Unsupported("a model with attention biases (" + bias->name + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<LlamaWeights> BindLlamaWeights(const gguf::GgufFile& file, const LlamaConfig& config, LayerRange range) {
   if (range.first < 0 || range.first >= range.last || range.last > config.n_layer) {
     return Status::InvalidArgument("layer range [" + std::to_string(range.first) + ", " + std::to_string(range.last) +

@@ -3,6 +3,7 @@
 // Thread-safety: plain value; valid while the GgufFile lives.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "common/gguf/gguf_file.h"
@@ -38,6 +39,11 @@ struct LayerWeights {
   const gguf::TensorInfo* ffn_gate;   // [n_embd, n_ff]
   const gguf::TensorInfo* ffn_up;     // [n_embd, n_ff]
   const gguf::TensorInfo* ffn_down;   // [n_ff, n_embd]
+
+  // The seven weight matrices, and the element-wise vectors (nullptr where the file has none):
+  // for whoever walks every tensor of a layer (the cost model, a worker paging them in).
+  std::array<const gguf::TensorInfo*, 7> matrices() const { return {wq, wk, wv, wo, ffn_gate, ffn_up, ffn_down}; }
+  std::array<const gguf::TensorInfo*, 7> vectors() const { return {attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm}; }
 };
 
 struct LlamaWeights {
@@ -49,6 +55,11 @@ struct LlamaWeights {
   const gguf::TensorInfo* rope_freqs = nullptr;   // [n_rot/2] F32, Llama 3.1 scaling; optional
   std::vector<LayerWeights> layers;               // layers[i] is block range.first + i
 };
+
+// Ok when the bound range needs only the plain Llama layer (what the CUDA kernels implement);
+// else Unsupported naming what it needs beyond it: "architecture 'qwen3'", "architecture
+// 'llama' with a head size other than n_embd / n_head", or "a model with attention biases (...)".
+Status CheckPlainLlamaLayer(const LlamaConfig& config, const LlamaWeights& weights);
 
 // Errors name the tensor, the expected and the found shape or type.
 Result<LlamaWeights> BindLlamaWeights(const gguf::GgufFile& file, const LlamaConfig& config,

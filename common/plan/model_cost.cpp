@@ -51,11 +51,13 @@ Result<ModelCost> ModelCostFromFile(const gguf::GgufFile& file, const LlamaConfi
   }
   for (const LayerWeights& l : weights.layers) {
     PartCost part;
-    for (const gguf::TensorInfo* t : {l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down}) {
+    for (const gguf::TensorInfo* t : l.matrices()) {
       part.weight_bytes += t->nbytes;
       part.flops_per_token += MatrixFlops(t);
     }
-    part.weight_bytes += l.attn_norm->nbytes + l.ffn_norm->nbytes;
+    for (const gguf::TensorInfo* t : l.vectors()) {
+      if (t != nullptr) part.weight_bytes += t->nbytes;
+    }
     part.kv_bytes_per_token = KvBytesPerToken(config, kv_elem_bytes);
     part.attention_flops_per_position = AttentionFlopsPerPosition(config);
     cost.layers.push_back(part);

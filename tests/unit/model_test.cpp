@@ -272,7 +272,9 @@ TEST_F(ModelTest, KeyLengthSetsAHeadWiderThanEmbeddingOverHeads) {
     spec.tensors[p + "attn_v.weight"] = {GgmlType::F32, {8, 8}};
     spec.tensors[p + "attn_output.weight"] = {GgmlType::F32, {16, 8}};
   }
-  EXPECT_TRUE(Bind(spec, {0, 3}).ok());
+  auto wide = Bind(spec, {0, 3});
+  ASSERT_TRUE(wide.ok()) << wide.status().ToString();
+  ExpectError(CheckPlainLlamaLayer(config_, *wide), StatusCode::kUnsupported, {"architecture 'llama'", "head size"});
 
   ModelSpec odd_value;  // values must share the keys' head size
   odd_value.metadata["llama.attention.value_length"] = Value::Unsigned(ValueType::kUint32, 4);
@@ -308,6 +310,27 @@ TEST_F(ModelTest, BiasesAreOptionalButCheckedAndQwen3NeedsItsNorms) {
   ASSERT_TRUE(normed.ok()) << normed.status().ToString();
   ASSERT_NE(normed->layers[2].k_norm, nullptr);
   EXPECT_EQ(normed->layers[2].k_norm->name, "blk.2.attn_k_norm.weight");
+}
+
+// The plain Llama layer (the CUDA kernels' scope): llama without biases, and nothing else.
+TEST_F(ModelTest, PlainLlamaLayerIsLlamaWithoutBiases) {
+  auto plain = Bind(ModelSpec(), {0, 3});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(CheckPlainLlamaLayer(config_, *plain).ok());
+  ModelSpec biased;
+  biased.tensors["blk.2.attn_v.bias"] = {GgmlType::F32, {4}};
+  auto with_bias = Bind(biased, {0, 3});
+  ASSERT_TRUE(with_bias.ok()) << with_bias.status().ToString();
+  ExpectError(CheckPlainLlamaLayer(config_, *with_bias), StatusCode::kUnsupported, {"attention biases", "blk.2.attn_v.bias"});
+  // A range without the biased layer needs only the plain layer.
+  auto front = Bind(biased, {0, 2});
+  ASSERT_TRUE(front.ok()) << front.status().ToString();
+  EXPECT_TRUE(CheckPlainLlamaLayer(config_, *front).ok());
+  auto qwen2 = Bind(AsArch("qwen2"), {0, 3});
+  ASSERT_TRUE(qwen2.ok()) << qwen2.status().ToString();
+  ExpectError(CheckPlainLlamaLayer(config_, *qwen2), StatusCode::kUnsupported, {"architecture 'qwen2'"});
+  EXPECT_EQ(*ParseArch("qwen3"), ModelArch::kQwen3);
+  ExpectError(ParseArch("gemma2").status(), StatusCode::kUnsupported, {"'gemma2'", "llama, qwen2, qwen3"});
 }
 
 TEST_F(ModelTest, BindsTheWholeModel) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/gguf/gguf_writer.h"
+#include "common/model/llama_config.h"
 #include "common/quant/quant.h"
 #include "common/tokenizer/bpe_pretokenizer_names.h"
 #include "common/util/disk_space.h"
@@ -102,15 +103,12 @@ Result<const WeightType*> CheckWeightType(const std::string& flag, GgmlType type
   return weight;
 }
 
-// The architectures make-model writes, each a general.architecture value pipeshard reads.
-constexpr const char* kArchs[] = {"llama", "qwen2", "qwen3"};
-
 int64_t HeadDim(const MakeModelOptions& o) { return o.head_dim > 0 ? o.head_dim : o.dim / o.heads; }
 
 Result<uint32_t> Validate(const MakeModelOptions& o) {
-  if (std::find_if(std::begin(kArchs), std::end(kArchs), [&](const char* a) { return o.arch == a; }) ==
-      std::end(kArchs)) {
-    return Status::InvalidArgument("--arch '" + o.arch + "' is not one of llama, qwen2, qwen3");
+  // make-model writes every architecture pipeshard reads.
+  if (!ParseArch(o.arch).ok()) {
+    return Status::InvalidArgument("--arch '" + o.arch + "' is not one of " + SupportedArchNames());
   }
   PS_RETURN_IF_ERROR(CheckDim("--dim", o.dim, kMaxDim));
   PS_RETURN_IF_ERROR(CheckDim("--layers", o.layers, kMaxLayers));

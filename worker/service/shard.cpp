@@ -54,10 +54,8 @@ void FaultIn(const LlamaWeights& w) {
   touch(w.output_bias);
   touch(w.rope_freqs);
   for (const LayerWeights& l : w.layers) {
-    for (const gguf::TensorInfo* t : {l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.bq, l.bk, l.bv, l.q_norm, l.k_norm,
-                                      l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down}) {
-      touch(t);
-    }
+    for (const gguf::TensorInfo* t : l.matrices()) touch(t);
+    for (const gguf::TensorInfo* t : l.vectors()) touch(t);
   }
 }
 

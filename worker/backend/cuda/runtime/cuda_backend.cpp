@@ -193,19 +193,11 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const gguf::GgufFile& f
                                " must be even and at most head_dim " + std::to_string(config.head_dim()));
   }
   PS_RETURN_IF_ERROR(cuda::CheckHeadDim(config.head_dim()));
+  PS_ASSIGN_OR_RETURN(LlamaWeights w, BindLlamaWeights(file, config, range));
   // The CUDA kernels implement the Llama layer only; Qwen's NEOX rotation, per-head Q/K norms,
   // projection biases and heads wider than n_embd / n_head run on the CPU backend for now.
-  if (config.arch != ModelArch::kLlama || config.n_embd_q() != config.n_embd) {
-    return Status::Unsupported(std::string("CUDA backend: architecture '") + ArchName(config.arch) + "'" +
-                               (config.n_embd_q() != config.n_embd ? " with a head size other than n_embd / n_head" : "") +
-                               " runs on the CPU backend only (use --device cpu)");
-  }
-  PS_ASSIGN_OR_RETURN(LlamaWeights w, BindLlamaWeights(file, config, range));
-  for (const LayerWeights& lw : w.layers) {
-    if (lw.bq != nullptr || lw.bk != nullptr || lw.bv != nullptr) {
-      return Status::Unsupported("CUDA backend: attention biases (" + file.path() +
-                                 ") run on the CPU backend only (use --device cpu)");
-    }
+  if (const Status plain = CheckPlainLlamaLayer(config, w); !plain.ok()) {
+    return Status::Unsupported("CUDA backend: " + plain.message() + " runs on the CPU backend only (use --device cpu)");
   }
   if (static_cast<int64_t>(w.layers.size()) != range.last - range.first) {
     return Status::Internal("CUDA backend: bound " + std::to_string(w.layers.size()) + " layers for range [" +
